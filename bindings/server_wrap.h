@@ -1,0 +1,53 @@
+// The native Server object over core/server.c (see ts/native.ts for its JS contract).
+#ifndef CATZILLA_SERVER_WRAP_H
+#define CATZILLA_SERVER_WRAP_H
+
+#include <napi.h>
+#include <string>
+#include <vector>
+extern "C" {
+#include "catzilla.h"
+}
+
+namespace catzilla_bindings {
+
+class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports);
+  explicit ServerWrap(const Napi::CallbackInfo& info);
+  ~ServerWrap() override;
+
+ private:
+  Napi::Value Listen(const Napi::CallbackInfo& info);
+  Napi::Value Respond(const Napi::CallbackInfo& info);
+  Napi::Value PauseBody(const Napi::CallbackInfo& info);
+  Napi::Value ResumeBody(const Napi::CallbackInfo& info);
+  Napi::Value RemoteAddress(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+
+  // core callbacks
+  static void OnRequest(catzilla_server_t* s, catzilla_request_id_t id, const catzilla_request_info_t* info);
+  static void OnBody(catzilla_server_t* s, catzilla_request_id_t id, const char* data, size_t len);
+  static void OnBodyEnd(catzilla_server_t* s, catzilla_request_id_t id);
+  static void OnAbort(catzilla_server_t* s, catzilla_request_id_t id, catzilla_abort_reason_t reason);
+  static void OnClosed(catzilla_server_t* s, void* arg);
+  static void FreeWhenClosed(catzilla_server_t* s, void* arg);
+
+  void Call(Napi::FunctionReference& fn, size_t argc, const napi_value* argv);
+  napi_value MethodName(int method, const char* name);
+  bool Live(const Napi::Env& env);
+
+  catzilla_server_t* server_ = nullptr;
+  catzilla_server_options_t options_;
+  Napi::FunctionReference on_request_, on_body_, on_body_end_, on_abort_, on_closed_;
+  Napi::ObjectReference callbacks_;
+  napi_async_context async_context_ = nullptr;
+  std::vector<napi_ref> method_names_;
+  std::string header_scratch_, body_scratch_;
+  bool closing_ = false;
+};
+
+}  // namespace catzilla_bindings
+
+#endif

@@ -1,0 +1,449 @@
+/*
+ * One connection: read -> parse (llhttp) -> dispatch -> write -> keep-alive.
+ *
+ * One request is in flight per connection: the parser pauses at the end of a request
+ * until its response has been queued, and bytes that arrived meanwhile (pipelining) wait
+ * in `inbuf`, so responses leave strictly in request order. JavaScript is only ever
+ * called from here (llhttp callbacks, read and timer callbacks), never from inside a call
+ * that JavaScript made, so handlers never re-enter one another; work that a JS call makes
+ * possible (the next pipelined request, a resumed body) continues from the server's idle
+ * handle instead.
+ */
+#include "internal.h"
+#include <stdlib.h>
+
+static const char conn__continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+static inline catzilla__conn_t* conn__of(llhttp_t* parser) { return (catzilla__conn_t*)parser->data; }
+
+void catzilla__conn_set_deadline(catzilla__conn_t* conn, catzilla__deadline_t kind) {
+  const catzilla_server_options_t* o = &conn->server->options;
+  uint64_t ms = 0;
+  switch (kind) {
+    case CATZILLA__DEADLINE_IDLE: ms = o->keepalive_timeout_ms; break;
+    case CATZILLA__DEADLINE_HEADERS: ms = o->headers_timeout_ms; break;
+    case CATZILLA__DEADLINE_BODY: ms = o->body_timeout_ms; break;
+    case CATZILLA__DEADLINE_LINGER: ms = CATZILLA__LINGER_MS; break;
+    case CATZILLA__DEADLINE_NONE: break;
+  }
+  conn->deadline_kind = ms ? kind : CATZILLA__DEADLINE_NONE;
+  conn->deadline = ms ? catzilla__now(conn->server) + ms : 0;
+}
+
+bool catzilla__conn_is_idle(const catzilla__conn_t* conn) {
+  return conn->state == CATZILLA__CONN_IDLE && conn->inbuf.len == 0 && conn->writes_pending == 0;
+}
+
+/* ---- closing ---- */
+
+static void conn__on_close(uv_handle_t* handle) {
+  catzilla__conn_t* conn = (catzilla__conn_t*)handle;
+  catzilla__server_conn_closed(conn->server, conn);
+}
+
+void catzilla__conn_close(catzilla__conn_t* conn, catzilla_abort_reason_t reason) {
+  if (conn->state == CATZILLA__CONN_CLOSING) return;
+  catzilla_request_id_t id = conn->id;
+  bool notify = conn->state == CATZILLA__CONN_ACTIVE && !conn->response_done && id != 0;
+  conn->state = CATZILLA__CONN_CLOSING;
+  conn->id = 0;
+  conn->deadline = 0;
+  uv_close((uv_handle_t*)&conn->tcp, conn__on_close);
+  if (notify) conn->server->callbacks.on_abort(conn->server, id, reason);
+}
+
+static void conn__on_shutdown(uv_shutdown_t* req, int status) {
+  catzilla__conn_t* conn = req->data;
+  free(req);
+  if (conn->state == CATZILLA__CONN_CLOSING) return;
+  if (status < 0) {
+    catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
+    return;
+  }
+  /* Lingering close: keep reading (and discarding) until the peer closes, so that
+   * unread request bytes do not turn our close into a reset that destroys the response. */
+  catzilla__conn_set_deadline(conn, CATZILLA__DEADLINE_LINGER);
+}
+
+static void conn__shutdown(catzilla__conn_t* conn) {
+  conn->state = CATZILLA__CONN_LINGER;
+  conn->id = 0;
+  conn->inbuf.len = 0;
+  if (conn->shutdown_sent) return;
+  conn->shutdown_sent = 1;
+  uv_shutdown_t* req = malloc(sizeof(*req));
+  if (req == NULL) {
+    catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
+    return;
+  }
+  req->data = conn;
+  if (uv_shutdown(req, (uv_stream_t*)&conn->tcp, conn__on_shutdown) != 0) {
+    free(req);
+    catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
+    return;
+  }
+  catzilla__conn_set_deadline(conn, CATZILLA__DEADLINE_LINGER);
+  if (!conn->reading) catzilla__conn_continue(conn);
+}
+
+/* Close once everything queued has been written. */
+static void conn__close_after_writes(catzilla__conn_t* conn) {
+  conn->keep_alive = 0;
+  conn->state = CATZILLA__CONN_LINGER;
+  conn->id = 0;
+  if (conn->writes_pending == 0) conn__shutdown(conn);
+}
+
+void catzilla__conn_after_writes(catzilla__conn_t* conn) {
+  if (conn->state == CATZILLA__CONN_LINGER && conn->writes_pending == 0 && !conn->shutdown_sent)
+    conn__shutdown(conn);
+}
+
+/* ---- errors answered by the core ---- */
+
+void catzilla__conn_send_error(catzilla__conn_t* conn, int status) {
+  catzilla_server_t* server = conn->server;
+  if (conn->state == CATZILLA__CONN_CLOSING) return;
+  if (conn->state == CATZILLA__CONN_ACTIVE && conn->response_done) {
+    /* a response already went out: nothing more may be written */
+    conn__close_after_writes(conn);
+    return;
+  }
+  if (conn->state == CATZILLA__CONN_ACTIVE && conn->id != 0) {
+    catzilla_request_id_t id = conn->id;
+    conn->id = 0;
+    conn->response_done = 1;
+    server->callbacks.on_abort(server, id, status == 408 ? CATZILLA_ABORT_TIMEOUT : CATZILLA_ABORT_BAD_REQUEST);
+    if (conn->state == CATZILLA__CONN_CLOSING) return;
+  }
+  server->out.len = 0;
+  if (catzilla__response_error_bytes(server, status, &server->out) == 0) {
+    uv_buf_t buf = uv_buf_init(server->out.base, (unsigned)server->out.len);
+    catzilla__stats_count_status(server, status);
+    if (catzilla__conn_write(conn, &buf, 1, 0, NULL, NULL) != 0) {
+      catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
+      return;
+    }
+  }
+  conn__close_after_writes(conn);
+}
+
+static int conn__status_for_parse_error(catzilla__conn_t* conn, llhttp_errno_t err) {
+  if (err == HPE_USER && conn->head.error_status) return conn->head.error_status;
+  switch (err) {
+    case HPE_INVALID_TRANSFER_ENCODING: return 501;
+    case HPE_INVALID_VERSION: return 505;
+    default: return 400;
+  }
+}
+
+/* ---- the request cycle ---- */
+
+static void conn__prepare_next(catzilla__conn_t* conn) {
+  conn->state = CATZILLA__CONN_IDLE;
+  conn->id = 0;
+  conn->message_complete = 0;
+  conn->response_done = 0;
+  conn->body_paused = 0;
+  conn->is_head = 0;
+  conn->body_received = 0;
+  catzilla__conn_set_deadline(conn, CATZILLA__DEADLINE_IDLE);
+}
+
+/* Both the request has been read and its response queued: move on. */
+static void conn__request_complete(catzilla__conn_t* conn) {
+  if (!conn->keep_alive || conn->server->closing || conn->upgrade) {
+    conn__close_after_writes(conn);
+    return;
+  }
+  conn__prepare_next(conn);
+  if (conn->in_execute > 0) return; /* llhttp goes on by itself */
+  if (conn->inbuf.len == 0 && conn->reading) {
+    if (llhttp_get_errno(&conn->parser) == HPE_PAUSED) llhttp_resume(&conn->parser);
+  } else {
+    catzilla__server_queue_resume(conn->server, conn); /* pipelined input waits */
+  }
+}
+
+void catzilla__conn_response_done(catzilla__conn_t* conn) {
+  conn->response_done = 1;
+  conn->id = 0;
+  if (!conn->message_complete) {
+    /* The handler answered before reading the whole body: discard the rest, then close. */
+    conn->keep_alive = 0;
+    conn__close_after_writes(conn);
+    return;
+  }
+  conn__request_complete(conn);
+}
+
+static int conn__on_message_begin(llhttp_t* parser) {
+  catzilla__conn_t* conn = conn__of(parser);
+  catzilla__head_reset(&conn->head);
+  conn->state = CATZILLA__CONN_HEAD;
+  conn->message_complete = 0;
+  conn->response_done = 0;
+  conn->body_received = 0;
+  catzilla__conn_set_deadline(conn, CATZILLA__DEADLINE_HEADERS);
+  return 0;
+}
+
+static int conn__on_url(llhttp_t* parser, const char* at, size_t len) {
+  catzilla__conn_t* conn = conn__of(parser);
+  return catzilla__head_on_url(&conn->head, at, len, &conn->server->options);
+}
+
+static int conn__on_header_field(llhttp_t* parser, const char* at, size_t len) {
+  catzilla__conn_t* conn = conn__of(parser);
+  return catzilla__head_on_field(&conn->head, at, len, &conn->server->options);
+}
+
+static int conn__on_header_value(llhttp_t* parser, const char* at, size_t len) {
+  catzilla__conn_t* conn = conn__of(parser);
+  return catzilla__head_on_value(&conn->head, at, len, &conn->server->options);
+}
+
+static int conn__on_header_value_complete(llhttp_t* parser) {
+  return catzilla__head_on_value_complete(&conn__of(parser)->head);
+}
+
+static int conn__on_headers_complete(llhttp_t* parser) {
+  catzilla__conn_t* conn = conn__of(parser);
+  catzilla_server_t* server = conn->server;
+  catzilla__head_t* head = &conn->head;
+  if (parser->http_major != 1) {
+    head->error_status = 505;
+    return HPE_USER;
+  }
+  bool chunked = (parser->flags & F_CHUNKED) != 0;
+  bool has_length = (parser->flags & F_CONTENT_LENGTH) != 0;
+  if (has_length && parser->content_length > server->options.max_body_size) {
+    head->error_status = 413;
+    return HPE_USER;
+  }
+  bool has_body = chunked || (has_length && parser->content_length > 0);
+  conn->http10 = parser->http_minor == 0;
+  conn->keep_alive = llhttp_should_keep_alive(parser) && !server->closing;
+  conn->upgrade = parser->upgrade;
+  conn->is_head = parser->method == HTTP_HEAD;
+  conn->message_complete = !has_body;
+  conn->state = CATZILLA__CONN_ACTIVE;
+  conn->id = catzilla__slot_new_id(server, conn->slot);
+  server->stats.requests++;
+  catzilla__conn_set_deadline(conn, has_body ? CATZILLA__DEADLINE_BODY : CATZILLA__DEADLINE_NONE);
+
+  if (head->expect_continue && has_body && !conn->http10) {
+    uv_buf_t buf = uv_buf_init((char*)conn__continue_100, sizeof(conn__continue_100) - 1);
+    if (catzilla__conn_write(conn, &buf, 1, 0, NULL, NULL) != 0) return HPE_USER;
+    server->stats.responses[1]++;
+  }
+
+  catzilla_request_info_t info;
+  info.method = parser->method;
+  info.method_name = llhttp_method_name((llhttp_method_t)parser->method);
+  info.url = head->bytes.base;
+  info.url_len = head->url_len;
+  info.headers = head->bytes.base + head->url_len;
+  info.headers_len = head->bytes.len - head->url_len;
+  info.flags = (conn->http10 ? CATZILLA_REQ_HTTP10 : 0) | (conn->keep_alive ? CATZILLA_REQ_KEEPALIVE : 0) |
+               (has_body ? CATZILLA_REQ_HAS_BODY : 0);
+  server->callbacks.on_request(server, conn->id, &info);
+  catzilla__head_release(head);
+  if (conn->state == CATZILLA__CONN_CLOSING || conn->state == CATZILLA__CONN_LINGER) return HPE_PAUSED;
+  return 0;
+}
+
+static int conn__on_body(llhttp_t* parser, const char* at, size_t len) {
+  catzilla__conn_t* conn = conn__of(parser);
+  catzilla_server_t* server = conn->server;
+  conn->body_received += len;
+  if (conn->body_received > server->options.max_body_size) {
+    conn->head.error_status = 413;
+    return HPE_USER;
+  }
+  catzilla__conn_set_deadline(conn, CATZILLA__DEADLINE_BODY);
+  if (conn->response_done || conn->id == 0) return 0; /* answered already: discard */
+  server->callbacks.on_body(server, conn->id, at, len);
+  if (conn->state == CATZILLA__CONN_CLOSING || conn->state == CATZILLA__CONN_LINGER) return HPE_PAUSED;
+  return conn->body_paused ? HPE_PAUSED : 0;
+}
+
+static int conn__on_message_complete(llhttp_t* parser) {
+  catzilla__conn_t* conn = conn__of(parser);
+  catzilla_server_t* server = conn->server;
+  /* IDLE: a bodiless request answered synchronously is complete already */
+  if (conn->state == CATZILLA__CONN_IDLE) return 0;
+  if (conn->state != CATZILLA__CONN_ACTIVE) return HPE_PAUSED;
+  conn->message_complete = 1;
+  if (!conn->response_done && conn->id != 0) {
+    catzilla__conn_set_deadline(conn, CATZILLA__DEADLINE_NONE);
+    server->callbacks.on_body_end(server, conn->id);
+    if (conn->state != CATZILLA__CONN_ACTIVE) return HPE_PAUSED;
+  }
+  if (conn->response_done) {
+    conn__request_complete(conn);
+    return conn->state == CATZILLA__CONN_IDLE ? 0 : HPE_PAUSED;
+  }
+  return HPE_PAUSED; /* wait for the response before reading the next request */
+}
+
+void catzilla__conn_settings_init(llhttp_settings_t* s) {
+  llhttp_settings_init(s);
+  s->on_message_begin = conn__on_message_begin;
+  s->on_url = conn__on_url;
+  s->on_header_field = conn__on_header_field;
+  s->on_header_value = conn__on_header_value;
+  s->on_header_value_complete = conn__on_header_value_complete;
+  s->on_headers_complete = conn__on_headers_complete;
+  s->on_body = conn__on_body;
+  s->on_message_complete = conn__on_message_complete;
+}
+
+/* ---- reading ---- */
+
+static void conn__execute(catzilla__conn_t* conn, const char* data, size_t len) {
+  catzilla_server_t* server = conn->server;
+  bool from_inbuf = data == conn->inbuf.base;
+  conn->in_execute++;
+  llhttp_errno_t err = llhttp_execute(&conn->parser, data, len);
+  conn->in_execute--;
+  if (conn->state == CATZILLA__CONN_CLOSING) return;
+  if (conn->state == CATZILLA__CONN_LINGER) {
+    conn->inbuf.len = 0;
+    return;
+  }
+  if (err == HPE_OK) {
+    if (from_inbuf) conn->inbuf.len = 0;
+    return;
+  }
+  if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+    const char* pos = llhttp_get_error_pos(&conn->parser);
+    size_t used = pos ? (size_t)(pos - data) : len;
+    if (used > len) used = len;
+    if (err == HPE_PAUSED_UPGRADE) {
+      /* Protocol upgrades are not supported yet: the request is answered, then the connection closes. */
+      conn->keep_alive = 0;
+      conn->upgrade = 1;
+      used = len;
+    }
+    if (from_inbuf) {
+      catzilla__buf_consume(&conn->inbuf, used);
+    } else if (used < len) {
+      if (catzilla__buf_append(&conn->inbuf, data + used, len - used) != 0) {
+        catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
+        return;
+      }
+    }
+    /* paused with the request answered: continue at once (outside llhttp, inside our loop) */
+    if (conn->state == CATZILLA__CONN_IDLE && err == HPE_PAUSED) catzilla__server_queue_resume(server, conn);
+    return;
+  }
+  server->stats.parse_errors++;
+  if (from_inbuf) conn->inbuf.len = 0;
+  catzilla__conn_send_error(conn, conn__status_for_parse_error(conn, err));
+}
+
+static void conn__alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
+  catzilla__conn_t* conn = (catzilla__conn_t*)handle;
+  catzilla_server_t* server = conn->server;
+  if (!server->read_slab_busy) {
+    server->read_slab_busy = true;
+    *buf = uv_buf_init(server->read_slab, CATZILLA__READ_SLAB_SIZE);
+    return;
+  }
+  char* base = malloc(CATZILLA__READ_SLAB_SIZE);
+  *buf = uv_buf_init(base, base ? CATZILLA__READ_SLAB_SIZE : 0);
+}
+
+static void conn__read_stop(catzilla__conn_t* conn) {
+  if (conn->reading) {
+    uv_read_stop((uv_stream_t*)&conn->tcp);
+    conn->reading = 0;
+  }
+}
+
+static void conn__on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  catzilla__conn_t* conn = (catzilla__conn_t*)stream;
+  catzilla_server_t* server = conn->server;
+  if (nread > 0) {
+    server->stats.bytes_read += (uint64_t)nread;
+    switch (conn->state) {
+      case CATZILLA__CONN_CLOSING:
+      case CATZILLA__CONN_LINGER:
+        break; /* draining */
+      default:
+        if (conn->inbuf.len > 0 || llhttp_get_errno(&conn->parser) == HPE_PAUSED) {
+          if (catzilla__buf_append(&conn->inbuf, buf->base, (size_t)nread) != 0) {
+            catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
+            break;
+          }
+          if (conn->inbuf.len > server->options.max_pipeline_buffer) conn__read_stop(conn);
+        } else {
+          conn__execute(conn, buf->base, (size_t)nread);
+        }
+    }
+  } else if (nread < 0) {
+    catzilla__conn_close(conn, nread == UV_EOF ? CATZILLA_ABORT_CLIENT_CLOSED : CATZILLA_ABORT_CONNECTION_ERROR);
+  }
+  if (buf->base == server->read_slab)
+    server->read_slab_busy = false;
+  else
+    free(buf->base);
+}
+
+/* Continue a paused connection: parse buffered input and read again (from the idle handle). */
+void catzilla__conn_continue(catzilla__conn_t* conn) {
+  catzilla__conn_state_t state = conn->state;
+  if (state == CATZILLA__CONN_CLOSING) return;
+  if (state == CATZILLA__CONN_LINGER) {
+    if (!conn->reading && uv_read_start((uv_stream_t*)&conn->tcp, conn__alloc, conn__on_read) == 0) conn->reading = 1;
+    return;
+  }
+  if (conn->body_paused) return;
+  if (state == CATZILLA__CONN_ACTIVE && conn->message_complete && !conn->response_done) return;
+  if (llhttp_get_errno(&conn->parser) == HPE_PAUSED) llhttp_resume(&conn->parser);
+  if (conn->inbuf.len > 0) conn__execute(conn, conn->inbuf.base, conn->inbuf.len);
+  if (conn->state == CATZILLA__CONN_CLOSING) return;
+  if (!conn->reading && conn->inbuf.len <= conn->server->options.max_pipeline_buffer &&
+      !conn->body_paused) {
+    if (uv_read_start((uv_stream_t*)&conn->tcp, conn__alloc, conn__on_read) == 0) conn->reading = 1;
+  }
+}
+
+void catzilla__conn_pause_body(catzilla__conn_t* conn) {
+  conn->body_paused = 1;
+  conn__read_stop(conn);
+}
+
+void catzilla__conn_timeout(catzilla__conn_t* conn) {
+  catzilla__deadline_t kind = conn->deadline_kind;
+  conn->deadline = 0;
+  conn->deadline_kind = CATZILLA__DEADLINE_NONE;
+  conn->server->stats.timeouts++;
+  switch (kind) {
+    case CATZILLA__DEADLINE_HEADERS:
+      if (conn->state == CATZILLA__CONN_HEAD) {
+        conn->state = CATZILLA__CONN_IDLE;
+        catzilla__conn_send_error(conn, 408);
+      } else {
+        catzilla__conn_close(conn, CATZILLA_ABORT_TIMEOUT);
+      }
+      break;
+    case CATZILLA__DEADLINE_BODY:
+      catzilla__conn_send_error(conn, 408);
+      break;
+    default:
+      catzilla__conn_close(conn, CATZILLA_ABORT_TIMEOUT);
+  }
+}
+
+int catzilla__conn_start(catzilla_server_t* server, catzilla__conn_t* conn) {
+  llhttp_init(&conn->parser, HTTP_REQUEST, &server->parser_settings);
+  conn->parser.data = conn;
+  conn->head.pool = &server->head_pool;
+  uv_tcp_nodelay(&conn->tcp, 1);
+  catzilla__conn_set_deadline(conn, CATZILLA__DEADLINE_IDLE);
+  int err = uv_read_start((uv_stream_t*)&conn->tcp, conn__alloc, conn__on_read);
+  if (err == 0) conn->reading = 1;
+  return err;
+}

@@ -1,0 +1,165 @@
+/*
+ * catzilla: an HTTP/1.1 server core on a libuv loop (Node's own loop in the addon).
+ *
+ * Public API. Functions return 0 (or a non-negative value where documented) on success
+ * and a negative errno-style code on failure (libuv's UV_E* codes plus CATZILLA_E*).
+ * All functions must be called on the loop thread.
+ */
+#ifndef CATZILLA_H
+#define CATZILLA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Errors of the core itself (libuv's codes are used as they are). */
+#define CATZILLA_ERRNO_MAP(XX)                                                   \
+  XX(ECLOSED, -5001, "the request's connection is closed or its response has ended") \
+  XX(EBADID, -5002, "unknown request id")                                        \
+  XX(ESTATE, -5003, "operation not allowed in the request's current state")      \
+  XX(ETOOLARGE, -5004, "value too large")                                        \
+  XX(ESERVERCLOSED, -5005, "the server is closed")
+
+typedef enum {
+#define XX(name, value, msg) CATZILLA_##name = value,
+  CATZILLA_ERRNO_MAP(XX)
+#undef XX
+  CATZILLA_ERRNO_MAX = -5000
+} catzilla_errno_t;
+
+/* Name ("ECLOSED", "EADDRINUSE"...) and message of a negative error code. */
+const char* catzilla_err_name(int err);
+const char* catzilla_strerror(int err);
+
+/* Reason phrase of a status code ("Not Found"); "Unknown" for unregistered codes. */
+const char* catzilla_status_reason(int status);
+
+typedef struct catzilla_server_s catzilla_server_t;
+
+/* Request ids fit in 53 bits so that JavaScript numbers carry them exactly. */
+typedef uint64_t catzilla_request_id_t;
+
+typedef struct {
+  size_t max_header_size;        /* request line + header block -> 431 */
+  size_t max_url_length;         /* -> 414 */
+  uint64_t max_body_size;        /* -> 413 */
+  size_t max_header_count;       /* -> 431 */
+  uint64_t headers_timeout_ms;   /* first byte of a request to end of headers -> 408 (0 = off) */
+  uint64_t keepalive_timeout_ms; /* idle connection between requests -> close (0 = off) */
+  uint64_t body_timeout_ms;      /* silence while a body is being received -> 408 (0 = off) */
+  size_t max_pipeline_buffer;    /* unparsed bytes kept per connection before reading stops */
+} catzilla_server_options_t;
+
+void catzilla_server_options_default(catzilla_server_options_t* options);
+
+/* flags of catzilla_request_info_t */
+enum {
+  CATZILLA_REQ_HTTP10 = 1,
+  CATZILLA_REQ_KEEPALIVE = 2,
+  CATZILLA_REQ_HAS_BODY = 4,
+};
+
+typedef struct {
+  int method;              /* llhttp_method_t */
+  const char* method_name; /* "GET" */
+  const char* url;         /* request target, as received */
+  size_t url_len;
+  const char* headers;     /* "Name: value\r\n" per field, as received (values trimmed) */
+  size_t headers_len;
+  unsigned flags;          /* CATZILLA_REQ_* */
+} catzilla_request_info_t;
+
+/* Why a request ended before its response did. */
+typedef enum {
+  CATZILLA_ABORT_CLIENT_CLOSED = 1,
+  CATZILLA_ABORT_CONNECTION_ERROR = 2,
+  CATZILLA_ABORT_TIMEOUT = 3,
+  CATZILLA_ABORT_SERVER_CLOSING = 4,
+  CATZILLA_ABORT_BAD_REQUEST = 5,
+} catzilla_abort_reason_t;
+
+typedef struct {
+  /* A request's headers are complete. The info's memory is valid during the call only. */
+  void (*on_request)(catzilla_server_t* server, catzilla_request_id_t id, const catzilla_request_info_t* info);
+  /* A piece of the request body (valid during the call only). */
+  void (*on_body)(catzilla_server_t* server, catzilla_request_id_t id, const char* data, size_t len);
+  /* The request body is complete (called for bodiless requests too). */
+  void (*on_body_end)(catzilla_server_t* server, catzilla_request_id_t id);
+  /* The request ended before its response: the id is already invalid. */
+  void (*on_abort)(catzilla_server_t* server, catzilla_request_id_t id, catzilla_abort_reason_t reason);
+} catzilla_server_callbacks_t;
+
+/* Called once the server has closed its listener and every connection. */
+typedef void (*catzilla_server_closed_cb)(catzilla_server_t* server, void* arg);
+
+/* Called when the core no longer needs memory it was allowed to keep. */
+typedef void (*catzilla_release_cb)(void* arg);
+
+/* flags of catzilla_response_t */
+enum {
+  CATZILLA_RESP_CLOSE = 1,             /* Connection: close, then close */
+  CATZILLA_RESP_NO_CONTENT_LENGTH = 2, /* 1xx/204/304: no Content-Length, no body */
+};
+
+typedef struct {
+  int status;
+  const char* headers; /* "Name: value\r\n" per field; validated by the caller */
+  size_t headers_len;
+  const char* body;
+  size_t body_len;
+  unsigned flags;      /* CATZILLA_RESP_* */
+  /* When set, the core may send `body` without copying it and calls release(release_arg)
+   * once it is done with it (possibly before catzilla_respond returns). When NULL, the
+   * core copies whatever it could not send at once. */
+  catzilla_release_cb release;
+  void* release_arg;
+} catzilla_response_t;
+
+typedef struct {
+  uint64_t connections_accepted;
+  uint64_t connections_active;
+  uint64_t requests;
+  uint64_t bytes_read;
+  uint64_t bytes_written;
+  uint64_t writes;
+  uint64_t responses[6]; /* by status class: [1] = 1xx ... [5] = 5xx */
+  uint64_t parse_errors;
+  uint64_t timeouts;
+} catzilla_server_stats_t;
+
+int catzilla_server_new(uv_loop_t* loop, const catzilla_server_options_t* options,
+                        const catzilla_server_callbacks_t* callbacks, void* data,
+                        catzilla_server_t** out);
+void* catzilla_server_data(const catzilla_server_t* server);
+void catzilla_server_set_data(catzilla_server_t* server, void* data);
+
+/* Bind and listen. `bound` receives the bound address (port 0 -> the chosen port). */
+int catzilla_server_listen(catzilla_server_t* server, const char* host, int port, int backlog,
+                           struct sockaddr_storage* bound);
+
+/* Stop accepting, close idle connections, give in-flight responses `grace_ms`, then close
+ * the rest; `cb` runs once everything is closed. Calling it again only updates nothing. */
+int catzilla_server_close(catzilla_server_t* server, uint64_t grace_ms, catzilla_server_closed_cb cb, void* arg);
+
+/* Free a server whose close callback has run (or that never listened and was closed). */
+void catzilla_server_free(catzilla_server_t* server);
+
+/* Send a whole response to request `id`. */
+int catzilla_respond(catzilla_server_t* server, catzilla_request_id_t id, const catzilla_response_t* response);
+
+/* Flow control of the request body. */
+int catzilla_body_pause(catzilla_server_t* server, catzilla_request_id_t id);
+int catzilla_body_resume(catzilla_server_t* server, catzilla_request_id_t id);
+
+int catzilla_remote_address(catzilla_server_t* server, catzilla_request_id_t id, struct sockaddr_storage* addr);
+
+void catzilla_server_stats(const catzilla_server_t* server, catzilla_server_stats_t* out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CATZILLA_H */

@@ -1,0 +1,192 @@
+/*
+ * Private structures and helpers of the core (catzilla__ names). Not installed.
+ */
+#ifndef CATZILLA_INTERNAL_H
+#define CATZILLA_INTERNAL_H
+
+#include "catzilla.h"
+#include <llhttp.h>
+#include <stdbool.h>
+#include <string.h>
+
+#define CATZILLA__READ_SLAB_SIZE (64 * 1024)
+#define CATZILLA__HEAD_BLOCK_SIZE 4096
+#define CATZILLA__LINGER_MS 2000
+#define CATZILLA__SLOT_BITS 22
+#define CATZILLA__SLOT_MASK ((UINT64_C(1) << CATZILLA__SLOT_BITS) - 1)
+#define CATZILLA__POOL_MAX_FREE 256
+
+#define CATZILLA__CONTAINER_OF(ptr, type, field) ((type*)((char*)(ptr) - offsetof(type, field)))
+
+/* ---- buf.c: a growable byte buffer ---- */
+typedef struct {
+  char* base;
+  size_t len;
+  size_t cap;
+} catzilla__buf_t;
+
+int catzilla__buf_reserve(catzilla__buf_t* buf, size_t extra);
+int catzilla__buf_append(catzilla__buf_t* buf, const void* data, size_t len);
+void catzilla__buf_consume(catzilla__buf_t* buf, size_t len);
+void catzilla__buf_free(catzilla__buf_t* buf);
+
+/* ---- pool.c: a free list of equal-sized blocks ---- */
+typedef struct catzilla__pool_s {
+  void* free_list;
+  size_t free_count;
+  size_t block_size;
+} catzilla__pool_t;
+
+void catzilla__pool_init(catzilla__pool_t* pool, size_t block_size);
+void* catzilla__pool_get(catzilla__pool_t* pool);
+void catzilla__pool_put(catzilla__pool_t* pool, void* block);
+void catzilla__pool_drain(catzilla__pool_t* pool);
+
+/* ---- date.c: the Date header value, rebuilt at most once a second ---- */
+typedef struct {
+  uint64_t second;
+  char value[32]; /* "Sun, 06 Nov 1994 08:49:37 GMT" */
+} catzilla__date_t;
+
+const char* catzilla__date_now(catzilla__date_t* date, size_t* len);
+size_t catzilla__date_format(uint64_t unix_seconds, char out[32]);
+
+/* ---- request_head.c: the request line and headers of the request being parsed ---- */
+typedef struct {
+  catzilla__buf_t bytes;     /* url, then "Name: value\r\n"... */
+  catzilla__pool_t* pool;    /* where `bytes` came from */
+  size_t url_len;
+  size_t field_start;        /* offset of the current header name */
+  size_t value_start;        /* offset of the current header value */
+  size_t header_count;
+  int error_status;          /* set when a callback rejects the request */
+  unsigned seen_transfer_encoding : 1;
+  unsigned expect_continue : 1;
+  unsigned in_value : 1;
+} catzilla__head_t;
+
+void catzilla__head_reset(catzilla__head_t* head);
+void catzilla__head_release(catzilla__head_t* head);
+int catzilla__head_on_url(catzilla__head_t* head, const char* at, size_t len, const catzilla_server_options_t* opt);
+int catzilla__head_on_field(catzilla__head_t* head, const char* at, size_t len, const catzilla_server_options_t* opt);
+int catzilla__head_on_value(catzilla__head_t* head, const char* at, size_t len, const catzilla_server_options_t* opt);
+int catzilla__head_on_value_complete(catzilla__head_t* head);
+bool catzilla__ascii_case_equal(const char* a, size_t alen, const char* b);
+
+/* ---- connections (http_conn.c) ---- */
+typedef enum {
+  CATZILLA__CONN_IDLE = 0,    /* waiting for the next request */
+  CATZILLA__CONN_HEAD,        /* receiving a request line and headers */
+  CATZILLA__CONN_ACTIVE,      /* request dispatched, response not ended */
+  CATZILLA__CONN_LINGER,      /* response sent, write side shut, draining input until EOF */
+  CATZILLA__CONN_CLOSING,     /* uv_close called */
+} catzilla__conn_state_t;
+
+typedef enum {
+  CATZILLA__DEADLINE_NONE = 0,
+  CATZILLA__DEADLINE_IDLE,
+  CATZILLA__DEADLINE_HEADERS,
+  CATZILLA__DEADLINE_BODY,
+  CATZILLA__DEADLINE_LINGER,
+} catzilla__deadline_t;
+
+typedef struct catzilla__conn_s {
+  uv_tcp_t tcp;                       /* first: the handle's memory is the connection's */
+  llhttp_t parser;
+  catzilla_server_t* server;
+  struct catzilla__conn_s* prev;      /* server's connection list */
+  struct catzilla__conn_s* next;
+  catzilla__head_t head;
+  catzilla__buf_t inbuf;              /* received bytes not parsed yet (parser paused) */
+  catzilla_request_id_t id;           /* current request; 0 when none */
+  uint64_t body_received;
+  uint64_t deadline;                  /* loop time in ms, 0 = none */
+  size_t writes_pending;              /* uv_write requests in flight */
+  uint32_t slot;
+  catzilla__conn_state_t state;
+  catzilla__deadline_t deadline_kind;
+  unsigned in_execute;                /* depth of llhttp_execute on the stack */
+  unsigned message_complete : 1;      /* the current request has been read entirely */
+  unsigned response_done : 1;         /* the current response has been queued entirely */
+  unsigned keep_alive : 1;            /* the connection outlives the current request */
+  unsigned body_paused : 1;           /* JS asked to stop the body */
+  unsigned reading : 1;               /* uv_read_start is in effect */
+  unsigned resume_queued : 1;         /* on the server's resume list */
+  unsigned is_head : 1;               /* HEAD request: no body on the wire */
+  unsigned http10 : 1;
+  unsigned upgrade : 1;
+  unsigned shutdown_sent : 1;
+  struct catzilla__conn_s* resume_next;
+} catzilla__conn_t;
+
+/* ---- the server (server.c) ---- */
+struct catzilla_server_s {
+  uv_loop_t* loop;
+  uv_tcp_t listener;
+  uv_timer_t sweep;                   /* timeouts: one timer for every connection */
+  uv_idle_t resume_idle;              /* continues paused connections outside JS calls */
+  catzilla_server_options_t options;
+  catzilla_server_callbacks_t callbacks;
+  void* data;
+  llhttp_settings_t parser_settings;
+  catzilla__conn_t* conns;            /* every open connection */
+  catzilla__conn_t* resume_head;      /* connections with buffered input to continue */
+  catzilla__conn_t** slots;           /* request id -> connection */
+  uint32_t* slot_generation;
+  uint32_t slot_count;
+  uint32_t slot_free;                 /* head of the free slot list (slot_generation reused as link) */
+  uint32_t* slot_free_next;
+  catzilla__pool_t head_pool;         /* request head blocks */
+  catzilla__pool_t conn_pool;         /* connection structs */
+  catzilla__buf_t out;                /* scratch for serializing responses */
+  catzilla__date_t date;
+  char* read_slab;                    /* shared by every read: parsed at once, never kept */
+  bool read_slab_busy;
+  catzilla_server_stats_t stats;
+  uint64_t close_deadline;
+  catzilla_server_closed_cb closed_cb;
+  void* closed_arg;
+  int handles_open;                   /* listener, sweep, resume_idle not yet closed */
+  bool listening;
+  bool closing;
+  bool closed;
+};
+
+/* server.c */
+uint32_t catzilla__slot_acquire(catzilla_server_t* server, catzilla__conn_t* conn);
+void catzilla__slot_release(catzilla_server_t* server, uint32_t slot);
+catzilla_request_id_t catzilla__slot_new_id(catzilla_server_t* server, uint32_t slot);
+catzilla__conn_t* catzilla__conn_for_id(catzilla_server_t* server, catzilla_request_id_t id);
+void catzilla__server_conn_closed(catzilla_server_t* server, catzilla__conn_t* conn);
+void catzilla__server_queue_resume(catzilla_server_t* server, catzilla__conn_t* conn);
+void catzilla__server_arm_sweep(catzilla_server_t* server);
+
+/* http_conn.c */
+void catzilla__conn_settings_init(llhttp_settings_t* settings);
+int catzilla__conn_start(catzilla_server_t* server, catzilla__conn_t* conn);
+void catzilla__conn_close(catzilla__conn_t* conn, catzilla_abort_reason_t reason);
+void catzilla__conn_continue(catzilla__conn_t* conn);
+void catzilla__conn_response_done(catzilla__conn_t* conn);
+void catzilla__conn_timeout(catzilla__conn_t* conn);
+void catzilla__conn_set_deadline(catzilla__conn_t* conn, catzilla__deadline_t kind);
+bool catzilla__conn_is_idle(const catzilla__conn_t* conn);
+void catzilla__conn_send_error(catzilla__conn_t* conn, int status);
+void catzilla__conn_pause_body(catzilla__conn_t* conn);
+
+/* write_queue.c: writes that own their memory until libuv's callback */
+int catzilla__conn_write(catzilla__conn_t* conn, const uv_buf_t* bufs, unsigned nbufs,
+                         unsigned retained_index, catzilla_release_cb release, void* release_arg);
+void catzilla__conn_after_writes(catzilla__conn_t* conn);
+
+/* http_response.c */
+int catzilla__response_serialize(catzilla_server_t* server, catzilla__conn_t* conn,
+                                 const catzilla_response_t* response, bool close, bool send_body,
+                                 catzilla__buf_t* out);
+int catzilla__response_error_bytes(catzilla_server_t* server, int status, catzilla__buf_t* out);
+void catzilla__stats_count_status(catzilla_server_t* server, int status);
+
+static inline uint64_t catzilla__now(const catzilla_server_t* server) {
+  return uv_now(server->loop);
+}
+
+#endif /* CATZILLA_INTERNAL_H */

@@ -1,0 +1,352 @@
+/*
+ * The server: listen/accept on the given libuv loop, the registry of connections and
+ * request ids, one sweep timer for every timeout, an idle handle that continues
+ * connections outside JavaScript calls, and graceful close.
+ */
+#include "internal.h"
+#include <stdlib.h>
+
+void catzilla_server_options_default(catzilla_server_options_t* o) {
+  o->max_header_size = 16 * 1024;
+  o->max_url_length = 8 * 1024;
+  o->max_body_size = 1024 * 1024;
+  o->max_header_count = 100;
+  o->headers_timeout_ms = 60000;
+  o->keepalive_timeout_ms = 5000;
+  o->body_timeout_ms = 30000;
+  o->max_pipeline_buffer = 64 * 1024;
+}
+
+/* ---- request ids: generation * 2^22 + slot, below 2^53 ---- */
+
+uint32_t catzilla__slot_acquire(catzilla_server_t* s, catzilla__conn_t* conn) {
+  if (s->slot_free == UINT32_MAX) {
+    uint32_t old = s->slot_count, n = old ? old * 2 : 256;
+    if (n > (1u << CATZILLA__SLOT_BITS)) return UINT32_MAX;
+    catzilla__conn_t** slots = realloc(s->slots, n * sizeof(*slots));
+    if (slots == NULL) return UINT32_MAX;
+    s->slots = slots;
+    uint32_t* gen = realloc(s->slot_generation, n * sizeof(*gen));
+    if (gen == NULL) return UINT32_MAX;
+    s->slot_generation = gen;
+    uint32_t* next = realloc(s->slot_free_next, n * sizeof(*next));
+    if (next == NULL) return UINT32_MAX;
+    s->slot_free_next = next;
+    for (uint32_t i = old; i < n; i++) {
+      slots[i] = NULL;
+      gen[i] = 0;
+      next[i] = i + 1 < n ? i + 1 : UINT32_MAX;
+    }
+    s->slot_free = old;
+    s->slot_count = n;
+  }
+  uint32_t slot = s->slot_free;
+  s->slot_free = s->slot_free_next[slot];
+  s->slots[slot] = conn;
+  return slot;
+}
+
+void catzilla__slot_release(catzilla_server_t* s, uint32_t slot) {
+  s->slots[slot] = NULL;
+  s->slot_free_next[slot] = s->slot_free;
+  s->slot_free = slot;
+}
+
+catzilla_request_id_t catzilla__slot_new_id(catzilla_server_t* s, uint32_t slot) {
+  uint32_t gen = ++s->slot_generation[slot];
+  if (gen >= (1u << 31)) gen = s->slot_generation[slot] = 1;
+  return ((uint64_t)gen << CATZILLA__SLOT_BITS) | slot;
+}
+
+catzilla__conn_t* catzilla__conn_for_id(catzilla_server_t* s, catzilla_request_id_t id) {
+  uint64_t slot = id & CATZILLA__SLOT_MASK;
+  if (id == 0 || slot >= s->slot_count) return NULL;
+  catzilla__conn_t* conn = s->slots[slot];
+  if (conn == NULL || conn->id != id) return NULL;
+  return conn;
+}
+
+/* ---- continuing connections outside JS calls ---- */
+
+static void server__on_resume_idle(uv_idle_t* idle) {
+  catzilla_server_t* s = CATZILLA__CONTAINER_OF(idle, catzilla_server_t, resume_idle);
+  catzilla__conn_t* list = s->resume_head;
+  s->resume_head = NULL;
+  uv_idle_stop(idle);
+  while (list != NULL) {
+    catzilla__conn_t* conn = list;
+    list = conn->resume_next;
+    conn->resume_next = NULL;
+    conn->resume_queued = 0;
+    catzilla__conn_continue(conn);
+  }
+}
+
+void catzilla__server_queue_resume(catzilla_server_t* s, catzilla__conn_t* conn) {
+  if (conn->resume_queued || conn->state == CATZILLA__CONN_CLOSING) return;
+  conn->resume_queued = 1;
+  conn->resume_next = s->resume_head;
+  s->resume_head = conn;
+  if (!s->closed) uv_idle_start(&s->resume_idle, server__on_resume_idle);
+}
+
+static void server__unqueue_resume(catzilla_server_t* s, catzilla__conn_t* conn) {
+  if (!conn->resume_queued) return;
+  for (catzilla__conn_t** p = &s->resume_head; *p != NULL; p = &(*p)->resume_next) {
+    if (*p == conn) {
+      *p = conn->resume_next;
+      break;
+    }
+  }
+  conn->resume_queued = 0;
+}
+
+/* ---- timeouts ---- */
+
+static void server__maybe_finish_close(catzilla_server_t* s);
+
+static void server__on_sweep(uv_timer_t* timer) {
+  catzilla_server_t* s = CATZILLA__CONTAINER_OF(timer, catzilla_server_t, sweep);
+  uint64_t now = catzilla__now(s);
+  bool force = s->closing && now >= s->close_deadline;
+  catzilla__conn_t* conn = s->conns;
+  while (conn != NULL) {
+    catzilla__conn_t* next = conn->next;
+    if (force)
+      catzilla__conn_close(conn, CATZILLA_ABORT_SERVER_CLOSING);
+    else if (conn->deadline != 0 && now >= conn->deadline && conn->state != CATZILLA__CONN_CLOSING)
+      catzilla__conn_timeout(conn);
+    conn = next;
+  }
+}
+
+static uint64_t server__sweep_interval(const catzilla_server_options_t* o) {
+  uint64_t min = 1000;
+  uint64_t t[3] = {o->headers_timeout_ms, o->keepalive_timeout_ms, o->body_timeout_ms};
+  for (int i = 0; i < 3; i++)
+    if (t[i] && t[i] / 4 < min) min = t[i] / 4;
+  return min < 10 ? 10 : min;
+}
+
+void catzilla__server_arm_sweep(catzilla_server_t* s) {
+  uint64_t interval = server__sweep_interval(&s->options);
+  if (s->closing) {
+    uint64_t left = s->close_deadline > catzilla__now(s) ? s->close_deadline - catzilla__now(s) : 0;
+    if (left + 1 < interval) interval = left + 1;
+  }
+  uv_timer_start(&s->sweep, server__on_sweep, interval, interval);
+}
+
+/* ---- accepting ---- */
+
+static void server__on_connection(uv_stream_t* listener, int status) {
+  catzilla_server_t* s = CATZILLA__CONTAINER_OF(listener, catzilla_server_t, listener);
+  if (status < 0 || s->closing) return;
+  catzilla__conn_t* conn = catzilla__pool_get(&s->conn_pool);
+  if (conn == NULL) return;
+  memset(conn, 0, sizeof(*conn));
+  conn->server = s;
+  if (uv_tcp_init(s->loop, &conn->tcp) != 0) {
+    catzilla__pool_put(&s->conn_pool, conn);
+    return;
+  }
+  conn->slot = catzilla__slot_acquire(s, conn);
+  conn->next = s->conns;
+  if (s->conns) s->conns->prev = conn;
+  s->conns = conn;
+  s->stats.connections_accepted++;
+  s->stats.connections_active++;
+  if (conn->slot == UINT32_MAX || uv_accept(listener, (uv_stream_t*)&conn->tcp) != 0 ||
+      catzilla__conn_start(s, conn) != 0) {
+    conn->state = CATZILLA__CONN_IDLE;
+    catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
+  }
+}
+
+void catzilla__server_conn_closed(catzilla_server_t* s, catzilla__conn_t* conn) {
+  server__unqueue_resume(s, conn);
+  if (conn->prev) conn->prev->next = conn->next;
+  else s->conns = conn->next;
+  if (conn->next) conn->next->prev = conn->prev;
+  if (conn->slot != UINT32_MAX) catzilla__slot_release(s, conn->slot);
+  catzilla__head_release(&conn->head);
+  catzilla__buf_free(&conn->inbuf);
+  catzilla__pool_put(&s->conn_pool, conn);
+  s->stats.connections_active--;
+  server__maybe_finish_close(s);
+}
+
+/* ---- lifecycle ---- */
+
+int catzilla_server_new(uv_loop_t* loop, const catzilla_server_options_t* options,
+                        const catzilla_server_callbacks_t* callbacks, void* data, catzilla_server_t** out) {
+  catzilla_server_t* s = calloc(1, sizeof(*s));
+  if (s == NULL) return UV_ENOMEM;
+  s->read_slab = malloc(CATZILLA__READ_SLAB_SIZE);
+  if (s->read_slab == NULL) {
+    free(s);
+    return UV_ENOMEM;
+  }
+  s->loop = loop;
+  s->options = *options;
+  s->callbacks = *callbacks;
+  s->data = data;
+  s->slot_free = UINT32_MAX;
+  catzilla__conn_settings_init(&s->parser_settings);
+  catzilla__pool_init(&s->head_pool, CATZILLA__HEAD_BLOCK_SIZE);
+  catzilla__pool_init(&s->conn_pool, sizeof(catzilla__conn_t));
+  uv_timer_init(loop, &s->sweep);
+  uv_unref((uv_handle_t*)&s->sweep);
+  uv_idle_init(loop, &s->resume_idle);
+  uv_unref((uv_handle_t*)&s->resume_idle);
+  s->handles_open = 2;
+  *out = s;
+  return 0;
+}
+
+void* catzilla_server_data(const catzilla_server_t* s) { return s->data; }
+void catzilla_server_set_data(catzilla_server_t* s, void* data) { s->data = data; }
+
+int catzilla_server_listen(catzilla_server_t* s, const char* host, int port, int backlog,
+                           struct sockaddr_storage* bound) {
+  if (s->closing) return CATZILLA_ESERVERCLOSED;
+  if (s->listening) return UV_EALREADY;
+  if (port < 0 || port > 65535) return UV_EINVAL;
+  struct sockaddr_storage addr;
+  int err = uv_ip4_addr(host, port, (struct sockaddr_in*)&addr);
+  if (err) err = uv_ip6_addr(host, port, (struct sockaddr_in6*)&addr);
+  if (err) return UV_EINVAL;
+  err = uv_tcp_init(s->loop, &s->listener);
+  if (err) return err;
+  s->handles_open++;
+  s->listening = true;
+  err = uv_tcp_bind(&s->listener, (const struct sockaddr*)&addr, 0);
+  if (err == 0) err = uv_listen((uv_stream_t*)&s->listener, backlog > 0 ? backlog : 511, server__on_connection);
+  if (err == 0) {
+    int len = sizeof(*bound);
+    err = uv_tcp_getsockname(&s->listener, (struct sockaddr*)bound, &len);
+  }
+  if (err) return err; /* the listener is closed by catzilla_server_close */
+  catzilla__server_arm_sweep(s);
+  return 0;
+}
+
+static void server__on_handle_closed(uv_handle_t* handle) {
+  catzilla_server_t* s = handle->data;
+  if (--s->handles_open == 0) {
+    s->closed = true;
+    if (s->closed_cb) s->closed_cb(s, s->closed_arg);
+  }
+}
+
+static void server__close_handle(catzilla_server_t* s, uv_handle_t* handle) {
+  handle->data = s;
+  uv_close(handle, server__on_handle_closed);
+}
+
+static void server__maybe_finish_close(catzilla_server_t* s) {
+  if (!s->closing || s->conns != NULL || uv_is_closing((uv_handle_t*)&s->sweep)) return;
+  uv_timer_stop(&s->sweep);
+  server__close_handle(s, (uv_handle_t*)&s->sweep);
+  server__close_handle(s, (uv_handle_t*)&s->resume_idle);
+}
+
+int catzilla_server_close(catzilla_server_t* s, uint64_t grace_ms, catzilla_server_closed_cb cb, void* arg) {
+  if (s->closing) return CATZILLA_ESERVERCLOSED;
+  s->closing = true;
+  s->closed_cb = cb;
+  s->closed_arg = arg;
+  s->close_deadline = catzilla__now(s) + grace_ms;
+  if (s->listening) server__close_handle(s, (uv_handle_t*)&s->listener);
+  catzilla__conn_t* conn = s->conns;
+  while (conn != NULL) {
+    catzilla__conn_t* next = conn->next;
+    if (grace_ms == 0)
+      catzilla__conn_close(conn, CATZILLA_ABORT_SERVER_CLOSING);
+    else if (catzilla__conn_is_idle(conn))
+      catzilla__conn_close(conn, CATZILLA_ABORT_SERVER_CLOSING);
+    conn = next;
+  }
+  if (s->conns != NULL) catzilla__server_arm_sweep(s);
+  server__maybe_finish_close(s);
+  return 0;
+}
+
+void catzilla_server_free(catzilla_server_t* s) {
+  if (s == NULL) return;
+  catzilla__pool_drain(&s->head_pool);
+  catzilla__pool_drain(&s->conn_pool);
+  catzilla__buf_free(&s->out);
+  free(s->slots);
+  free(s->slot_generation);
+  free(s->slot_free_next);
+  free(s->read_slab);
+  free(s);
+}
+
+/* ---- requests ---- */
+
+int catzilla_respond(catzilla_server_t* s, catzilla_request_id_t id, const catzilla_response_t* r) {
+  catzilla__conn_t* conn = catzilla__conn_for_id(s, id);
+  if (conn == NULL || conn->response_done || conn->state != CATZILLA__CONN_ACTIVE) {
+    if (r->release) r->release(r->release_arg);
+    return CATZILLA_ECLOSED;
+  }
+  if (r->status < 200 || r->status > 999) {
+    if (r->release) r->release(r->release_arg);
+    return UV_EINVAL;
+  }
+  if (r->flags & CATZILLA_RESP_CLOSE) conn->keep_alive = 0;
+  bool close = !conn->keep_alive || s->closing || !conn->message_complete || conn->upgrade;
+  bool send_body = !conn->is_head && !(r->flags & CATZILLA_RESP_NO_CONTENT_LENGTH);
+  bool inline_body = send_body && (r->release == NULL || r->body_len <= 16 * 1024);
+  s->out.len = 0;
+  int err = catzilla__response_serialize(s, conn, r, close, inline_body, &s->out);
+  if (err) {
+    if (r->release) r->release(r->release_arg);
+    return err;
+  }
+  catzilla__stats_count_status(s, r->status);
+  /* the response has ended for the caller: a write error below closes without an abort */
+  conn->response_done = 1;
+  conn->id = 0;
+  uv_buf_t bufs[2];
+  bufs[0] = uv_buf_init(s->out.base, (unsigned)s->out.len);
+  unsigned nbufs = 1;
+  if (send_body && !inline_body) bufs[nbufs++] = uv_buf_init((char*)r->body, (unsigned)r->body_len);
+  catzilla_release_cb release = r->release;
+  if (release && nbufs == 1) {
+    release(r->release_arg);
+    release = NULL;
+  }
+  err = catzilla__conn_write(conn, bufs, nbufs, 1, release, r->release_arg);
+  if (err) catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
+  else catzilla__conn_response_done(conn);
+  return 0;
+}
+
+int catzilla_body_pause(catzilla_server_t* s, catzilla_request_id_t id) {
+  catzilla__conn_t* conn = catzilla__conn_for_id(s, id);
+  if (conn == NULL) return CATZILLA_ECLOSED;
+  catzilla__conn_pause_body(conn);
+  return 0;
+}
+
+int catzilla_body_resume(catzilla_server_t* s, catzilla_request_id_t id) {
+  catzilla__conn_t* conn = catzilla__conn_for_id(s, id);
+  if (conn == NULL) return CATZILLA_ECLOSED;
+  if (conn->body_paused) {
+    conn->body_paused = 0;
+    catzilla__server_queue_resume(s, conn);
+  }
+  return 0;
+}
+
+int catzilla_remote_address(catzilla_server_t* s, catzilla_request_id_t id, struct sockaddr_storage* addr) {
+  catzilla__conn_t* conn = catzilla__conn_for_id(s, id);
+  if (conn == NULL) return CATZILLA_ECLOSED;
+  int len = sizeof(*addr);
+  return uv_tcp_getpeername(&conn->tcp, (struct sockaddr*)addr, &len);
+}
+
+void catzilla_server_stats(const catzilla_server_t* s, catzilla_server_stats_t* out) { *out = s->stats; }
