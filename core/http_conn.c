@@ -129,7 +129,8 @@ void catzilla__conn_send_error(catzilla__conn_t* conn, int status) {
 }
 
 static int conn__status_for_parse_error(catzilla__conn_t* conn, llhttp_errno_t err) {
-  if (err == HPE_USER && conn->head.error_status) return conn->head.error_status;
+  /* our callbacks' verdicts arrive as HPE_USER or HPE_CB_* depending on the callback */
+  if (conn->head.error_status) return conn->head.error_status;
   switch (err) {
     case HPE_INVALID_TRANSFER_ENCODING: return 501;
     case HPE_INVALID_VERSION: return 505;
@@ -268,6 +269,16 @@ static int conn__on_body(llhttp_t* parser, const char* at, size_t len) {
   return conn->body_paused ? HPE_PAUSED : 0;
 }
 
+/* A chunk that would take the body past the limit is refused before its data arrives. */
+static int conn__on_chunk_header(llhttp_t* parser) {
+  catzilla__conn_t* conn = conn__of(parser);
+  if (conn->body_received + parser->content_length > conn->server->options.max_body_size) {
+    conn->head.error_status = 413;
+    return HPE_USER;
+  }
+  return 0;
+}
+
 static int conn__on_message_complete(llhttp_t* parser) {
   catzilla__conn_t* conn = conn__of(parser);
   catzilla_server_t* server = conn->server;
@@ -296,6 +307,7 @@ void catzilla__conn_settings_init(llhttp_settings_t* s) {
   s->on_header_value_complete = conn__on_header_value_complete;
   s->on_headers_complete = conn__on_headers_complete;
   s->on_body = conn__on_body;
+  s->on_chunk_header = conn__on_chunk_header;
   s->on_message_complete = conn__on_message_complete;
 }
 
@@ -304,6 +316,7 @@ void catzilla__conn_settings_init(llhttp_settings_t* s) {
 static void conn__execute(catzilla__conn_t* conn, const char* data, size_t len) {
   catzilla_server_t* server = conn->server;
   bool from_inbuf = data == conn->inbuf.base;
+  conn->head.exec_base = data;
   conn->in_execute++;
   llhttp_errno_t err = llhttp_execute(&conn->parser, data, len);
   conn->in_execute--;

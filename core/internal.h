@@ -55,6 +55,7 @@ size_t catzilla__date_format(uint64_t unix_seconds, char out[32]);
 typedef struct {
   catzilla__buf_t bytes;     /* url, then "Name: value\r\n"... */
   catzilla__pool_t* pool;    /* where `bytes` came from */
+  const char* exec_base;     /* start of the buffer llhttp is parsing (obs-fold detection) */
   size_t url_len;
   size_t field_start;        /* offset of the current header name */
   size_t value_start;        /* offset of the current header value */

@@ -83,6 +83,10 @@ int catzilla__head_on_value(catzilla__head_t* head, const char* at, size_t len, 
     if (err) return err;
     head->in_value = 1;
     head->value_start = head->bytes.len;
+  } else if (at != head->exec_base) {
+    /* A value continues inside the same buffer only across an obs-fold (CRLF + SP/HT),
+     * which llhttp 8 accepts: reject it, it is a smuggling shape (RFC 9112 5.2). */
+    return head__fail(head, 400);
   }
   return head__append(head, at, len, opt->max_header_size, 431);
 }
