@@ -170,9 +170,12 @@ void catzilla__conn_response_done(catzilla__conn_t* conn) {
   conn->response_done = 1;
   conn->id = 0;
   if (!conn->message_complete) {
-    /* The handler answered before reading the whole body: discard the rest, then close. */
-    conn->keep_alive = 0;
-    conn__close_after_writes(conn);
+    /* Answered before the whole body was read: the rest (bounded by max_body_size and the
+     * body timeout) is read and discarded, and the connection stays usable. */
+    if (conn->body_paused) {
+      conn->body_paused = 0;
+      catzilla__server_queue_resume(conn->server, conn);
+    }
     return;
   }
   conn__request_complete(conn);

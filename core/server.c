@@ -297,7 +297,7 @@ int catzilla_respond(catzilla_server_t* s, catzilla_request_id_t id, const catzi
     return UV_EINVAL;
   }
   if (r->flags & CATZILLA_RESP_CLOSE) conn->keep_alive = 0;
-  bool close = !conn->keep_alive || s->closing || !conn->message_complete || conn->upgrade;
+  bool close = !conn->keep_alive || s->closing || conn->upgrade;
   bool send_body = !conn->is_head && !(r->flags & CATZILLA_RESP_NO_CONTENT_LENGTH);
   bool inline_body = send_body && (r->release == NULL || r->body_len <= 16 * 1024);
   s->out.len = 0;

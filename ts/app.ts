@@ -1,0 +1,169 @@
+/**
+ * `App`: route and middleware registration, and the lifecycle of the native
+ * server behind it (listen, graceful close, stats).
+ */
+import { MiddlewareChain, normalizePrefix, type Middleware } from './middleware.js';
+import { Dispatcher, type Handler, type Logger } from './dispatch.js';
+import { CoreError } from './errors.js';
+import { native, type NativeAddress, type NativeServer, type NativeServerOptions, type NativeServerStats } from './native.js';
+import { ANY_METHOD, Router } from './router.js';
+
+export interface AppOptions extends Partial<NativeServerOptions> {
+  /** Where 500s log their stack. Defaults to `console`. */
+  logger?: Logger;
+}
+
+export interface ListenOptions {
+  /** 0 picks a free port. */
+  port?: number;
+  /** Defaults to '0.0.0.0', like Node. */
+  host?: string;
+  /** Pending-connection queue length. */
+  backlog?: number;
+}
+
+export interface CloseOptions {
+  /** Milliseconds in-flight requests get to finish before their connections are closed. Default 5000. */
+  timeout?: number;
+}
+
+const DEFAULTS: NativeServerOptions = {
+  maxHeaderSize: 16384,
+  maxUrlLength: 8192,
+  maxBodySize: 1048576,
+  maxHeaderCount: 100,
+  headersTimeout: 60000,
+  keepAliveTimeout: 5000,
+  bodyTimeout: 30000,
+  maxPipelineBuffer: 65536,
+};
+
+export class App {
+  private readonly router = new Router<Handler>();
+  private readonly middleware = new MiddlewareChain();
+  private readonly serverOptions: NativeServerOptions;
+  private readonly logger: Logger;
+  private server: NativeServer | null = null;
+  private closing: Promise<void> | null = null;
+
+  constructor(options: AppOptions = {}) {
+    const merged = { ...DEFAULTS };
+    for (const key of Object.keys(DEFAULTS) as (keyof NativeServerOptions)[]) {
+      const value = options[key];
+      if (value === undefined) continue;
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+        throw new TypeError(`App option ${key} must be a non-negative integer, got ${String(value)}`);
+      }
+      merged[key] = value;
+    }
+    this.serverOptions = merged;
+    const logger = options.logger ?? console;
+    if (typeof logger?.error !== 'function') throw new TypeError('App option logger must have an error() method');
+    this.logger = logger;
+  }
+
+  get(path: string, handler: Handler): this {
+    return this.route('GET', path, handler);
+  }
+  post(path: string, handler: Handler): this {
+    return this.route('POST', path, handler);
+  }
+  put(path: string, handler: Handler): this {
+    return this.route('PUT', path, handler);
+  }
+  patch(path: string, handler: Handler): this {
+    return this.route('PATCH', path, handler);
+  }
+  delete(path: string, handler: Handler): this {
+    return this.route('DELETE', path, handler);
+  }
+  head(path: string, handler: Handler): this {
+    return this.route('HEAD', path, handler);
+  }
+  options(path: string, handler: Handler): this {
+    return this.route('OPTIONS', path, handler);
+  }
+  /** Every method (a method-specific route on the same path wins). */
+  all(path: string, handler: Handler): this {
+    return this.route(ANY_METHOD, path, handler);
+  }
+
+  /** Registers `handler` for an arbitrary (uppercase token) method. */
+  on(method: string, path: string, handler: Handler): this {
+    if (typeof method !== 'string' || !/^[!#$%&'*+\-.^_`|~0-9A-Z]+$/.test(method) || method === ANY_METHOD) {
+      throw new TypeError(`Route method must be an uppercase HTTP method token, got ${JSON.stringify(method)}`);
+    }
+    return this.route(method, path, handler);
+  }
+
+  /** Adds middleware for every request, or for paths equal to or under `prefix`. */
+  use(middleware: Middleware): this;
+  use(prefix: string, middleware: Middleware): this;
+  use(prefixOrMiddleware: string | Middleware, middleware?: Middleware): this {
+    if (typeof prefixOrMiddleware === 'function') this.middleware.add('', prefixOrMiddleware);
+    else this.middleware.add(normalizePrefix(prefixOrMiddleware), middleware as Middleware);
+    return this;
+  }
+
+  /** Starts listening; resolves with the bound address (useful with port 0). */
+  async listen(options: ListenOptions = {}): Promise<NativeAddress> {
+    if (this.server !== null) throw new CoreError('EALREADYLISTENING', 'App is already listening; close() it first');
+    const { port = 0, host = '0.0.0.0', backlog = 511 } = options;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`listen port must be an integer in [0, 65535], got ${String(port)}`);
+    if (typeof host !== 'string' || host === '') throw new TypeError(`listen host must be a non-empty string, got ${JSON.stringify(host)}`);
+    if (!Number.isInteger(backlog) || backlog < 1) throw new TypeError(`listen backlog must be a positive integer, got ${String(backlog)}`);
+
+    const dispatcher = new Dispatcher(this.router, this.middleware, this.logger);
+    const server = new (native().Server)({ ...this.serverOptions }, dispatcher.callbacks());
+    dispatcher.attach(server);
+    let address: NativeAddress;
+    try {
+      address = server.listen(host, port, backlog); // throws an Error with a code (EADDRINUSE...)
+    } catch (err) {
+      try {
+        server.close(0, () => {}); // release whatever the failed server holds
+      } catch {
+        // Not listening: nothing to release.
+      }
+      throw err;
+    }
+    this.server = server;
+    this.closing = null;
+    return address;
+  }
+
+  /** Stops accepting, lets in-flight requests finish for up to `timeout` ms, then closes the rest. */
+  close(options: CloseOptions = {}): Promise<void> {
+    const { timeout = 5000 } = options;
+    if (!Number.isInteger(timeout) || timeout < 0) throw new TypeError(`close timeout must be a non-negative integer, got ${String(timeout)}`);
+    if (this.closing !== null) return this.closing;
+    const server = this.server;
+    if (server === null) return Promise.resolve();
+    this.closing = new Promise<void>((resolve, reject) => {
+      try {
+        server.close(timeout, () => {
+          if (this.server === server) this.server = null;
+          resolve();
+        });
+      } catch (err) {
+        reject(err);
+      }
+    });
+    return this.closing;
+  }
+
+  /** Counters of the native server (all zero before listen). */
+  stats(): NativeServerStats {
+    if (this.server !== null) return this.server.stats();
+    return {
+      connectionsAccepted: 0, connectionsActive: 0, requests: 0, bytesRead: 0, bytesWritten: 0, writes: 0,
+      responses1xx: 0, responses2xx: 0, responses3xx: 0, responses4xx: 0, responses5xx: 0, parseErrors: 0, timeouts: 0,
+    };
+  }
+
+  private route(method: string, path: string, handler: Handler): this {
+    if (typeof handler !== 'function') throw new TypeError(`Handler for ${method} ${path} must be a function, got ${typeof handler}`);
+    this.router.add(method, path, handler);
+    return this;
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * The bridge from the native server's callbacks to the application: builds the
+ * Request, finds the route, runs middleware and handler, and sends exactly one
+ * response per request. Nothing thrown by application code, nor by `respond`
+ * itself, escapes into the native callbacks (that would crash the process).
+ */
+import { errorCode, HttpError } from './errors.js';
+import type { MiddlewareChain, Endpoint } from './middleware.js';
+import type { NativeServer, NativeServerCallbacks } from './native.js';
+import { RespondFlags } from './native.js';
+import { Request } from './request.js';
+import { APPLICATION_JSON, HttpResponse, TEXT_PLAIN, toHttpResponse, type ResponseLike } from './response.js';
+import type { Router, RouteMatch } from './router.js';
+import { checkStatus, isBodilessStatus, reasonPhrase } from './status.js';
+
+export type Handler = (req: Request) => ResponseLike | Promise<ResponseLike>;
+
+export interface Logger {
+  error(...args: unknown[]): void;
+}
+
+/** The part of NativeServer the dispatcher uses (a fake in unit tests). */
+export type DispatchTarget = Pick<NativeServer, 'respond' | 'remoteAddress' | 'pauseBody' | 'resumeBody'>;
+
+/** Fields the core writes itself; an application copy would duplicate or contradict them. */
+const CORE_FIELDS: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date']);
+const TEXT_BLOCK = `Content-Type: ${TEXT_PLAIN}\r\n`;
+const JSON_BLOCK = `Content-Type: ${APPLICATION_JSON}\r\n`;
+
+export class Dispatcher {
+  /** Requests still waiting for their response, by native id. */
+  private readonly live = new Map<number, Request>();
+  private target: DispatchTarget | null = null;
+
+  constructor(
+    private readonly router: Router<Handler>,
+    private readonly middleware: MiddlewareChain,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The callbacks object for `new Server(options, callbacks)`; `attach` must follow before any request. */
+  callbacks(): NativeServerCallbacks {
+    // Plain try/catch in each callback: the hot path allocates no closure per call.
+    return {
+      onRequest: (id, method, url, rawHeaders, flags) => {
+        try {
+          this.onRequest(id, method, url, rawHeaders, flags);
+        } catch (err) {
+          this.log(err);
+        }
+      },
+      onBody: (id, chunk) => {
+        try {
+          this.live.get(id)?.pushBody(chunk);
+        } catch (err) {
+          this.log(err);
+        }
+      },
+      onBodyEnd: (id) => {
+        try {
+          this.live.get(id)?.endBody();
+        } catch (err) {
+          this.log(err);
+        }
+      },
+      onAbort: (id, reason) => {
+        try {
+          this.onAbort(id, reason);
+        } catch (err) {
+          this.log(err);
+        }
+      },
+    };
+  }
+
+  attach(target: DispatchTarget): void {
+    this.target = target;
+  }
+
+  private onRequest(id: number, method: string, url: string, rawHeaders: string, flags: number): void {
+    const req = new Request(this.target!, id, method, url, rawHeaders, flags);
+    this.live.set(id, req);
+    let match: RouteMatch<Handler>;
+    try {
+      match = this.router.find(method, req.path);
+    } catch (err) {
+      match = { kind: 'found', handler: () => Promise.reject(err), params: req.params };
+    }
+    if (match.kind === 'found') req.params = match.params;
+
+    if (this.middleware.size > 0) {
+      const endpoint: Endpoint = match.kind === 'found' ? match.handler : () => fallback(req, match);
+      this.middleware.run(req, endpoint).then((res) => this.writeResponse(req, res), (err) => this.fail(req, err));
+      return;
+    }
+    if (match.kind !== 'found') return this.writeResponse(req, fallback(req, match));
+    let result: ResponseLike | Promise<ResponseLike>;
+    try {
+      result = match.handler(req);
+    } catch (err) {
+      return this.fail(req, err);
+    }
+    // Only a thenable costs a promise; a plain value is answered synchronously.
+    if (isThenable(result)) Promise.resolve(result).then((value) => this.send(req, value), (err) => this.fail(req, err));
+    else this.send(req, result);
+  }
+
+  private onAbort(id: number, reason: number): void {
+    const req = this.live.get(id);
+    if (req === undefined) return;
+    this.live.delete(id);
+    req.markAborted(reason);
+  }
+
+  /** Answers with a handler's return value; strings and plain JSON skip building an HttpResponse. */
+  private send(req: Request, value: unknown): void {
+    if (!req.open) return;
+    try {
+      if (typeof value === 'string') return this.respond(req, 200, TEXT_BLOCK, value, 0);
+      if (isPlainJson(value)) return this.respond(req, 200, JSON_BLOCK, JSON.stringify(value), 0);
+      const res = toHttpResponse(value);
+      if (res instanceof HttpResponse) return this.writeResponse(req, res);
+      res.then((r) => this.writeResponse(req, r), (err) => this.fail(req, err));
+    } catch (err) {
+      this.fail(req, err);
+    }
+  }
+
+  private writeResponse(req: Request, res: HttpResponse): void {
+    if (!req.open) return;
+    let block: string;
+    let flags = 0;
+    let body = res.body;
+    try {
+      if (!(res instanceof HttpResponse)) throw new TypeError('Middleware chain did not produce an HttpResponse');
+      const status = checkStatus(res.status, 'response status');
+      if (isBodilessStatus(status)) {
+        flags |= RespondFlags.NoContentLength;
+        body = null;
+      } else if (body !== null && typeof body !== 'string' && !(body instanceof Uint8Array)) {
+        throw new TypeError('HttpResponse body must be a string, a Uint8Array or null');
+      }
+      if (/(^|,)\s*close\s*(,|$)/i.test(res.headers.get('connection') ?? '')) flags |= RespondFlags.Close;
+      block = res.headers.toBlock(CORE_FIELDS);
+    } catch (err) {
+      return this.fail(req, err);
+    }
+    this.respond(req, res.status, block, body, flags);
+  }
+
+  /** Turns a thrown value into a response: HttpError keeps its status; anything else is a logged 500. */
+  private fail(req: Request, err: unknown): void {
+    if (!req.open) return; // aborted: the failure is most likely the abort itself, and nobody is listening
+    let res: HttpResponse;
+    try {
+      res = errorResponse(err, this.logger);
+    } catch (inner) {
+      this.log(inner);
+      res = errorResponse(null, this.logger);
+    }
+    this.writeResponse(req, res);
+  }
+
+  private respond(req: Request, status: number, block: string, body: string | Uint8Array | null, flags: number): void {
+    const id = req.nativeId;
+    req.markResponded();
+    if (this.live.get(id) === req) this.live.delete(id);
+    try {
+      this.target!.respond(id, status, block, body, flags);
+    } catch (err) {
+      const code = errorCode(err);
+      if (code === 'ECLOSED' || code === 'ESERVERCLOSED') return; // the client (or server) went away first
+      this.log(err);
+      try {
+        this.target!.respond(id, 500, TEXT_BLOCK, reasonPhrase(500), 0);
+      } catch {
+        // Nothing more can be done for this request; the core will close it.
+      }
+    }
+  }
+
+  private log(err: unknown): void {
+    try {
+      this.logger.error(err instanceof Error && err.stack ? err.stack : err);
+    } catch {
+      // A throwing logger must not take the server down.
+    }
+  }
+}
+
+/** 404, or 405 with Allow (OPTIONS gets 204 with Allow instead). */
+export function fallback(req: Request, match: Exclude<RouteMatch<Handler>, { kind: 'found' }>): HttpResponse {
+  if (match.kind === 'not-found') return new HttpResponse(reasonPhrase(404), { status: 404 });
+  if (req.method === 'OPTIONS') return new HttpResponse(null, { status: 204, headers: { Allow: match.allow } });
+  return new HttpResponse(reasonPhrase(405), { status: 405, headers: { Allow: match.allow } });
+}
+
+/** The response for a thrown value; non-HttpErrors are logged. */
+export function errorResponse(err: unknown, logger: Logger): HttpResponse {
+  if (err instanceof HttpError) {
+    const body = err.expose ? err.message : reasonPhrase(err.status);
+    const res = new HttpResponse(body, { status: err.status, headers: err.headers });
+    if (!res.headers.has('content-type') || !err.expose) res.headers.set('Content-Type', TEXT_PLAIN);
+    return res;
+  }
+  if (err !== null) logger.error(err instanceof Error && err.stack ? err.stack : err);
+  return new HttpResponse(reasonPhrase(500), { status: 500 });
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+function isPlainJson(value: unknown): value is object {
+  if (typeof value !== 'object' || value === null) return false;
+  if (Array.isArray(value)) return true;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
