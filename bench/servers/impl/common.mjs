@@ -1,0 +1,75 @@
+// Shared payload generators for the Node.js peers, so every peer streams byte-identical bodies.
+// The contract is documented in bench/README.md ("Endpoint contract").
+
+export const HELLO = 'Hello, World!';
+export const SMALL_CHUNK = Buffer.from('0123456789abcdef'); // 16 bytes
+export const SMALL_COUNT = 10;
+export const BULK_CHUNK_SIZE = 64 * 1024;
+export const MIB = 1024 * 1024;
+
+// 64 KiB of printable bytes, reused for every /bulk chunk unless fresh=1.
+export const BULK_TEMPLATE = Buffer.alloc(BULK_CHUNK_SIZE);
+for (let i = 0; i < BULK_CHUNK_SIZE; i++) BULK_TEMPLATE[i] = 97 + (i % 26);
+
+export function port() {
+  const p = Number(process.env.PORT);
+  if (!Number.isInteger(p) || p <= 0 || p > 65535) {
+    console.error('PORT must be set to a TCP port');
+    process.exit(2);
+  }
+  return p;
+}
+
+export const HOST = '127.0.0.1';
+
+export async function* smallChunks() {
+  for (let i = 0; i < SMALL_COUNT; i++) yield SMALL_CHUNK;
+}
+
+export function rowLine(i) {
+  return `{"id":${i},"name":"user-${i}","score":${(i * 7) % 1000},"ok":true}\n`;
+}
+
+export async function* rows(n) {
+  for (let i = 0; i < n; i++) yield rowLine(i);
+}
+
+export async function* bulk(mb, fresh) {
+  const chunks = (mb * MIB) / BULK_CHUNK_SIZE;
+  for (let i = 0; i < chunks; i++) yield fresh ? Buffer.from(BULK_TEMPLATE) : BULK_TEMPLATE;
+}
+
+/** Parses a non-negative integer query parameter, clamped to max. */
+export function intParam(value, dflt, max) {
+  const n = value == null || value === '' ? dflt : Number(value);
+  if (!Number.isInteger(n) || n < 0) return dflt;
+  return Math.min(n, max);
+}
+
+export const MAX_ROWS = 100_000_000;
+export const MAX_MB = 64 * 1024;
+export const MAX_EVENTS = 10_000_000;
+
+export function sseEvent(i) {
+  return `data: ${String(i).padStart(12, '0')}\n\n`;
+}
+
+export const SSE_HELLO = ': subscribed\n\n';
+
+export function benchFile() {
+  const f = process.env.BENCH_FILE;
+  return f && f.length ? f : null;
+}
+
+/** Exit cleanly on SIGTERM/SIGINT (the driver kills the process group). */
+export function onStop(fn) {
+  const stop = () => {
+    Promise.resolve()
+      .then(fn)
+      .catch(() => {})
+      .finally(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}

@@ -1,0 +1,136 @@
+"""Peer: FastAPI on uvicorn, one worker, uvloop + httptools when installed.
+
+Same endpoint contract as the Node.js peers (see bench/README.md).
+"""
+import asyncio
+import json
+import os
+import sys
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
+
+HELLO = "Hello, World!"
+SMALL_CHUNK = b"0123456789abcdef"
+BULK_CHUNK_SIZE = 64 * 1024
+MIB = 1024 * 1024
+BULK_TEMPLATE = bytes(97 + (i % 26) for i in range(BULK_CHUNK_SIZE))
+MAX_ROWS = 100_000_000
+MAX_MB = 64 * 1024
+MAX_EVENTS = 10_000_000
+
+app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+
+def int_param(value, default, maximum):
+    if value is None or value == "":
+        return default
+    try:
+        n = int(value)
+    except ValueError:
+        return default
+    if n < 0:
+        return default
+    return min(n, maximum)
+
+
+@app.get("/hello")
+async def hello():
+    return PlainTextResponse(HELLO)
+
+
+async def small_chunks():
+    for _ in range(10):
+        yield SMALL_CHUNK
+
+
+@app.get("/small")
+async def small():
+    return StreamingResponse(small_chunks(), media_type="application/octet-stream")
+
+
+async def rows_gen(n):
+    for i in range(n):
+        yield f'{{"id":{i},"name":"user-{i}","score":{(i * 7) % 1000},"ok":true}}\n'
+
+
+@app.get("/rows")
+async def rows(n: str | None = None):
+    return StreamingResponse(rows_gen(int_param(n, 1000, MAX_ROWS)), media_type="application/x-ndjson")
+
+
+async def bulk_gen(mb, fresh):
+    for _ in range(mb * MIB // BULK_CHUNK_SIZE):
+        yield bytes(bytearray(BULK_TEMPLATE)) if fresh else BULK_TEMPLATE
+
+
+@app.get("/bulk")
+async def bulk(mb: str | None = None, fresh: str | None = None):
+    return StreamingResponse(bulk_gen(int_param(mb, 1, MAX_MB), fresh == "1"), media_type="application/octet-stream")
+
+
+BENCH_FILE = os.environ.get("BENCH_FILE") or None
+if BENCH_FILE:
+
+    @app.get("/file")
+    async def file():
+        return FileResponse(BENCH_FILE, media_type="application/octet-stream")
+
+
+subscribers = set()
+
+
+async def sse_gen(request: Request, queue: asyncio.Queue):
+    try:
+        yield ": subscribed\n\n"
+        while True:
+            yield await queue.get()
+    finally:
+        subscribers.discard(queue)
+
+
+@app.get("/sse")
+async def sse(request: Request):
+    queue = asyncio.Queue()
+    subscribers.add(queue)
+    return StreamingResponse(
+        sse_gen(request, queue), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
+
+
+@app.post("/publish")
+async def publish(n: str | None = None):
+    count = int_param(n, 1, MAX_EVENTS)
+    subs = list(subscribers)
+    for i in range(count):
+        event = f"data: {i:012d}\n\n"
+        for q in subs:
+            q.put_nowait(event)
+    return Response(json.dumps({"subscribers": len(subs)}, separators=(",", ":")), media_type="application/json")
+
+
+def main():
+    import uvicorn
+
+    port = int(os.environ.get("PORT", "0"))
+    if port <= 0:
+        print("PORT must be set to a TCP port", file=sys.stderr)
+        sys.exit(2)
+    kwargs = {}
+    try:
+        import uvloop  # noqa: F401
+
+        kwargs["loop"] = "uvloop"
+    except ImportError:
+        pass
+    try:
+        import httptools  # noqa: F401
+
+        kwargs["http"] = "httptools"
+    except ImportError:
+        pass
+    uvicorn.run(app, host="127.0.0.1", port=port, workers=1, log_level="warning", access_log=False, **kwargs)
+
+
+if __name__ == "__main__":
+    main()

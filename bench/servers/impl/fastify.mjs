@@ -1,0 +1,56 @@
+// Peer: fastify with its idiomatic stream replies (reply.send(Readable)) and @fastify/static.
+import path from 'node:path';
+import { Readable, PassThrough } from 'node:stream';
+import Fastify from 'fastify';
+import fastifyStatic from '@fastify/static';
+import * as c from './common.mjs';
+
+const app = Fastify({ logger: false, keepAliveTimeout: 60_000 });
+
+app.get('/hello', async (_req, reply) => {
+  reply.type('text/plain; charset=utf-8');
+  return c.HELLO;
+});
+
+app.get('/small', (_req, reply) => {
+  reply.type('application/octet-stream').send(Readable.from(c.smallChunks(), { objectMode: false }));
+});
+
+app.get('/rows', (req, reply) => {
+  const n = c.intParam(req.query.n, 1000, c.MAX_ROWS);
+  reply.type('application/x-ndjson').send(Readable.from(c.rows(n), { objectMode: false }));
+});
+
+app.get('/bulk', (req, reply) => {
+  const mb = c.intParam(req.query.mb, 1, c.MAX_MB);
+  reply.type('application/octet-stream').send(Readable.from(c.bulk(mb, req.query.fresh === '1'), { objectMode: false }));
+});
+
+const file = c.benchFile();
+if (file) {
+  await app.register(fastifyStatic, { root: path.dirname(path.resolve(file)), serve: false });
+  const base = path.basename(file);
+  app.get('/file', (_req, reply) => reply.sendFile(base));
+}
+
+const subscribers = new Set();
+app.get('/sse', (req, reply) => {
+  const stream = new PassThrough();
+  stream.write(c.SSE_HELLO);
+  subscribers.add(stream);
+  req.raw.on('close', () => { subscribers.delete(stream); stream.destroy(); });
+  reply.header('Cache-Control', 'no-cache').type('text/event-stream').send(stream);
+});
+
+app.post('/publish', async (req) => {
+  const n = c.intParam(req.query.n, 1, c.MAX_EVENTS);
+  const count = subscribers.size;
+  for (let i = 0; i < n; i++) {
+    const ev = c.sseEvent(i);
+    for (const s of subscribers) s.write(ev);
+  }
+  return { subscribers: count };
+});
+
+await app.listen({ port: c.port(), host: c.HOST });
+c.onStop(() => app.close());
