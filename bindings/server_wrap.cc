@@ -14,7 +14,7 @@ namespace catzilla_bindings {
 // server torn down with the process for a leak.
 static std::set<catzilla_server_t*> g_open_servers;
 
-static Napi::Error CoreError(Napi::Env env, int err, const char* what) {
+Napi::Error ServerWrap::CoreError(Napi::Env env, int err, const char* what) {
   std::string message = std::string(what) + ": " + catzilla_strerror(err);
   Napi::Error e = Napi::Error::New(env, message);
   e.Set("code", Napi::String::New(env, catzilla_err_name(err)));
@@ -22,7 +22,7 @@ static Napi::Error CoreError(Napi::Env env, int err, const char* what) {
   return e;
 }
 
-static bool ReadId(const Napi::CallbackInfo& info, catzilla_request_id_t* id) {
+bool ServerWrap::ReadId(const Napi::CallbackInfo& info, catzilla_request_id_t* id) {
   if (info.Length() < 1 || !info[0].IsNumber()) {
     Napi::TypeError::New(info.Env(), "request id must be a number").ThrowAsJavaScriptException();
     return false;
@@ -54,6 +54,13 @@ void ServerWrap::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod<&ServerWrap::RemoteAddress>("remoteAddress"),
                                         InstanceMethod<&ServerWrap::Close>("close"),
                                         InstanceMethod<&ServerWrap::Stats>("stats"),
+                                        InstanceMethod<&ServerWrap::StreamStart>("streamStart"),
+                                        InstanceMethod<&ServerWrap::StreamWrite>("streamWrite"),
+                                        InstanceMethod<&ServerWrap::StreamWritev>("streamWritev"),
+                                        InstanceMethod<&ServerWrap::StreamFlush>("streamFlush"),
+                                        InstanceMethod<&ServerWrap::StreamEnd>("streamEnd"),
+                                        InstanceMethod<&ServerWrap::StreamAbort>("streamAbort"),
+                                        InstanceMethod<&ServerWrap::StreamStats>("streamStats"),
                                     });
   exports.Set("Server", ctor);
 }
@@ -87,6 +94,10 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Server
     }
     *refs[i] = Napi::Persistent(fn.As<Napi::Function>());
   }
+  // optional: only streaming responses need them
+  Napi::Value drain = cb.Get("onDrain"), end = cb.Get("onStreamEnd");
+  if (drain.IsFunction()) on_drain_ = Napi::Persistent(drain.As<Napi::Function>());
+  if (end.IsFunction()) on_stream_end_ = Napi::Persistent(end.As<Napi::Function>());
   callbacks_ = Napi::Persistent(cb);
   napi_async_init(env, nullptr, Napi::String::New(env, "catzilla.Server"), &async_context_);
   method_names_.assign(64, nullptr);
@@ -135,7 +146,7 @@ Napi::Value ServerWrap::Listen(const Napi::CallbackInfo& info) {
   int backlog = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 511;
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
-  catzilla_server_callbacks_t callbacks = {OnRequest, OnBody, OnBodyEnd, OnAbort};
+  catzilla_server_callbacks_t callbacks = {OnRequest, OnBody, OnBodyEnd, OnAbort, OnDrain, OnStreamEnd};
   catzilla_server_t* s = nullptr;
   int err = catzilla_server_new(loop, &options_, &callbacks, this, &s);
   if (err) {
@@ -184,7 +195,7 @@ void ReleaseKept(void* arg) {
 }
 }  // namespace
 
-static bool StringInto(napi_env env, napi_value v, std::string& out, bool latin1) {
+bool ServerWrap::StringInto(napi_env env, napi_value v, std::string& out, bool latin1) {
   size_t len = 0;
   napi_status st = latin1 ? napi_get_value_string_latin1(env, v, nullptr, 0, &len)
                           : napi_get_value_string_utf8(env, v, nullptr, 0, &len);
@@ -316,6 +327,24 @@ Napi::Value ServerWrap::Stats(const Napi::CallbackInfo& info) {
   set("responses5xx", st.responses[5]);
   set("parseErrors", st.parse_errors);
   set("timeouts", st.timeouts);
+  set("streamsActive", st.streams_active);
+  set("streamsStarted", st.streams_started);
+  set("streamsCompleted", st.streams_completed);
+  set("streamsAborted", st.streams_aborted);
+  set("streamsErrored", st.streams_errored);
+  set("streamBytes", st.stream_bytes);
+  set("streamChunks", st.stream_chunks);
+  set("streamWrites", st.stream_writes);
+  set("streamCoalescedWrites", st.stream_coalesced_writes);
+  set("backpressureEvents", st.backpressure_events);
+  set("backpressureMicros", st.backpressure_us);
+  set("peakQueuedBytes", st.peak_queued_bytes);
+  set("writeLatencyTotalMicros", st.write_latency_total_us);
+  set("writeLatencyCount", st.write_latency_count);
+  Napi::Array buckets = Napi::Array::New(env, CATZILLA_LATENCY_BUCKETS);
+  for (uint32_t i = 0; i < CATZILLA_LATENCY_BUCKETS; i++)
+    buckets.Set(i, Napi::Number::New(env, (double)st.write_latency_buckets[i]));
+  o.Set("writeLatencyBuckets", buckets);
   return o;
 }
 
@@ -394,6 +423,26 @@ void ServerWrap::OnAbort(catzilla_server_t* s, catzilla_request_id_t id, catzill
   napi_create_double(w->Env(), (double)id, &argv[0]);
   napi_create_uint32(w->Env(), (uint32_t)reason, &argv[1]);
   w->Call(w->on_abort_, 2, argv);
+}
+
+void ServerWrap::OnDrain(catzilla_server_t* s, catzilla_request_id_t id) {
+  ServerWrap* w = static_cast<ServerWrap*>(catzilla_server_data(s));
+  if (w == nullptr || w->on_drain_.IsEmpty()) return;
+  Napi::HandleScope scope(w->Env());
+  napi_value argv[1];
+  napi_create_double(w->Env(), (double)id, &argv[0]);
+  w->Call(w->on_drain_, 1, argv);
+}
+
+void ServerWrap::OnStreamEnd(catzilla_server_t* s, catzilla_request_id_t id, const catzilla_stream_stats_t* stats) {
+  ServerWrap* w = static_cast<ServerWrap*>(catzilla_server_data(s));
+  if (w == nullptr || w->on_stream_end_.IsEmpty()) return;
+  Napi::HandleScope scope(w->Env());
+  napi_value argv[3];
+  napi_create_double(w->Env(), (double)id, &argv[0]);
+  napi_create_uint32(w->Env(), (uint32_t)stats->state, &argv[1]);
+  argv[2] = StreamStatsObject(w->Env(), *stats);
+  w->Call(w->on_stream_end_, 3, argv);
 }
 
 void ServerWrap::OnClosed(catzilla_server_t* s, void* arg) {

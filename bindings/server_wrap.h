@@ -25,12 +25,25 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value RemoteAddress(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
+  // streaming responses (stream_wrap.cc)
+  Napi::Value StreamStart(const Napi::CallbackInfo& info);
+  Napi::Value StreamWrite(const Napi::CallbackInfo& info);
+  Napi::Value StreamWritev(const Napi::CallbackInfo& info);
+  Napi::Value StreamFlush(const Napi::CallbackInfo& info);
+  Napi::Value StreamEnd(const Napi::CallbackInfo& info);
+  Napi::Value StreamAbort(const Napi::CallbackInfo& info);
+  Napi::Value StreamStats(const Napi::CallbackInfo& info);
+  catzilla_stream_context_t* StreamFor(const Napi::CallbackInfo& info);
+  int WriteChunk(catzilla_stream_context_t* stream, napi_value chunk);
+  static Napi::Object StreamStatsObject(Napi::Env env, const catzilla_stream_stats_t& st);
 
   // core callbacks
   static void OnRequest(catzilla_server_t* s, catzilla_request_id_t id, const catzilla_request_info_t* info);
   static void OnBody(catzilla_server_t* s, catzilla_request_id_t id, const char* data, size_t len);
   static void OnBodyEnd(catzilla_server_t* s, catzilla_request_id_t id);
   static void OnAbort(catzilla_server_t* s, catzilla_request_id_t id, catzilla_abort_reason_t reason);
+  static void OnDrain(catzilla_server_t* s, catzilla_request_id_t id);
+  static void OnStreamEnd(catzilla_server_t* s, catzilla_request_id_t id, const catzilla_stream_stats_t* stats);
   static void OnClosed(catzilla_server_t* s, void* arg);
   static void FreeWhenClosed(catzilla_server_t* s, void* arg);
 
@@ -40,11 +53,17 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
 
   catzilla_server_t* server_ = nullptr;
   catzilla_server_options_t options_;
-  Napi::FunctionReference on_request_, on_body_, on_body_end_, on_abort_, on_closed_;
+  Napi::FunctionReference on_request_, on_body_, on_body_end_, on_abort_, on_drain_, on_stream_end_, on_closed_;
   Napi::ObjectReference callbacks_;
   napi_async_context async_context_ = nullptr;
   std::vector<napi_ref> method_names_;
   std::string header_scratch_, body_scratch_;
+ public:
+  // shared with stream_wrap.cc
+  static bool ReadId(const Napi::CallbackInfo& info, catzilla_request_id_t* id);
+  static Napi::Error CoreError(Napi::Env env, int err, const char* what);
+  static bool StringInto(napi_env env, napi_value v, std::string& out, bool latin1);
+ private:
   bool closing_ = false;
 };
 

@@ -24,6 +24,7 @@ void catzilla__conn_set_deadline(catzilla__conn_t* conn, catzilla__deadline_t ki
     case CATZILLA__DEADLINE_HEADERS: ms = o->headers_timeout_ms; break;
     case CATZILLA__DEADLINE_BODY: ms = o->body_timeout_ms; break;
     case CATZILLA__DEADLINE_LINGER: ms = CATZILLA__LINGER_MS; break;
+    case CATZILLA__DEADLINE_STALL:
     case CATZILLA__DEADLINE_NONE: break;
   }
   conn->deadline_kind = ms ? kind : CATZILLA__DEADLINE_NONE;
@@ -50,6 +51,20 @@ void catzilla__conn_close(catzilla__conn_t* conn, catzilla_abort_reason_t reason
   conn->deadline = 0;
   uv_close((uv_handle_t*)&conn->tcp, conn__on_close);
   if (notify) conn->server->callbacks.on_abort(conn->server, id, reason);
+  if (conn->stream != NULL) catzilla__stream_conn_closed(conn->stream);
+}
+
+/* Close with a reset (RST) once nothing is left to write: the peer sees an error, not an end. */
+void catzilla__conn_reset(catzilla__conn_t* conn) {
+  if (conn->state == CATZILLA__CONN_CLOSING) return;
+  if (conn->writes_pending > 0) {
+    catzilla__conn_close_after_writes(conn);
+    return;
+  }
+  conn->state = CATZILLA__CONN_CLOSING;
+  conn->id = 0;
+  conn->deadline = 0;
+  if (uv_tcp_close_reset(&conn->tcp, conn__on_close) != 0) uv_close((uv_handle_t*)&conn->tcp, conn__on_close);
 }
 
 static void conn__on_shutdown(uv_shutdown_t* req, int status) {
@@ -87,7 +102,7 @@ static void conn__shutdown(catzilla__conn_t* conn) {
 }
 
 /* Close once everything queued has been written. */
-static void conn__close_after_writes(catzilla__conn_t* conn) {
+void catzilla__conn_close_after_writes(catzilla__conn_t* conn) {
   conn->keep_alive = 0;
   conn->state = CATZILLA__CONN_LINGER;
   conn->id = 0;
@@ -101,21 +116,9 @@ void catzilla__conn_after_writes(catzilla__conn_t* conn) {
 
 /* ---- errors answered by the core ---- */
 
-void catzilla__conn_send_error(catzilla__conn_t* conn, int status) {
+/* Write the core's error answer, then close (no JavaScript involved). */
+void catzilla__conn_send_error_quiet(catzilla__conn_t* conn, int status) {
   catzilla_server_t* server = conn->server;
-  if (conn->state == CATZILLA__CONN_CLOSING) return;
-  if (conn->state == CATZILLA__CONN_ACTIVE && conn->response_done) {
-    /* a response already went out: nothing more may be written */
-    conn__close_after_writes(conn);
-    return;
-  }
-  if (conn->state == CATZILLA__CONN_ACTIVE && conn->id != 0) {
-    catzilla_request_id_t id = conn->id;
-    conn->id = 0;
-    conn->response_done = 1;
-    server->callbacks.on_abort(server, id, status == 408 ? CATZILLA_ABORT_TIMEOUT : CATZILLA_ABORT_BAD_REQUEST);
-    if (conn->state == CATZILLA__CONN_CLOSING) return;
-  }
   server->out.len = 0;
   if (catzilla__response_error_bytes(server, status, &server->out) == 0) {
     uv_buf_t buf = uv_buf_init(server->out.base, (unsigned)server->out.len);
@@ -125,7 +128,26 @@ void catzilla__conn_send_error(catzilla__conn_t* conn, int status) {
       return;
     }
   }
-  conn__close_after_writes(conn);
+  catzilla__conn_close_after_writes(conn);
+}
+
+void catzilla__conn_send_error(catzilla__conn_t* conn, int status) {
+  catzilla_server_t* server = conn->server;
+  if (conn->state == CATZILLA__CONN_CLOSING) return;
+  if (conn->state == CATZILLA__CONN_ACTIVE && (conn->response_done || conn->stream != NULL)) {
+    /* a response already (partly) went out: nothing more may be written */
+    if (conn->stream != NULL) catzilla__conn_close(conn, status == 408 ? CATZILLA_ABORT_TIMEOUT : CATZILLA_ABORT_BAD_REQUEST);
+    else catzilla__conn_close_after_writes(conn);
+    return;
+  }
+  if (conn->state == CATZILLA__CONN_ACTIVE && conn->id != 0) {
+    catzilla_request_id_t id = conn->id;
+    conn->id = 0;
+    conn->response_done = 1;
+    server->callbacks.on_abort(server, id, status == 408 ? CATZILLA_ABORT_TIMEOUT : CATZILLA_ABORT_BAD_REQUEST);
+    if (conn->state == CATZILLA__CONN_CLOSING) return;
+  }
+  catzilla__conn_send_error_quiet(conn, status);
 }
 
 static int conn__status_for_parse_error(catzilla__conn_t* conn, llhttp_errno_t err) {
@@ -154,7 +176,7 @@ static void conn__prepare_next(catzilla__conn_t* conn) {
 /* Both the request has been read and its response queued: move on. */
 static void conn__request_complete(catzilla__conn_t* conn) {
   if (!conn->keep_alive || conn->server->closing || conn->upgrade) {
-    conn__close_after_writes(conn);
+    catzilla__conn_close_after_writes(conn);
     return;
   }
   conn__prepare_next(conn);
@@ -417,7 +439,14 @@ void catzilla__conn_continue(catzilla__conn_t* conn) {
   }
   if (conn->body_paused) return;
   if (state == CATZILLA__CONN_ACTIVE && conn->message_complete && !conn->response_done) return;
-  if (llhttp_get_errno(&conn->parser) == HPE_PAUSED) llhttp_resume(&conn->parser);
+  if (llhttp_get_errno(&conn->parser) == HPE_PAUSED) {
+    llhttp_resume(&conn->parser);
+    /* Run the parser even without input: paused on the last body bytes, it still owes
+     * on_message_complete, which needs no more data. */
+    static const char nothing[1] = {0};
+    if (conn->inbuf.len == 0) conn__execute(conn, nothing, 0);
+  }
+  if (conn->state == CATZILLA__CONN_CLOSING) return;
   if (conn->inbuf.len > 0) conn__execute(conn, conn->inbuf.base, conn->inbuf.len);
   if (conn->state == CATZILLA__CONN_CLOSING) return;
   if (!conn->reading && conn->inbuf.len <= conn->server->options.max_pipeline_buffer &&

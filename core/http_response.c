@@ -46,25 +46,40 @@ void catzilla__stats_count_status(catzilla_server_t* server, int status) {
   if (cls >= 1 && cls <= 5) server->stats.responses[cls]++;
 }
 
-int catzilla__response_serialize(catzilla_server_t* server, catzilla__conn_t* conn,
-                                 const catzilla_response_t* response, bool close, bool send_body,
-                                 catzilla__buf_t* out) {
-  size_t body_bytes = send_body ? response->body_len : 0;
-  int err = catzilla__buf_reserve(out, 160 + response->headers_len + body_bytes);
+int catzilla__response_head(catzilla_server_t* server, catzilla__conn_t* conn, int status,
+                            const char* headers, size_t headers_len, const char* framing, size_t framing_len,
+                            bool close, catzilla__buf_t* out) {
+  int err = catzilla__buf_reserve(out, 160 + headers_len + framing_len);
   if (err) return err;
-  response__status_line(out, response->status);
-  response__append(out, response->headers, response->headers_len);
+  response__status_line(out, status);
+  response__append(out, headers, headers_len);
   response__date(server, out);
-  if (!(response->flags & CATZILLA_RESP_NO_CONTENT_LENGTH)) {
-    APPEND_LIT(out, "Content-Length: ");
-    out->len += response__u64(out->base + out->len, response->body_len);
-    APPEND_LIT(out, "\r\n");
-  }
+  response__append(out, framing, framing_len);
   if (close)
     APPEND_LIT(out, "Connection: close\r\n");
   else if (conn->http10)
     APPEND_LIT(out, "Connection: keep-alive\r\n");
   APPEND_LIT(out, "\r\n");
+  return 0;
+}
+
+int catzilla__response_serialize(catzilla_server_t* server, catzilla__conn_t* conn,
+                                 const catzilla_response_t* response, bool close, bool send_body,
+                                 catzilla__buf_t* out) {
+  char length[48] = "Content-Length: ";
+  size_t length_len = 0;
+  if (!(response->flags & CATZILLA_RESP_NO_CONTENT_LENGTH)) {
+    length_len = 16;
+    length_len += response__u64(length + length_len, response->body_len);
+    length[length_len++] = '\r';
+    length[length_len++] = '\n';
+  }
+  size_t body_bytes = send_body ? response->body_len : 0;
+  int err = catzilla__buf_reserve(out, 200 + response->headers_len + body_bytes);
+  if (err) return err;
+  err = catzilla__response_head(server, conn, response->status, response->headers, response->headers_len,
+                                length, length_len, close, out);
+  if (err) return err;
   if (body_bytes) response__append(out, response->body, body_bytes);
   return 0;
 }

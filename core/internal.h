@@ -74,6 +74,73 @@ int catzilla__head_on_value(catzilla__head_t* head, const char* at, size_t len, 
 int catzilla__head_on_value_complete(catzilla__head_t* head);
 bool catzilla__ascii_case_equal(const char* a, size_t alen, const char* b);
 
+/* ---- chunked.c: chunked framing around payload vectors, copying nothing ---- */
+size_t catzilla__chunk_size_line(size_t payload, char out[24]);
+extern const char catzilla__chunk_crlf[2];
+extern const char catzilla__chunk_crlf_last[7]; /* "\r\n0\r\n\r\n" */
+extern const char catzilla__chunk_last[5];      /* "0\r\n\r\n" */
+
+/* ---- stats.c ---- */
+void catzilla__stats_record_latency(catzilla_server_t* server, catzilla_stream_stats_t* stream, uint64_t us);
+uint64_t catzilla__wall_ms(void);
+
+/* ---- stream.c ---- */
+#define CATZILLA__STREAM_MAX_PIECES 64
+
+typedef enum {
+  CATZILLA__FRAMING_CHUNKED = 0,
+  CATZILLA__FRAMING_LENGTH,
+  CATZILLA__FRAMING_CLOSE,  /* HTTP/1.0: the body ends when the connection does */
+  CATZILLA__FRAMING_NONE,   /* HEAD, 1xx, 204, 304: no body on the wire */
+} catzilla__framing_t;
+
+typedef struct {
+  const char* base;           /* referenced bytes, or NULL: `offset` into the cork buffer */
+  size_t offset;
+  size_t len;
+  catzilla_release_cb release;
+  void* release_arg;
+} catzilla__piece_t;
+
+struct catzilla_stream_context_s {
+  catzilla_server_t* server;
+  struct catzilla__conn_s* conn;     /* NULL once detached from its connection */
+  catzilla_request_id_t id;
+  catzilla_stream_state_t state;
+  catzilla__framing_t framing;
+  uint64_t declared_length;
+  catzilla_stream_options_t options;
+  catzilla__buf_t head;              /* status line and headers until they are sent */
+  catzilla__buf_t cork;              /* copied bytes of the corked pieces */
+  catzilla__piece_t pieces[CATZILLA__STREAM_MAX_PIECES];
+  unsigned npieces;
+  unsigned corked_chunks;
+  size_t corked_bytes;               /* payload bytes corked */
+  size_t queued_bytes;               /* payload bytes corked or being written */
+  unsigned writes_pending;
+  unsigned refs;                     /* attachment + writes in flight + pending notification */
+  bool ending;
+  bool finish_queued;
+  bool in_flush_list;
+  bool notify_queued;
+  char frame[24];                    /* the chunk size line of the flush being built */
+  uint64_t backpressure_since_ns;
+  uint64_t started_loop_ms;
+  struct catzilla_stream_context_s* flush_next;
+  struct catzilla_stream_context_s* notify_next;
+  catzilla_ring_source_t* ring_source;
+  catzilla_stream_stats_t stats;
+};
+
+void catzilla__stream_conn_closed(catzilla_stream_context_t* stream);
+void catzilla__stream_flush_all(catzilla_server_t* server);
+void catzilla__stream_notify_all(catzilla_server_t* server);
+void catzilla__stream_free_pool(catzilla_server_t* server);
+
+/* ring_source.c: called on the loop thread when its stream can take more */
+void catzilla__ring_source_pump(catzilla_ring_source_t* source);
+void catzilla__ring_source_stream_gone(catzilla_ring_source_t* source);
+
 /* ---- connections (http_conn.c) ---- */
 typedef enum {
   CATZILLA__CONN_IDLE = 0,    /* waiting for the next request */
@@ -89,6 +156,7 @@ typedef enum {
   CATZILLA__DEADLINE_HEADERS,
   CATZILLA__DEADLINE_BODY,
   CATZILLA__DEADLINE_LINGER,
+  CATZILLA__DEADLINE_STALL,   /* a backpressured stream made no progress */
 } catzilla__deadline_t;
 
 typedef struct catzilla__conn_s {
@@ -118,6 +186,7 @@ typedef struct catzilla__conn_s {
   unsigned upgrade : 1;
   unsigned shutdown_sent : 1;
   struct catzilla__conn_s* resume_next;
+  catzilla_stream_context_t* stream;  /* the streaming response of the current request */
 } catzilla__conn_t;
 
 /* ---- the server (server.c) ---- */
@@ -126,6 +195,11 @@ struct catzilla_server_s {
   uv_tcp_t listener;
   uv_timer_t sweep;                   /* timeouts: one timer for every connection */
   uv_idle_t resume_idle;              /* continues paused connections outside JS calls */
+  uv_prepare_t flush_prepare;         /* flushes corked streams before the loop blocks */
+  catzilla_stream_context_t* flush_head;
+  catzilla_stream_context_t* notify_head;
+  catzilla__pool_t stream_pool;
+  uv_buf_t iov[CATZILLA__STREAM_MAX_PIECES + 4];
   catzilla_server_options_t options;
   catzilla_server_callbacks_t callbacks;
   void* data;
@@ -161,6 +235,8 @@ catzilla__conn_t* catzilla__conn_for_id(catzilla_server_t* server, catzilla_requ
 void catzilla__server_conn_closed(catzilla_server_t* server, catzilla__conn_t* conn);
 void catzilla__server_queue_resume(catzilla_server_t* server, catzilla__conn_t* conn);
 void catzilla__server_arm_sweep(catzilla_server_t* server);
+void catzilla__server_queue_flush(catzilla_server_t* server, catzilla_stream_context_t* stream);
+void catzilla__server_queue_notify(catzilla_server_t* server, catzilla_stream_context_t* stream);
 
 /* http_conn.c */
 void catzilla__conn_settings_init(llhttp_settings_t* settings);
@@ -173,6 +249,9 @@ void catzilla__conn_set_deadline(catzilla__conn_t* conn, catzilla__deadline_t ki
 bool catzilla__conn_is_idle(const catzilla__conn_t* conn);
 void catzilla__conn_send_error(catzilla__conn_t* conn, int status);
 void catzilla__conn_pause_body(catzilla__conn_t* conn);
+void catzilla__conn_close_after_writes(catzilla__conn_t* conn);
+void catzilla__conn_reset(catzilla__conn_t* conn);
+void catzilla__conn_send_error_quiet(catzilla__conn_t* conn, int status);
 
 /* write_queue.c: writes that own their memory until libuv's callback */
 int catzilla__conn_write(catzilla__conn_t* conn, const uv_buf_t* bufs, unsigned nbufs,
@@ -180,6 +259,9 @@ int catzilla__conn_write(catzilla__conn_t* conn, const uv_buf_t* bufs, unsigned 
 void catzilla__conn_after_writes(catzilla__conn_t* conn);
 
 /* http_response.c */
+int catzilla__response_head(catzilla_server_t* server, catzilla__conn_t* conn, int status,
+                            const char* headers, size_t headers_len, const char* framing, size_t framing_len,
+                            bool close, catzilla__buf_t* out);
 int catzilla__response_serialize(catzilla_server_t* server, catzilla__conn_t* conn,
                                  const catzilla_response_t* response, bool close, bool send_body,
                                  catzilla__buf_t* out);

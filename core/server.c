@@ -68,11 +68,14 @@ catzilla__conn_t* catzilla__conn_for_id(catzilla_server_t* s, catzilla_request_i
 
 /* ---- continuing connections outside JS calls ---- */
 
+static void server__on_resume_idle(uv_idle_t* idle);
+
 static void server__on_resume_idle(uv_idle_t* idle) {
   catzilla_server_t* s = CATZILLA__CONTAINER_OF(idle, catzilla_server_t, resume_idle);
   catzilla__conn_t* list = s->resume_head;
   s->resume_head = NULL;
   uv_idle_stop(idle);
+  catzilla__stream_notify_all(s);
   while (list != NULL) {
     catzilla__conn_t* conn = list;
     list = conn->resume_next;
@@ -87,6 +90,25 @@ void catzilla__server_queue_resume(catzilla_server_t* s, catzilla__conn_t* conn)
   conn->resume_queued = 1;
   conn->resume_next = s->resume_head;
   s->resume_head = conn;
+  if (!s->closed) uv_idle_start(&s->resume_idle, server__on_resume_idle);
+}
+
+static void server__on_flush_prepare(uv_prepare_t* prepare) {
+  catzilla_server_t* s = CATZILLA__CONTAINER_OF(prepare, catzilla_server_t, flush_prepare);
+  uv_prepare_stop(prepare);
+  catzilla__stream_flush_all(s);
+}
+
+void catzilla__server_queue_flush(catzilla_server_t* s, catzilla_stream_context_t* stream) {
+  stream->flush_next = s->flush_head;
+  s->flush_head = stream;
+  if (!s->closed) uv_prepare_start(&s->flush_prepare, server__on_flush_prepare);
+}
+
+void catzilla__server_queue_notify(catzilla_server_t* s, catzilla_stream_context_t* stream) {
+  stream->notify_queued = true;
+  stream->notify_next = s->notify_head;
+  s->notify_head = stream;
   if (!s->closed) uv_idle_start(&s->resume_idle, server__on_resume_idle);
 }
 
@@ -199,7 +221,10 @@ int catzilla_server_new(uv_loop_t* loop, const catzilla_server_options_t* option
   uv_unref((uv_handle_t*)&s->sweep);
   uv_idle_init(loop, &s->resume_idle);
   uv_unref((uv_handle_t*)&s->resume_idle);
-  s->handles_open = 2;
+  uv_prepare_init(loop, &s->flush_prepare);
+  uv_unref((uv_handle_t*)&s->flush_prepare);
+  catzilla__pool_init(&s->stream_pool, sizeof(catzilla_stream_context_t));
+  s->handles_open = 3;
   *out = s;
   return 0;
 }
@@ -246,9 +271,13 @@ static void server__close_handle(catzilla_server_t* s, uv_handle_t* handle) {
 
 static void server__maybe_finish_close(catzilla_server_t* s) {
   if (!s->closing || s->conns != NULL || uv_is_closing((uv_handle_t*)&s->sweep)) return;
+  /* streams of closed connections still owe their final notice */
+  catzilla__stream_flush_all(s);
+  catzilla__stream_notify_all(s);
   uv_timer_stop(&s->sweep);
   server__close_handle(s, (uv_handle_t*)&s->sweep);
   server__close_handle(s, (uv_handle_t*)&s->resume_idle);
+  server__close_handle(s, (uv_handle_t*)&s->flush_prepare);
 }
 
 int catzilla_server_close(catzilla_server_t* s, uint64_t grace_ms, catzilla_server_closed_cb cb, void* arg) {
@@ -276,6 +305,7 @@ void catzilla_server_free(catzilla_server_t* s) {
   if (s == NULL) return;
   catzilla__pool_drain(&s->head_pool);
   catzilla__pool_drain(&s->conn_pool);
+  catzilla__stream_free_pool(s);
   catzilla__buf_free(&s->out);
   free(s->slots);
   free(s->slot_generation);
@@ -291,6 +321,10 @@ int catzilla_respond(catzilla_server_t* s, catzilla_request_id_t id, const catzi
   if (conn == NULL || conn->response_done || conn->state != CATZILLA__CONN_ACTIVE) {
     if (r->release) r->release(r->release_arg);
     return CATZILLA_ECLOSED;
+  }
+  if (conn->stream != NULL) {
+    if (r->release) r->release(r->release_arg);
+    return CATZILLA_ESTREAMING;
   }
   if (r->status < 200 || r->status > 999) {
     if (r->release) r->release(r->release_arg);

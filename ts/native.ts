@@ -53,6 +53,49 @@ export const enum RespondFlags {
   NoContentLength = 2,
 }
 
+/** `streamStart` flags. */
+export const enum StreamFlags {
+  /** Send the status line and headers at once instead of with the first data. */
+  FlushHeaders = 1,
+}
+
+/** States of a native stream (`catzilla_stream_state_t`); the last three are final. */
+export const enum StreamState {
+  HeadersPending = 0,
+  Streaming = 1,
+  Backpressured = 2,
+  Finishing = 3,
+  Finished = 4,
+  Aborted = 5,
+  Errored = 6,
+}
+
+/** Counters of one streaming response (64-bit in C; exact in JS up to 2^53). */
+export interface NativeStreamStats {
+  state: number;
+  /** Payload bytes accepted from the producer. */
+  bytes: number;
+  /** Bytes handed to the kernel, framing included. */
+  bytesSent: number;
+  /** write() calls. */
+  chunks: number;
+  /** Socket writes (one per flush). */
+  writes: number;
+  /** Socket writes that carried more than one chunk. */
+  coalescedWrites: number;
+  backpressureEvents: number;
+  /** Total time spent over the high watermark, in microseconds. */
+  backpressureMicros: number;
+  queuedBytes: number;
+  peakQueuedBytes: number;
+  /** Latency of socket writes (flush to libuv's callback), in microseconds. */
+  writeLatencyTotalMicros: number;
+  writeLatencyMaxMicros: number;
+  /** Milliseconds since the epoch. */
+  startedAt: number;
+  lastWriteAt: number;
+}
+
 export interface NativeServerCallbacks {
   /**
    * A request's headers are complete. `id` names this request (and its response) in every
@@ -66,6 +109,14 @@ export interface NativeServerCallbacks {
   onBodyEnd(id: number): void;
   /** The connection closed or failed before the response ended; see AbortReason. */
   onAbort(id: number, reason: number): void;
+  /** A backpressured stream's queue fell to its low watermark: write again. */
+  onDrain(id: number): void;
+  /**
+   * A stream reached a final state (StreamState.Finished: every byte handed to the kernel;
+   * Aborted: the client went away or timed out, after onAbort; Errored: streamAbort or a
+   * Content-Length over/under-run). Always the last call for `id`.
+   */
+  onStreamEnd(id: number, state: number, stats: NativeStreamStats): void;
 }
 
 export interface NativeAddress {
@@ -89,6 +140,22 @@ export interface NativeServerStats {
   responses5xx: number;
   parseErrors: number;
   timeouts: number;
+  streamsActive: number;
+  streamsStarted: number;
+  streamsCompleted: number;
+  streamsAborted: number;
+  streamsErrored: number;
+  streamBytes: number;
+  streamChunks: number;
+  streamWrites: number;
+  streamCoalescedWrites: number;
+  backpressureEvents: number;
+  backpressureMicros: number;
+  peakQueuedBytes: number;
+  writeLatencyTotalMicros: number;
+  writeLatencyCount: number;
+  /** Socket write latency histogram: bucket i counts writes that took < 2^i microseconds (last: the rest). */
+  writeLatencyBuckets: number[];
 }
 
 export interface NativeServer {
@@ -111,6 +178,36 @@ export interface NativeServer {
    */
   close(graceMs: number, done: () => void): void;
   stats(): NativeServerStats;
+
+  /**
+   * Start a streaming response for `id` instead of `respond`. Framing is chosen by the core:
+   * Content-Length when `contentLength >= 0`, else chunked (HTTP/1.1) or close-delimited
+   * (HTTP/1.0); no body for HEAD, 1xx, 204 and 304. Watermarks are in bytes of queued
+   * (not yet written) data. `stallTimeout` (ms, 0 = off) aborts a stream that stays
+   * backpressured without progress. Throws ECLOSED when `id` is no longer valid.
+   */
+  streamStart(id: number, status: number, headerBlock: string, contentLength: number,
+              highWaterMark: number, lowWaterMark: number, stallTimeout: number, flags: number): void;
+  /**
+   * Queue a chunk (strings are sent as UTF-8). Returns false when the stream is over its
+   * high watermark: wait for onDrain before writing more. Small chunks written in one loop
+   * turn leave in one socket write. Throws ECLOSED once the stream has ended or aborted,
+   * ELENGTH when the chunk would pass a declared Content-Length.
+   */
+  streamWrite(id: number, chunk: string | Uint8Array): boolean;
+  /** Queue several chunks in one call; same result as streamWrite. */
+  streamWritev(id: number, chunks: Array<string | Uint8Array>): boolean;
+  /** Send what is queued now instead of at the end of the loop turn. */
+  streamFlush(id: number): void;
+  /** Finish the response (chunked terminator, or the declared length must be complete). */
+  streamEnd(id: number): void;
+  /**
+   * End the response as failed: what was written is sent, then the connection closes without
+   * a terminator so the client sees a truncated body.
+   */
+  streamAbort(id: number): void;
+  /** Counters of the live stream. Throws ECLOSED when it has ended. */
+  streamStats(id: number): NativeStreamStats;
 }
 
 export interface NativeAddon {

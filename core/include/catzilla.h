@@ -22,7 +22,9 @@ extern "C" {
   XX(EBADID, -5002, "unknown request id")                                        \
   XX(ESTATE, -5003, "operation not allowed in the request's current state")      \
   XX(ETOOLARGE, -5004, "value too large")                                        \
-  XX(ESERVERCLOSED, -5005, "the server is closed")
+  XX(ESERVERCLOSED, -5005, "the server is closed")                              \
+  XX(ELENGTH, -5006, "the body does not match its declared Content-Length")       \
+  XX(ESTREAMING, -5007, "the response is streaming")
 
 typedef enum {
 #define XX(name, value, msg) CATZILLA_##name = value,
@@ -82,6 +84,57 @@ typedef enum {
   CATZILLA_ABORT_BAD_REQUEST = 5,
 } catzilla_abort_reason_t;
 
+/* ---- streaming responses (stream.c) ---- */
+
+typedef struct catzilla_stream_context_s catzilla_stream_context_t;
+
+typedef enum {
+  CATZILLA_STREAM_HEADERS_PENDING = 0, /* started; status line and headers not sent yet */
+  CATZILLA_STREAM_STREAMING = 1,
+  CATZILLA_STREAM_BACKPRESSURED = 2,   /* queued bytes above the high watermark */
+  CATZILLA_STREAM_FINISHING = 3,       /* ended by the producer; last bytes being written */
+  CATZILLA_STREAM_FINISHED = 4,        /* every byte handed to the kernel */
+  CATZILLA_STREAM_ABORTED = 5,         /* the client went away (or stalled past the timeout) */
+  CATZILLA_STREAM_ERRORED = 6,         /* the producer failed, or over/under-ran Content-Length */
+} catzilla_stream_state_t;
+
+enum {
+  CATZILLA_STREAM_FLUSH_HEADERS = 1, /* send the head at once, not with the first data */
+};
+
+typedef struct {
+  int status;
+  const char* headers; /* "Name: value\r\n" per field; validated by the caller */
+  size_t headers_len;
+  int64_t content_length;     /* >= 0: declared length; -1: chunked (1.1) or close-delimited (1.0) */
+  size_t high_watermark;      /* queued bytes at which write() reports backpressure */
+  size_t low_watermark;       /* queued bytes at which a backpressured stream drains */
+  size_t cork_threshold;      /* corked bytes that are flushed at once rather than at the end of the turn */
+  uint64_t stall_timeout_ms;  /* backpressured with no progress this long -> aborted (0 = off) */
+  unsigned flags;             /* CATZILLA_STREAM_* */
+} catzilla_stream_options_t;
+
+void catzilla_stream_options_default(catzilla_stream_options_t* options);
+
+typedef struct {
+  int state;                     /* catzilla_stream_state_t */
+  uint64_t bytes;                /* payload bytes accepted */
+  uint64_t bytes_sent;           /* bytes taken by the kernel, framing included */
+  uint64_t chunks;               /* write() calls with data */
+  uint64_t writes;               /* socket writes */
+  uint64_t coalesced_writes;     /* socket writes carrying more than one chunk */
+  uint64_t backpressure_events;
+  uint64_t backpressure_us;      /* time spent over the high watermark */
+  uint64_t queued_bytes;
+  uint64_t peak_queued_bytes;
+  uint64_t write_latency_total_us;
+  uint64_t write_latency_max_us;
+  uint64_t started_at_ms;        /* wall clock */
+  uint64_t last_write_at_ms;
+} catzilla_stream_stats_t;
+
+#define CATZILLA_LATENCY_BUCKETS 24 /* bucket i: latency < 2^i us; the last takes the rest */
+
 typedef struct {
   /* A request's headers are complete. The info's memory is valid during the call only. */
   void (*on_request)(catzilla_server_t* server, catzilla_request_id_t id, const catzilla_request_info_t* info);
@@ -91,6 +144,10 @@ typedef struct {
   void (*on_body_end)(catzilla_server_t* server, catzilla_request_id_t id);
   /* The request ended before its response: the id is already invalid. */
   void (*on_abort)(catzilla_server_t* server, catzilla_request_id_t id, catzilla_abort_reason_t reason);
+  /* A backpressured stream fell to its low watermark. */
+  void (*on_drain)(catzilla_server_t* server, catzilla_request_id_t id);
+  /* A stream reached a final state; always the last call for `id`. */
+  void (*on_stream_end)(catzilla_server_t* server, catzilla_request_id_t id, const catzilla_stream_stats_t* stats);
 } catzilla_server_callbacks_t;
 
 /* Called once the server has closed its listener and every connection. */
@@ -129,6 +186,21 @@ typedef struct {
   uint64_t responses[6]; /* by status class: [1] = 1xx ... [5] = 5xx */
   uint64_t parse_errors;
   uint64_t timeouts;
+  uint64_t streams_active;
+  uint64_t streams_started;
+  uint64_t streams_completed;
+  uint64_t streams_aborted;
+  uint64_t streams_errored;
+  uint64_t stream_bytes;
+  uint64_t stream_chunks;
+  uint64_t stream_writes;
+  uint64_t stream_coalesced_writes;
+  uint64_t backpressure_events;
+  uint64_t backpressure_us;
+  uint64_t peak_queued_bytes;
+  uint64_t write_latency_total_us;
+  uint64_t write_latency_count;
+  uint64_t write_latency_buckets[CATZILLA_LATENCY_BUCKETS];
 } catzilla_server_stats_t;
 
 int catzilla_server_new(uv_loop_t* loop, const catzilla_server_options_t* options,
@@ -158,6 +230,56 @@ int catzilla_body_resume(catzilla_server_t* server, catzilla_request_id_t id);
 int catzilla_remote_address(catzilla_server_t* server, catzilla_request_id_t id, struct sockaddr_storage* addr);
 
 void catzilla_server_stats(const catzilla_server_t* server, catzilla_server_stats_t* out);
+
+/* Start streaming the response of request `id` (instead of catzilla_respond). */
+int catzilla_stream_start(catzilla_server_t* server, catzilla_request_id_t id,
+                          const catzilla_stream_options_t* options, catzilla_stream_context_t** out);
+/* The live stream of request `id`, or NULL. */
+catzilla_stream_context_t* catzilla_stream_of(catzilla_server_t* server, catzilla_request_id_t id);
+/* Queue a chunk. Returns 1 while under the high watermark, 0 when backpressured (wait for
+ * on_drain), or a negative error (CATZILLA_ECLOSED, CATZILLA_ELENGTH...). With `release`,
+ * a large chunk is referenced instead of copied and released once written; release is
+ * always called exactly once, possibly before this returns. */
+int catzilla_stream_write(catzilla_stream_context_t* stream, const char* data, size_t len,
+                          catzilla_release_cb release, void* release_arg);
+/* Send what is corked now rather than at the end of the loop turn. */
+int catzilla_stream_flush(catzilla_stream_context_t* stream);
+/* Finish: the terminator (chunked) leaves with the last data. A short declared length is an error. */
+int catzilla_stream_end(catzilla_stream_context_t* stream);
+/* Fail: what is queued is sent, then the connection closes without a terminator. */
+int catzilla_stream_abort(catzilla_stream_context_t* stream);
+void catzilla_stream_get_stats(const catzilla_stream_context_t* stream, catzilla_stream_stats_t* out);
+
+/* ---- a single-producer/single-consumer byte ring (ring_buffer.c) ---- */
+
+typedef struct catzilla_ring_s catzilla_ring_t;
+
+int catzilla_ring_new(size_t capacity, catzilla_ring_t** out); /* capacity rounded up to a power of two */
+void catzilla_ring_free(catzilla_ring_t* ring);
+size_t catzilla_ring_capacity(const catzilla_ring_t* ring);
+/* Producer side: a contiguous writable region (possibly shorter than wanted), then commit. */
+char* catzilla_ring_reserve(catzilla_ring_t* ring, size_t* len);
+void catzilla_ring_commit(catzilla_ring_t* ring, size_t len);
+size_t catzilla_ring_write(catzilla_ring_t* ring, const void* data, size_t len);
+/* Consumer side: a contiguous readable region, then consume. */
+const char* catzilla_ring_peek(catzilla_ring_t* ring, size_t* len);
+void catzilla_ring_consume(catzilla_ring_t* ring, size_t len);
+size_t catzilla_ring_readable(const catzilla_ring_t* ring);
+
+/* ---- a producer thread feeding a stream through a ring (ring_source.c) ---- */
+
+typedef struct catzilla_ring_source_s catzilla_ring_source_t;
+
+/* Attach a ring-fed producer to `stream`; the loop thread moves bytes from the ring into
+ * the stream while it is under its high watermark and ends it when the producer does. */
+int catzilla_ring_source_new(catzilla_server_t* server, catzilla_request_id_t id, size_t ring_capacity,
+                             catzilla_ring_source_t** out);
+/* Producer thread: blocks while the ring is full; returns bytes written, or a negative error
+ * once the stream has gone (CATZILLA_ECLOSED): the producer must stop then. */
+ssize_t catzilla_ring_source_write(catzilla_ring_source_t* source, const void* data, size_t len);
+/* Producer thread: no more data (failed = nonzero aborts the stream instead of ending it).
+ * The source frees itself once both sides are done. */
+void catzilla_ring_source_close(catzilla_ring_source_t* source, int failed);
 
 #ifdef __cplusplus
 }

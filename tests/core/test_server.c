@@ -93,7 +93,7 @@ int main(void) {
   opt.max_body_size = 100;
   opt.max_url_length = 64;
   opt.max_header_size = 512;
-  catzilla_server_callbacks_t cb = {on_request, on_body, on_body_end, on_abort};
+  catzilla_server_callbacks_t cb = {on_request, on_body, on_body_end, on_abort, NULL, NULL};
   CHECK_INT(catzilla_server_new(loop, &opt, &cb, NULL, &server), 0);
   struct sockaddr_storage bound;
   CHECK_INT(catzilla_server_listen(server, "127.0.0.1", 0, 128, &bound), 0);

@@ -1,0 +1,184 @@
+// The streaming half of the native Server: streamStart / streamWrite / streamWritev /
+// streamFlush / streamEnd / streamAbort / streamStats over core/stream.c. A stream that
+// has ended or whose client left makes every call throw ECLOSED; nothing crashes.
+#include "server_wrap.h"
+#include <cstring>
+
+namespace catzilla_bindings {
+
+namespace {
+struct KeptChunk {
+  napi_env env;
+  napi_ref ref;
+};
+void ReleaseChunk(void* arg) {
+  KeptChunk* kept = static_cast<KeptChunk*>(arg);
+  napi_delete_reference(kept->env, kept->ref);
+  delete kept;
+}
+constexpr size_t kReferenceThreshold = 4096;  // smaller chunks are copied into the cork buffer
+}  // namespace
+
+catzilla_stream_context_t* ServerWrap::StreamFor(const Napi::CallbackInfo& info) {
+  catzilla_request_id_t id;
+  if (!ReadId(info, &id) || !Live(info.Env())) return nullptr;
+  catzilla_stream_context_t* stream = catzilla_stream_of(server_, id);
+  if (stream == nullptr) CoreError(info.Env(), CATZILLA_ECLOSED, "stream").ThrowAsJavaScriptException();
+  return stream;
+}
+
+Napi::Value ServerWrap::StreamStart(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  catzilla_request_id_t id;
+  if (!ReadId(info, &id) || !Live(env)) return env.Undefined();
+  if (info.Length() < 8 || !info[1].IsNumber() || !info[2].IsString()) {
+    Napi::TypeError::New(env, "streamStart(id, status, headerBlock, contentLength, highWaterMark, lowWaterMark, stallTimeout, flags)")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  catzilla_stream_options_t o;
+  catzilla_stream_options_default(&o);
+  o.status = info[1].As<Napi::Number>().Int32Value();
+  if (!StringInto(env, info[2], header_scratch_, true)) return env.Undefined();
+  o.headers = header_scratch_.data();
+  o.headers_len = header_scratch_.size();
+  double length = info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : -1;
+  o.content_length = length >= 0 ? (int64_t)length : -1;
+  double high = info[4].IsNumber() ? info[4].As<Napi::Number>().DoubleValue() : 0;
+  double low = info[5].IsNumber() ? info[5].As<Napi::Number>().DoubleValue() : 0;
+  double stall = info[6].IsNumber() ? info[6].As<Napi::Number>().DoubleValue() : -1;
+  if (high > 0) o.high_watermark = (size_t)high;
+  if (low >= 0 && info[5].IsNumber()) o.low_watermark = (size_t)low;
+  if (o.low_watermark > o.high_watermark) o.low_watermark = o.high_watermark / 4;
+  if (stall >= 0) o.stall_timeout_ms = (uint64_t)stall;
+  o.flags = info[7].IsNumber() ? info[7].As<Napi::Number>().Uint32Value() : 0;
+  int err = catzilla_stream_start(server_, id, &o, nullptr);
+  if (err) CoreError(env, err, "streamStart").ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// Returns the core's verdict: 1 writable, 0 backpressured, < 0 an error.
+int ServerWrap::WriteChunk(catzilla_stream_context_t* stream, napi_value chunk) {
+  napi_env env = Env();
+  napi_valuetype type;
+  napi_typeof(env, chunk, &type);
+  if (type == napi_string) {
+    if (!StringInto(env, chunk, body_scratch_, false)) return UV_EINVAL;
+    return catzilla_stream_write(stream, body_scratch_.data(), body_scratch_.size(), nullptr, nullptr);
+  }
+  bool is_typed = false;
+  napi_is_typedarray(env, chunk, &is_typed);
+  if (!is_typed) return UV_EINVAL;
+  napi_typedarray_type ta_type;
+  size_t length, offset;
+  void* data;
+  napi_value arraybuffer;
+  napi_get_typedarray_info(env, chunk, &ta_type, &length, &data, &arraybuffer, &offset);
+  if (ta_type != napi_uint8_array) return UV_EINVAL;
+  if (length >= kReferenceThreshold) {
+    KeptChunk* kept = new KeptChunk{env, nullptr};
+    napi_create_reference(env, chunk, 1, &kept->ref);
+    return catzilla_stream_write(stream, static_cast<const char*>(data), length, ReleaseChunk, kept);
+  }
+  return catzilla_stream_write(stream, static_cast<const char*>(data), length, nullptr, nullptr);
+}
+
+static Napi::Value WriteResult(Napi::Env env, int r) {
+  if (r < 0) {
+    if (r == UV_EINVAL)
+      Napi::TypeError::New(env, "a stream chunk must be a string or a Uint8Array").ThrowAsJavaScriptException();
+    else
+      ServerWrap::CoreError(env, r, "streamWrite").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Boolean::New(env, r == 1);
+}
+
+Napi::Value ServerWrap::StreamWrite(const Napi::CallbackInfo& info) {
+  catzilla_stream_context_t* stream = StreamFor(info);
+  if (stream == nullptr) return info.Env().Undefined();
+  if (info.Length() < 2) return WriteResult(info.Env(), UV_EINVAL);
+  return WriteResult(info.Env(), WriteChunk(stream, info[1]));
+}
+
+Napi::Value ServerWrap::StreamWritev(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  catzilla_request_id_t id;
+  if (!ReadId(info, &id) || !Live(env)) return env.Undefined();
+  if (info.Length() < 2 || !info[1].IsArray()) {
+    Napi::TypeError::New(env, "streamWritev(id, chunks: Array)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  napi_value array = info[1];
+  uint32_t n = 0;
+  napi_get_array_length(env, array, &n);
+  int r = 1;
+  for (uint32_t i = 0; i < n; i++) {
+    // looked up again per chunk: a chunk may end the stream (Content-Length over-run)
+    catzilla_stream_context_t* stream = catzilla_stream_of(server_, id);
+    if (stream == nullptr) {
+      r = CATZILLA_ECLOSED;
+      break;
+    }
+    napi_value chunk;
+    napi_get_element(env, array, i, &chunk);
+    r = WriteChunk(stream, chunk);
+    if (r < 0) break;
+  }
+  if (n == 0 && catzilla_stream_of(server_, id) == nullptr) r = CATZILLA_ECLOSED;
+  return WriteResult(env, r);
+}
+
+Napi::Value ServerWrap::StreamFlush(const Napi::CallbackInfo& info) {
+  catzilla_stream_context_t* stream = StreamFor(info);
+  if (stream == nullptr) return info.Env().Undefined();
+  int err = catzilla_stream_flush(stream);
+  if (err) CoreError(info.Env(), err, "streamFlush").ThrowAsJavaScriptException();
+  return info.Env().Undefined();
+}
+
+Napi::Value ServerWrap::StreamEnd(const Napi::CallbackInfo& info) {
+  catzilla_stream_context_t* stream = StreamFor(info);
+  if (stream == nullptr) return info.Env().Undefined();
+  int err = catzilla_stream_end(stream);
+  if (err) CoreError(info.Env(), err, "streamEnd").ThrowAsJavaScriptException();
+  return info.Env().Undefined();
+}
+
+Napi::Value ServerWrap::StreamAbort(const Napi::CallbackInfo& info) {
+  catzilla_stream_context_t* stream = StreamFor(info);
+  if (stream == nullptr) return info.Env().Undefined();
+  int err = catzilla_stream_abort(stream);
+  if (err) CoreError(info.Env(), err, "streamAbort").ThrowAsJavaScriptException();
+  return info.Env().Undefined();
+}
+
+Napi::Object ServerWrap::StreamStatsObject(Napi::Env env, const catzilla_stream_stats_t& st) {
+  Napi::Object o = Napi::Object::New(env);
+  auto set = [&](const char* k, uint64_t v) { o.Set(k, Napi::Number::New(env, (double)v)); };
+  set("state", (uint64_t)st.state);
+  set("bytes", st.bytes);
+  set("bytesSent", st.bytes_sent);
+  set("chunks", st.chunks);
+  set("writes", st.writes);
+  set("coalescedWrites", st.coalesced_writes);
+  set("backpressureEvents", st.backpressure_events);
+  set("backpressureMicros", st.backpressure_us);
+  set("queuedBytes", st.queued_bytes);
+  set("peakQueuedBytes", st.peak_queued_bytes);
+  set("writeLatencyTotalMicros", st.write_latency_total_us);
+  set("writeLatencyMaxMicros", st.write_latency_max_us);
+  set("startedAt", st.started_at_ms);
+  set("lastWriteAt", st.last_write_at_ms);
+  return o;
+}
+
+Napi::Value ServerWrap::StreamStats(const Napi::CallbackInfo& info) {
+  catzilla_stream_context_t* stream = StreamFor(info);
+  if (stream == nullptr) return info.Env().Undefined();
+  catzilla_stream_stats_t st;
+  catzilla_stream_get_stats(stream, &st);
+  return StreamStatsObject(info.Env(), st);
+}
+
+}  // namespace catzilla_bindings

@@ -1,0 +1,518 @@
+/*
+ * catzilla_stream_context_t: one streaming response.
+ *
+ * The producer writes chunks; they are corked until the end of the loop turn (the
+ * server's prepare handle), a byte threshold, or an explicit flush, and then leave in
+ * one writev: [head] [chunk size line] [pieces...] [CRLF (+ last chunk)]. Many small
+ * chunks become one HTTP chunk, so framing costs nothing per record. Small chunks are
+ * copied into the cork buffer; large ones are referenced and released after their
+ * write. `queued_bytes` (corked + in flight) against the watermarks is the backpressure
+ * signal: write() returns 0 above the high watermark and on_drain fires at the low one.
+ *
+ * Callbacks into JavaScript (on_drain, on_stream_end) only come from loop phases (write
+ * callbacks, the prepare and idle handles), never from inside a call JavaScript made.
+ */
+#include "internal.h"
+#include <stdlib.h>
+
+typedef struct {
+  uv_write_t req;
+  catzilla_stream_context_t* stream;
+  catzilla__conn_t* conn;
+  char* cork_block;     /* owned copies of small chunks */
+  char* head_block;     /* owned status line and headers */
+  size_t payload;       /* payload bytes this write carries (for queued_bytes) */
+  size_t nbytes;        /* bytes left to write when it was queued */
+  uint64_t started_ns;
+  unsigned nreleases;
+  unsigned nbufs;
+  catzilla__piece_t releases[CATZILLA__STREAM_MAX_PIECES];
+  char frame[24];
+  uv_buf_t bufs[CATZILLA__STREAM_MAX_PIECES + 4];
+} stream__write_t;
+
+void catzilla_stream_options_default(catzilla_stream_options_t* o) {
+  memset(o, 0, sizeof(*o));
+  o->status = 200;
+  o->content_length = -1;
+  o->high_watermark = 64 * 1024;
+  o->low_watermark = 16 * 1024;
+  o->cork_threshold = 64 * 1024;
+  o->stall_timeout_ms = 60000;
+}
+
+static bool stream__final(const catzilla_stream_context_t* s) {
+  return s->state == CATZILLA_STREAM_FINISHED || s->state == CATZILLA_STREAM_ABORTED ||
+         s->state == CATZILLA_STREAM_ERRORED;
+}
+
+static void stream__unref(catzilla_stream_context_t* s) {
+  if (--s->refs > 0) return;
+  catzilla__buf_free(&s->head);
+  catzilla__buf_free(&s->cork);
+  catzilla__pool_put(&s->server->stream_pool, s);
+}
+
+static void stream__release_corked(catzilla_stream_context_t* s) {
+  for (unsigned i = 0; i < s->npieces; i++)
+    if (s->pieces[i].release) s->pieces[i].release(s->pieces[i].release_arg);
+  s->npieces = 0;
+  s->corked_chunks = 0;
+  s->queued_bytes -= s->corked_bytes;
+  s->corked_bytes = 0;
+  s->cork.len = 0;
+}
+
+static void stream__leave_backpressure(catzilla_stream_context_t* s) {
+  uint64_t us = (uv_hrtime() - s->backpressure_since_ns) / 1000;
+  s->stats.backpressure_us += us;
+  s->server->stats.backpressure_us += us;
+}
+
+/* A final state: detach from the connection and tell JavaScript (deferred). */
+static void stream__end_state(catzilla_stream_context_t* s, catzilla_stream_state_t state) {
+  catzilla_server_t* server = s->server;
+  if (s->state == CATZILLA_STREAM_BACKPRESSURED) stream__leave_backpressure(s);
+  s->state = state;
+  server->stats.streams_active--;
+  if (state == CATZILLA_STREAM_FINISHED) server->stats.streams_completed++;
+  else if (state == CATZILLA_STREAM_ABORTED) server->stats.streams_aborted++;
+  else server->stats.streams_errored++;
+  if (s->ring_source) {
+    catzilla__ring_source_stream_gone(s->ring_source);
+    s->ring_source = NULL;
+  }
+  catzilla__conn_t* conn = s->conn;
+  if (conn != NULL) {
+    conn->stream = NULL;
+    s->conn = NULL;
+  }
+  s->refs++; /* for the notification */
+  catzilla__server_queue_notify(server, s);
+  stream__unref(s); /* the connection's */
+  (void)conn;
+}
+
+/* Every byte of an ended stream has been handed to the kernel. */
+static void stream__maybe_finished(catzilla_stream_context_t* s) {
+  if (s->state != CATZILLA_STREAM_FINISHING || s->writes_pending > 0 || s->npieces > 0 || s->head.len > 0) return;
+  catzilla__conn_t* conn = s->conn;
+  stream__end_state(s, CATZILLA_STREAM_FINISHED);
+  if (conn != NULL && conn->state != CATZILLA__CONN_CLOSING) catzilla__conn_response_done(conn);
+}
+
+/* After progress: leave backpressure (and tell the producer), keep the stall deadline fresh. */
+static void stream__progress(catzilla_stream_context_t* s, bool may_call_js) {
+  if (s->state == CATZILLA_STREAM_BACKPRESSURED) {
+    if (s->queued_bytes <= s->options.low_watermark) {
+      stream__leave_backpressure(s);
+      s->state = CATZILLA_STREAM_STREAMING;
+      if (s->conn && s->conn->deadline_kind == CATZILLA__DEADLINE_STALL)
+        catzilla__conn_set_deadline(s->conn, CATZILLA__DEADLINE_NONE);
+      if (s->ring_source) catzilla__ring_source_pump(s->ring_source);
+      else if (may_call_js && s->server->callbacks.on_drain) s->server->callbacks.on_drain(s->server, s->id);
+    } else if (s->conn && s->options.stall_timeout_ms) {
+      s->conn->deadline_kind = CATZILLA__DEADLINE_STALL;
+      s->conn->deadline = catzilla__now(s->server) + s->options.stall_timeout_ms;
+    }
+  } else if (s->ring_source && s->state == CATZILLA_STREAM_STREAMING) {
+    catzilla__ring_source_pump(s->ring_source);
+  }
+}
+
+static void stream__enter_backpressure_if_needed(catzilla_stream_context_t* s) {
+  if (s->state != CATZILLA_STREAM_STREAMING && s->state != CATZILLA_STREAM_HEADERS_PENDING) return;
+  if (s->queued_bytes < s->options.high_watermark) return;
+  s->state = CATZILLA_STREAM_BACKPRESSURED;
+  s->stats.backpressure_events++;
+  s->server->stats.backpressure_events++;
+  s->backpressure_since_ns = uv_hrtime();
+  if (s->conn && s->options.stall_timeout_ms) {
+    s->conn->deadline_kind = CATZILLA__DEADLINE_STALL;
+    s->conn->deadline = catzilla__now(s->server) + s->options.stall_timeout_ms;
+  }
+}
+
+static void stream__on_write(uv_write_t* req, int status) {
+  stream__write_t* w = CATZILLA__CONTAINER_OF(req, stream__write_t, req);
+  catzilla_stream_context_t* s = w->stream;
+  catzilla__conn_t* conn = w->conn;
+  catzilla_server_t* server = s->server;
+  for (unsigned i = 0; i < w->nreleases; i++) w->releases[i].release(w->releases[i].release_arg);
+  free(w->cork_block);
+  free(w->head_block);
+  s->writes_pending--;
+  conn->writes_pending--;
+  s->queued_bytes -= w->payload;
+  if (status == 0) {
+    s->stats.bytes_sent += w->nbytes;
+    server->stats.bytes_written += w->nbytes;
+    catzilla__stats_record_latency(server, &s->stats, (uv_hrtime() - w->started_ns) / 1000);
+  }
+  free(w);
+  if (status < 0) {
+    if (conn->state != CATZILLA__CONN_CLOSING) catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
+  } else if (!stream__final(s)) {
+    stream__progress(s, true);
+    stream__maybe_finished(s);
+  }
+  if (conn->state != CATZILLA__CONN_CLOSING) catzilla__conn_after_writes(conn);
+  stream__unref(s);
+}
+
+/* Send everything corked (and the terminator when ending) in one write. */
+static int stream__flush(catzilla_stream_context_t* s) {
+  catzilla__conn_t* conn = s->conn;
+  if (conn == NULL || stream__final(s)) return 0;
+  bool chunked = s->framing == CATZILLA__FRAMING_CHUNKED;
+  bool last = s->ending && chunked;
+  if (s->head.len == 0 && s->npieces == 0 && !last) return 0;
+  catzilla_server_t* server = s->server;
+  uv_buf_t* iov = server->iov;
+  unsigned n = 0;
+  size_t total = 0;
+  if (s->head.len) iov[n++] = uv_buf_init(s->head.base, (unsigned)s->head.len);
+  if (chunked && s->corked_bytes) iov[n++] = uv_buf_init(s->frame, (unsigned)catzilla__chunk_size_line(s->corked_bytes, s->frame));
+  for (unsigned i = 0; i < s->npieces; i++) {
+    const catzilla__piece_t* p = &s->pieces[i];
+    char* base = p->base ? (char*)p->base : s->cork.base + p->offset;
+    if (n > 0 && iov[n - 1].base + iov[n - 1].len == base)
+      iov[n - 1].len += (unsigned)p->len; /* adjacent copies: one vector */
+    else
+      iov[n++] = uv_buf_init(base, (unsigned)p->len);
+  }
+  if (chunked && s->corked_bytes)
+    iov[n++] = last ? uv_buf_init((char*)catzilla__chunk_crlf_last, 7) : uv_buf_init((char*)catzilla__chunk_crlf, 2);
+  else if (last)
+    iov[n++] = uv_buf_init((char*)catzilla__chunk_last, 5);
+  for (unsigned i = 0; i < n; i++) total += iov[i].len;
+
+  size_t written = 0;
+  if (conn->writes_pending == 0) {
+    int r = uv_try_write((uv_stream_t*)&conn->tcp, iov, n);
+    if (r >= 0) written = (size_t)r;
+    else if (r != UV_EAGAIN && r != UV_ENOSYS) {
+      catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
+      return r;
+    }
+  }
+  if (s->state == CATZILLA_STREAM_HEADERS_PENDING) s->state = CATZILLA_STREAM_STREAMING;
+  s->stats.writes++;
+  server->stats.stream_writes++;
+  server->stats.writes++;
+  if (s->corked_chunks > 1) {
+    s->stats.coalesced_writes++;
+    server->stats.stream_coalesced_writes++;
+  }
+  s->stats.bytes_sent += written;
+  server->stats.bytes_written += written;
+  if (last) s->ending = true;
+
+  if (written == total) {
+    catzilla__stats_record_latency(server, &s->stats, 0);
+    stream__release_corked(s);
+    s->head.len = 0;
+    if (last) s->framing = CATZILLA__FRAMING_NONE; /* terminator sent */
+    return 0;
+  }
+
+  /* The rest waits in one write request that owns its memory until libuv is done. */
+  stream__write_t* w = malloc(sizeof(*w));
+  if (w == NULL) {
+    catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
+    return UV_ENOMEM;
+  }
+  w->stream = s;
+  w->conn = conn;
+  w->payload = s->corked_bytes;
+  w->nbytes = total - written;
+  w->started_ns = uv_hrtime();
+  w->nreleases = 0;
+  w->nbufs = 0;
+  memcpy(w->frame, s->frame, sizeof(w->frame));
+  size_t skip = written;
+  for (unsigned i = 0; i < n; i++) {
+    size_t off = skip < iov[i].len ? skip : iov[i].len;
+    skip -= off;
+    if (off == iov[i].len) continue;
+    char* base = iov[i].base + off;
+    if (iov[i].base >= s->frame && iov[i].base < s->frame + sizeof(s->frame)) base = w->frame + (base - s->frame);
+    w->bufs[w->nbufs++] = uv_buf_init(base, (unsigned)(iov[i].len - off));
+  }
+  for (unsigned i = 0; i < s->npieces; i++)
+    if (s->pieces[i].release) w->releases[w->nreleases++] = s->pieces[i];
+  /* hand over the cork and head buffers: the stream starts new ones */
+  w->cork_block = s->cork.base;
+  w->head_block = s->head.base;
+  s->cork.base = NULL;
+  s->cork.len = s->cork.cap = 0;
+  s->head.base = NULL;
+  s->head.len = s->head.cap = 0;
+  s->npieces = 0;
+  s->corked_chunks = 0;
+  s->corked_bytes = 0;
+  if (last) s->framing = CATZILLA__FRAMING_NONE;
+  int err = uv_write(&w->req, (uv_stream_t*)&conn->tcp, w->bufs, w->nbufs, stream__on_write);
+  if (err) {
+    for (unsigned i = 0; i < w->nreleases; i++) w->releases[i].release(w->releases[i].release_arg);
+    s->queued_bytes -= w->payload;
+    free(w->cork_block);
+    free(w->head_block);
+    free(w);
+    catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
+    return err;
+  }
+  s->writes_pending++;
+  s->refs++;
+  conn->writes_pending++;
+  return 0;
+}
+
+/* ---- the server's loop-phase hooks ---- */
+
+void catzilla__stream_flush_all(catzilla_server_t* server) {
+  catzilla_stream_context_t* list = server->flush_head;
+  server->flush_head = NULL;
+  while (list != NULL) {
+    catzilla_stream_context_t* s = list;
+    list = s->flush_next;
+    s->flush_next = NULL;
+    s->in_flush_list = false;
+    if (!stream__final(s)) {
+      stream__flush(s);
+      if (!stream__final(s)) {
+        stream__progress(s, true);
+        stream__maybe_finished(s);
+      }
+    }
+    stream__unref(s);
+  }
+}
+
+void catzilla__stream_notify_all(catzilla_server_t* server) {
+  catzilla_stream_context_t* list = server->notify_head;
+  server->notify_head = NULL;
+  while (list != NULL) {
+    catzilla_stream_context_t* s = list;
+    list = s->notify_next;
+    s->notify_next = NULL;
+    s->notify_queued = false;
+    s->stats.state = (int)s->state;
+    s->stats.queued_bytes = s->queued_bytes;
+    if (server->callbacks.on_stream_end) server->callbacks.on_stream_end(server, s->id, &s->stats);
+    stream__unref(s);
+  }
+}
+
+static void stream__schedule_flush(catzilla_stream_context_t* s) {
+  if (s->in_flush_list) return;
+  s->in_flush_list = true;
+  s->refs++;
+  catzilla__server_queue_flush(s->server, s);
+}
+
+/* ---- public API ---- */
+
+catzilla_stream_context_t* catzilla_stream_of(catzilla_server_t* server, catzilla_request_id_t id) {
+  catzilla__conn_t* conn = catzilla__conn_for_id(server, id);
+  return conn ? conn->stream : NULL;
+}
+
+int catzilla_stream_start(catzilla_server_t* server, catzilla_request_id_t id,
+                          const catzilla_stream_options_t* o, catzilla_stream_context_t** out) {
+  catzilla__conn_t* conn = catzilla__conn_for_id(server, id);
+  if (conn == NULL || conn->response_done || conn->state != CATZILLA__CONN_ACTIVE) return CATZILLA_ECLOSED;
+  if (conn->stream != NULL) return CATZILLA_ESTREAMING;
+  if (o->status < 200 || o->status > 999) return UV_EINVAL;
+  catzilla_stream_context_t* s = catzilla__pool_get(&server->stream_pool);
+  if (s == NULL) return UV_ENOMEM;
+  memset(s, 0, sizeof(*s));
+  s->server = server;
+  s->conn = conn;
+  s->id = id;
+  s->options = *o;
+  if (s->options.low_watermark > s->options.high_watermark) s->options.low_watermark = s->options.high_watermark;
+  if (s->options.cork_threshold == 0) s->options.cork_threshold = 64 * 1024;
+  s->refs = 1;
+  s->state = CATZILLA_STREAM_HEADERS_PENDING;
+  s->stats.started_at_ms = catzilla__wall_ms();
+  s->started_loop_ms = catzilla__now(server);
+
+  bool no_body = o->status == 204 || o->status == 304;
+  char framing[48];
+  size_t framing_len = 0;
+  if (o->content_length >= 0) {
+    s->framing = CATZILLA__FRAMING_LENGTH;
+    s->declared_length = (uint64_t)o->content_length;
+    if (!no_body) framing_len = (size_t)snprintf(framing, sizeof(framing), "Content-Length: %llu\r\n",
+                                                 (unsigned long long)o->content_length);
+  } else if (conn->http10) {
+    s->framing = CATZILLA__FRAMING_CLOSE;
+    conn->keep_alive = 0;
+  } else {
+    s->framing = CATZILLA__FRAMING_CHUNKED;
+    if (!no_body) framing_len = (size_t)snprintf(framing, sizeof(framing), "Transfer-Encoding: chunked\r\n");
+  }
+  if (conn->is_head || no_body) s->framing = CATZILLA__FRAMING_NONE;
+  bool close = !conn->keep_alive || server->closing || conn->upgrade;
+  int err = catzilla__response_head(server, conn, o->status, o->headers, o->headers_len, framing, framing_len,
+                                    close, &s->head);
+  if (err) {
+    catzilla__buf_free(&s->head);
+    catzilla__pool_put(&server->stream_pool, s);
+    return err;
+  }
+  if (close) conn->keep_alive = 0;
+  conn->stream = s;
+  catzilla__stats_count_status(server, o->status);
+  server->stats.streams_started++;
+  server->stats.streams_active++;
+  if (o->flags & CATZILLA_STREAM_FLUSH_HEADERS) stream__schedule_flush(s);
+  if (out) *out = s;
+  return 0;
+}
+
+int catzilla_stream_write(catzilla_stream_context_t* s, const char* data, size_t len,
+                          catzilla_release_cb release, void* release_arg) {
+  if (s->conn == NULL || stream__final(s) || s->ending) {
+    if (release) release(release_arg);
+    return CATZILLA_ECLOSED;
+  }
+  if (len == 0) {
+    if (release) release(release_arg);
+    return s->state == CATZILLA_STREAM_BACKPRESSURED ? 0 : 1;
+  }
+  catzilla_server_t* server = s->server;
+  if (s->framing == CATZILLA__FRAMING_LENGTH && s->stats.bytes + len > s->declared_length) {
+    if (release) release(release_arg);
+    catzilla_stream_abort(s);
+    return CATZILLA_ELENGTH;
+  }
+  s->stats.bytes += len;
+  s->stats.chunks++;
+  s->stats.last_write_at_ms = s->stats.started_at_ms + (catzilla__now(server) - s->started_loop_ms);
+  server->stats.stream_bytes += len;
+  server->stats.stream_chunks++;
+  if (s->framing == CATZILLA__FRAMING_NONE) { /* HEAD / 204 / 304: accepted, never sent */
+    if (release) release(release_arg);
+    return 1;
+  }
+  bool reference = release != NULL && len >= 4096;
+  catzilla__piece_t* prev = s->npieces ? &s->pieces[s->npieces - 1] : NULL;
+  if (!reference && prev != NULL && prev->base == NULL) {
+    /* small copies accumulate in one piece */
+    if (catzilla__buf_append(&s->cork, data, len) != 0) {
+      if (release) release(release_arg);
+      return UV_ENOMEM;
+    }
+    if (release) release(release_arg);
+    prev->len += len;
+    goto queued;
+  }
+  if (s->npieces == CATZILLA__STREAM_MAX_PIECES) stream__flush(s);
+  if (s->conn == NULL) {
+    if (release) release(release_arg);
+    return CATZILLA_ECLOSED;
+  }
+  catzilla__piece_t* p = &s->pieces[s->npieces];
+  if (reference) {
+    p->base = data;
+    p->offset = 0;
+    p->release = release;
+    p->release_arg = release_arg;
+  } else {
+    if (catzilla__buf_append(&s->cork, data, len) != 0) {
+      if (release) release(release_arg);
+      return UV_ENOMEM;
+    }
+    if (release) release(release_arg);
+    p->base = NULL;
+    p->offset = s->cork.len - len;
+    p->release = NULL;
+    p->release_arg = NULL;
+  }
+  p->len = len;
+  s->npieces++;
+queued:
+  s->corked_chunks++;
+  s->corked_bytes += len;
+  s->queued_bytes += len;
+  if (s->queued_bytes > s->stats.peak_queued_bytes) s->stats.peak_queued_bytes = s->queued_bytes;
+  if (s->queued_bytes > server->stats.peak_queued_bytes) server->stats.peak_queued_bytes = s->queued_bytes;
+  if (s->corked_bytes >= s->options.cork_threshold || s->queued_bytes >= s->options.high_watermark) {
+    int err = stream__flush(s);
+    if (err) return err;
+  } else {
+    stream__schedule_flush(s);
+  }
+  stream__enter_backpressure_if_needed(s);
+  return s->state == CATZILLA_STREAM_BACKPRESSURED ? 0 : 1;
+}
+
+int catzilla_stream_flush(catzilla_stream_context_t* s) {
+  if (s->conn == NULL || stream__final(s)) return CATZILLA_ECLOSED;
+  int err = stream__flush(s);
+  if (err == 0 && !stream__final(s)) stream__enter_backpressure_if_needed(s);
+  return err;
+}
+
+int catzilla_stream_end(catzilla_stream_context_t* s) {
+  if (s->conn == NULL || stream__final(s)) return CATZILLA_ECLOSED;
+  if (s->ending) return 0;
+  if (s->framing == CATZILLA__FRAMING_LENGTH && s->stats.bytes != s->declared_length) {
+    catzilla_stream_abort(s);
+    return CATZILLA_ELENGTH;
+  }
+  if (s->state == CATZILLA_STREAM_BACKPRESSURED) stream__leave_backpressure(s);
+  s->ending = true;
+  s->state = CATZILLA_STREAM_FINISHING;
+  int err = stream__flush(s);
+  if (err) return err;
+  /* finishing is noticed from the loop (flush list), never inside this call */
+  if (s->writes_pending == 0) stream__schedule_flush(s);
+  return 0;
+}
+
+int catzilla_stream_abort(catzilla_stream_context_t* s) {
+  catzilla__conn_t* conn = s->conn;
+  if (conn == NULL || stream__final(s)) return CATZILLA_ECLOSED;
+  s->ending = false;
+  if (s->state == CATZILLA_STREAM_HEADERS_PENDING) {
+    /* nothing went out yet: the client gets a plain 500 instead of a broken body */
+    stream__release_corked(s);
+    s->head.len = 0;
+    stream__end_state(s, CATZILLA_STREAM_ERRORED);
+    conn->response_done = 1;
+    conn->id = 0;
+    conn->keep_alive = 0;
+    catzilla__conn_send_error_quiet(conn, 500);
+    return 0;
+  }
+  /* what the producer wrote (an error record, say) still goes out, without a terminator */
+  bool close_delimited = s->framing == CATZILLA__FRAMING_CLOSE;
+  stream__flush(s);
+  if (s->conn == NULL || stream__final(s)) return 0; /* the flush failed and closed the connection */
+  stream__release_corked(s);
+  conn->response_done = 1;
+  conn->id = 0;
+  conn->keep_alive = 0;
+  stream__end_state(s, CATZILLA_STREAM_ERRORED);
+  /* a close-delimited body cannot show failure by truncation: reset the connection */
+  if (close_delimited) catzilla__conn_reset(conn);
+  else catzilla__conn_close_after_writes(conn);
+  return 0;
+}
+
+void catzilla__stream_conn_closed(catzilla_stream_context_t* s) {
+  if (stream__final(s)) return;
+  stream__release_corked(s);
+  stream__end_state(s, CATZILLA_STREAM_ABORTED);
+}
+
+void catzilla_stream_get_stats(const catzilla_stream_context_t* s, catzilla_stream_stats_t* out) {
+  *out = s->stats;
+  out->state = (int)s->state;
+  out->queued_bytes = s->queued_bytes;
+}
+
+void catzilla__stream_free_pool(catzilla_server_t* server) { catzilla__pool_drain(&server->stream_pool); }

@@ -1,0 +1,268 @@
+/* Streaming responses over real sockets: coalescing of small chunks into one HTTP chunk,
+ * large referenced chunks under backpressure with a slow reader (queue bounded, every
+ * chunk released exactly once), a producer thread through a ring source, and a client
+ * that leaves mid-stream (aborted, reported, nothing leaked). */
+#include "internal.h"
+#include "test.h"
+
+static uv_loop_t* loop;
+static catzilla_server_t* server;
+
+/* ---- server side ---- */
+#define BIG_CHUNK (64 * 1024)
+#define BIG_TOTAL (8u * 1024 * 1024)
+#define RING_TOTAL (4u * 1024 * 1024)
+static char big_chunk[BIG_CHUNK];
+static size_t big_written, releases, aborts, ended[8];
+static catzilla_request_id_t big_id, endless_id;
+static catzilla_stream_stats_t big_stats;
+
+static void count_release(void* arg) { releases++; }
+
+static void pump_big(catzilla_request_id_t id) {
+  catzilla_stream_context_t* s = catzilla_stream_of(server, id);
+  while (s && big_written < BIG_TOTAL) {
+    int r = catzilla_stream_write(s, big_chunk, BIG_CHUNK, count_release, NULL);
+    big_written += BIG_CHUNK;
+    if (r <= 0) return; /* backpressured: on_drain continues */
+  }
+  if (s) CHECK_INT(catzilla_stream_end(s), 0);
+}
+
+static void pump_endless(catzilla_request_id_t id) {
+  catzilla_stream_context_t* s = catzilla_stream_of(server, id);
+  while (s && catzilla_stream_write(s, big_chunk, BIG_CHUNK, count_release, NULL) > 0) {
+  }
+}
+
+static unsigned char ring_byte(size_t i) { return (unsigned char)(i * 7 + (i >> 9)); }
+
+static void ring_producer(void* arg) {
+  catzilla_ring_source_t* src = arg;
+  unsigned char buf[3000];
+  size_t sent = 0;
+  while (sent < RING_TOTAL) {
+    size_t n = sizeof(buf) < RING_TOTAL - sent ? sizeof(buf) : RING_TOTAL - sent;
+    for (size_t i = 0; i < n; i++) buf[i] = ring_byte(sent + i);
+    if (catzilla_ring_source_write(src, buf, n) < 0) break;
+    sent += n;
+  }
+  catzilla_ring_source_close(src, 0);
+}
+static uv_thread_t producer_thread;
+
+static void on_request(catzilla_server_t* s, catzilla_request_id_t id, const catzilla_request_info_t* info) {
+  catzilla_stream_options_t o;
+  catzilla_stream_options_default(&o);
+  o.headers = "X-Stream: yes\r\n";
+  o.headers_len = 15;
+  catzilla_stream_context_t* stream;
+  CHECK_INT(catzilla_stream_start(s, id, &o, &stream), 0);
+  CHECK_INT(catzilla_stream_start(s, id, &o, NULL), CATZILLA_ESTREAMING);
+  if (strncmp(info->url, "/rows", 5) == 0) {
+    char line[64];
+    for (int i = 0; i < 1000; i++) {
+      int n = snprintf(line, sizeof(line), "{\"id\":%d}\n", i);
+      CHECK_INT(catzilla_stream_write(stream, line, (size_t)n, NULL, NULL), 1);
+    }
+    CHECK_INT(catzilla_stream_end(stream), 0);
+    CHECK_INT(catzilla_stream_write(stream, "x", 1, NULL, NULL), CATZILLA_ECLOSED);
+  } else if (strncmp(info->url, "/big", 4) == 0) {
+    big_id = id;
+    pump_big(id);
+  } else if (strncmp(info->url, "/ring", 5) == 0) {
+    catzilla_ring_source_t* src;
+    CHECK_INT(catzilla_ring_source_new(s, id, 16 * 1024, &src), 0);
+    CHECK_INT(uv_thread_create(&producer_thread, ring_producer, src), 0);
+  } else {
+    endless_id = id;
+    pump_endless(id);
+  }
+}
+static void on_body(catzilla_server_t* s, catzilla_request_id_t id, const char* d, size_t n) {}
+static void on_body_end(catzilla_server_t* s, catzilla_request_id_t id) {}
+static void on_abort(catzilla_server_t* s, catzilla_request_id_t id, catzilla_abort_reason_t r) {
+  CHECK(id == endless_id);
+  CHECK(r == CATZILLA_ABORT_CLIENT_CLOSED || r == CATZILLA_ABORT_CONNECTION_ERROR);
+  aborts++;
+}
+static void on_drain(catzilla_server_t* s, catzilla_request_id_t id) {
+  if (id == big_id) pump_big(id);
+  else if (id == endless_id) pump_endless(id);
+}
+static void on_stream_end(catzilla_server_t* s, catzilla_request_id_t id, const catzilla_stream_stats_t* st) {
+  ended[st->state]++;
+  if (id == big_id) big_stats = *st;
+}
+
+/* ---- client side ---- */
+typedef struct {
+  uv_tcp_t tcp;
+  uv_connect_t connect;
+  uv_write_t write;
+  uv_timer_t timer;
+  const char* request;
+  char* data;
+  size_t len, cap, leave_after, pause_every, next_pause;
+  int done;
+} client_t;
+
+static void client_closed(uv_handle_t* h) { ((client_t*)h->data)->done++; }
+static void client_finish(client_t* c) {
+  if (!uv_is_closing((uv_handle_t*)&c->tcp)) uv_close((uv_handle_t*)&c->tcp, client_closed);
+  if (!uv_is_closing((uv_handle_t*)&c->timer)) uv_close((uv_handle_t*)&c->timer, client_closed);
+}
+static void client_alloc(uv_handle_t* h, size_t n, uv_buf_t* buf) {
+  client_t* c = h->data;
+  if (c->cap - c->len < 65536) {
+    c->cap = c->cap ? c->cap * 2 : 1 << 20;
+    c->data = realloc(c->data, c->cap);
+  }
+  *buf = uv_buf_init(c->data + c->len, (unsigned)(c->cap - c->len));
+}
+static void client_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
+static void client_resume(uv_timer_t* t) {
+  client_t* c = t->data;
+  uv_read_start((uv_stream_t*)&c->tcp, client_alloc, client_read);
+  uv_timer_start(&c->timer, (uv_timer_cb)client_finish, 10000, 0);
+}
+static void client_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+  client_t* c = s->data;
+  if (n < 0) {
+    client_finish(c);
+    return;
+  }
+  c->len += (size_t)n;
+  if (c->leave_after && c->len >= c->leave_after) {
+    client_finish(c);
+  } else if (c->pause_every && c->len >= c->next_pause) {
+    c->next_pause = c->len + c->pause_every; /* a slow reader: stop for a while */
+    uv_read_stop(s);
+    uv_timer_start(&c->timer, client_resume, 20, 0);
+  }
+}
+static void client_written(uv_write_t* w, int status) {}
+static void client_connected(uv_connect_t* req, int status) {
+  client_t* c = req->data;
+  uv_buf_t buf = uv_buf_init((char*)c->request, (unsigned)strlen(c->request));
+  uv_write(&c->write, (uv_stream_t*)&c->tcp, &buf, 1, client_written);
+  uv_read_start((uv_stream_t*)&c->tcp, client_alloc, client_read);
+}
+
+static client_t* exchange(int port, const char* request, size_t leave_after, size_t pause_every) {
+  client_t* c = calloc(1, sizeof(*c));
+  c->request = request;
+  c->leave_after = leave_after;
+  c->pause_every = c->next_pause = pause_every;
+  uv_tcp_init(loop, &c->tcp);
+  uv_timer_init(loop, &c->timer);
+  c->tcp.data = c->timer.data = c->connect.data = c;
+  struct sockaddr_in addr;
+  uv_ip4_addr("127.0.0.1", port, &addr);
+  uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr*)&addr, client_connected);
+  uv_timer_start(&c->timer, (uv_timer_cb)client_finish, 10000, 0);
+  while (c->done < 2) uv_run(loop, UV_RUN_ONCE);
+  return c;
+}
+static void client_free(client_t* c) {
+  free(c->data);
+  free(c);
+}
+
+/* De-chunk the body after the head; returns the body length, -1 on bad framing, and
+ * counts the chunks. Requires the terminating chunk. */
+static long dechunk(const char* in, size_t len, char* out, int* chunks) {
+  const char* p = strstr(in, "\r\n\r\n");
+  if (!p) return -1;
+  p += 4;
+  const char* end = in + len;
+  long total = 0;
+  *chunks = 0;
+  for (;;) {
+    char* e;
+    unsigned long n = strtoul(p, &e, 16);
+    if (e == p || e + 2 > end || e[0] != '\r' || e[1] != '\n') return -1;
+    p = e + 2;
+    if (n == 0) return (p + 2 == end && p[0] == '\r' && p[1] == '\n') ? total : -1;
+    if (p + n + 2 > end || p[n] != '\r' || p[n + 1] != '\n') return -1;
+    memcpy(out + total, p, n);
+    total += (long)n;
+    p += n + 2;
+    (*chunks)++;
+  }
+}
+
+static void server_closed(catzilla_server_t* s, void* arg) { *(int*)arg = 1; }
+
+int main(void) {
+  loop = uv_default_loop();
+  memset(big_chunk, 'z', sizeof(big_chunk));
+  catzilla_server_options_t opt;
+  catzilla_server_options_default(&opt);
+  catzilla_server_callbacks_t cb = {on_request, on_body, on_body_end, on_abort, on_drain, on_stream_end};
+  CHECK_INT(catzilla_server_new(loop, &opt, &cb, NULL, &server), 0);
+  struct sockaddr_storage bound;
+  CHECK_INT(catzilla_server_listen(server, "127.0.0.1", 0, 128, &bound), 0);
+  int port = ntohs(((struct sockaddr_in*)&bound)->sin_port);
+  char* body = malloc(BIG_TOTAL + 1);
+  int chunks = 0;
+
+  /* 1000 small chunks written in one turn leave as one HTTP chunk */
+  client_t* c = exchange(port, "GET /rows HTTP/1.1\r\nConnection: close\r\n\r\n", 0, 0);
+  c->data[c->len] = 0;
+  CHECK(strstr(c->data, "HTTP/1.1 200 OK\r\nX-Stream: yes\r\n") == c->data);
+  CHECK(strstr(c->data, "Transfer-Encoding: chunked\r\n") != NULL);
+  long n = dechunk(c->data, c->len, body, &chunks);
+  CHECK(n > 0);
+  CHECK_INT(chunks, 1);
+  body[n > 0 ? n : 0] = 0;
+  CHECK(strncmp(body, "{\"id\":0}\n{\"id\":1}\n", 18) == 0);
+  CHECK(n > 0 && strcmp(body + n - 11, "{\"id\":999}\n") == 0);
+  client_free(c);
+
+  /* 8 MiB of referenced 64 KiB chunks to a slow reader: bounded queue, all released */
+  c = exchange(port, "GET /big HTTP/1.1\r\nConnection: close\r\n\r\n", 0, 512 * 1024);
+  n = dechunk(c->data, c->len, body, &chunks);
+  CHECK_INT(n, BIG_TOTAL);
+  CHECK_INT(releases, BIG_TOTAL / BIG_CHUNK);
+  CHECK(big_stats.backpressure_events > 0);
+  CHECK(big_stats.peak_queued_bytes <= 64 * 1024 + BIG_CHUNK);
+  CHECK_INT(big_stats.bytes, BIG_TOTAL);
+  CHECK_INT(big_stats.state, CATZILLA_STREAM_FINISHED);
+  client_free(c);
+
+  /* a producer thread through a ring source */
+  c = exchange(port, "GET /ring HTTP/1.1\r\nConnection: close\r\n\r\n", 0, 0);
+  uv_thread_join(&producer_thread);
+  n = dechunk(c->data, c->len, body, &chunks);
+  CHECK_INT(n, RING_TOTAL);
+  size_t bad = 0;
+  for (long i = 0; i < n; i++) bad += (unsigned char)body[i] != ring_byte((size_t)i);
+  CHECK_INT(bad, 0);
+  client_free(c);
+
+  /* a client that leaves mid-stream: aborted, reported once, every chunk released */
+  size_t releases_before = releases;
+  c = exchange(port, "GET /endless HTTP/1.1\r\n\r\n", 1024 * 1024, 0);
+  client_free(c);
+  for (int i = 0; i < 100 && ended[CATZILLA_STREAM_ABORTED] == 0; i++) uv_run(loop, UV_RUN_NOWAIT);
+  CHECK_INT(aborts, 1);
+  CHECK_INT(ended[CATZILLA_STREAM_ABORTED], 1);
+  CHECK(releases > releases_before);
+
+  catzilla_server_stats_t st;
+  catzilla_server_stats(server, &st);
+  CHECK_INT(st.streams_started, 4);
+  CHECK_INT(st.streams_completed, 3);
+  CHECK_INT(st.streams_aborted, 1);
+  CHECK_INT(st.streams_active, 0);
+
+  int closed = 0;
+  CHECK_INT(catzilla_server_close(server, 1000, server_closed, &closed), 0);
+  while (!closed) uv_run(loop, UV_RUN_ONCE);
+  catzilla_server_free(server);
+  CHECK_INT(uv_run(loop, UV_RUN_NOWAIT), 0);
+  CHECK_INT(uv_loop_close(loop), 0);
+  free(body);
+  TEST_END();
+}
