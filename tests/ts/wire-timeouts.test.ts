@@ -1,0 +1,190 @@
+/**
+ * Timeouts: headers, idle keep-alive, body. Small values; every wait bounded.
+ */
+import { expect } from 'chai';
+import { withApp, type AppOptions } from '../helpers/with-app.js';
+import { RawClient, requestBytes, sleep } from '../helpers/raw-client.js';
+import { ALIVE_BODY, ALIVE_PATH, connectionTokens, expectStillServing } from '../helpers/assertions.js';
+
+const SHORT = { headersTimeout: 300, keepAliveTimeout: 300, bodyTimeout: 300 } as AppOptions;
+
+const setup = (app: any) => {
+  app.get(ALIVE_PATH, () => ALIVE_BODY);
+  app.get('/slow', async () => {
+    await sleep(900);
+    return 'slow done';
+  });
+  app.post('/echo', async (req: any) => {
+    try {
+      return `got:${await req.text()}`;
+    } catch {
+      return 'body failed';
+    }
+  });
+};
+
+describe('wire: timeouts', () => {
+  it('headers sent partially, then silence -> 408 Request Timeout with Connection: close, then close', async () => {
+    await withApp(
+      setup,
+      async ({ port }) => {
+        const client = await RawClient.connect(port);
+        try {
+          await client.send('GET /alive HTTP/1.1\r\nHost: x\r\nX-Partial: ');
+          const r = await client.readResponse();
+          expect(r.statusLine).to.equal('HTTP/1.1 408 Request Timeout');
+          expect(connectionTokens(r)).to.include('close');
+          await client.waitForClose();
+          expect(client.unread().length).to.equal(0);
+        } finally {
+          client.destroy();
+        }
+        await expectStillServing(port);
+      },
+      SHORT,
+    );
+  });
+
+  it('an idle keep-alive connection is closed silently after keepAliveTimeout', async () => {
+    await withApp(
+      setup,
+      async ({ port }) => {
+        const client = await RawClient.connect(port);
+        try {
+          await client.send(requestBytes({ path: ALIVE_PATH }));
+          const r = await client.readResponse();
+          expect(r.text()).to.equal(ALIVE_BODY);
+          await client.waitForClose();
+          expect(client.unread().toString('latin1'), 'nothing is sent when an idle connection is closed').to.equal('');
+        } finally {
+          client.destroy();
+        }
+        await expectStillServing(port);
+      },
+      SHORT,
+    );
+  });
+
+  it('a body that stalls -> 408 with Connection: close, then close', async () => {
+    await withApp(
+      setup,
+      async ({ port }) => {
+        const client = await RawClient.connect(port);
+        try {
+          await client.send('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789');
+          const r = await client.readResponse();
+          expect(r.statusLine).to.equal('HTTP/1.1 408 Request Timeout');
+          expect(connectionTokens(r)).to.include('close');
+          await client.waitForClose();
+          expect(client.unread().length, `bytes after the 408: ${JSON.stringify(client.unread().toString('latin1'))}`).to.equal(0);
+        } finally {
+          client.destroy();
+        }
+        await expectStillServing(port);
+      },
+      SHORT,
+    );
+  });
+
+  it('a chunked body that stalls between chunks -> 408, then close', async () => {
+    await withApp(
+      setup,
+      async ({ port }) => {
+        const client = await RawClient.connect(port);
+        try {
+          await client.send('POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n');
+          const r = await client.readResponse();
+          expect(r.statusLine).to.equal('HTTP/1.1 408 Request Timeout');
+          expect(connectionTokens(r)).to.include('close');
+          await client.waitForClose();
+        } finally {
+          client.destroy();
+        }
+      },
+      SHORT,
+    );
+  });
+
+  it('a connection that never sends a byte is closed by the server', async () => {
+    await withApp(
+      setup,
+      async ({ port }) => {
+        const client = await RawClient.connect(port);
+        try {
+          await client.waitForClose();
+          // Nothing was requested, so nothing (not even a 408) must be answered... or a 408 at most.
+          const seen = client.buffer.toString('latin1');
+          expect(seen === '' || seen.startsWith('HTTP/1.1 408 Request Timeout\r\n'), JSON.stringify(seen)).to.equal(true);
+        } finally {
+          client.destroy();
+        }
+      },
+      SHORT,
+    );
+  });
+
+  it('the headers timer runs from the first byte: a slowloris trickling header bytes still gets 408', async () => {
+    await withApp(
+      setup,
+      async ({ port }) => {
+        const client = await RawClient.connect(port);
+        try {
+          await client.send('GET /alive HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+          // One byte every 50 ms, at most 80 times (4 s), until the server answers or closes.
+          for (let i = 0; i < 80 && client.buffer.length === 0 && !client.gone; i++) {
+            await sleep(50);
+            if (!client.gone) client.socket.write('a');
+          }
+          const r = await client.readResponse();
+          expect(r.statusLine).to.equal('HTTP/1.1 408 Request Timeout');
+          expect(connectionTokens(r)).to.include('close');
+          await client.waitForClose();
+        } finally {
+          client.destroy();
+        }
+      },
+      SHORT,
+    );
+  });
+
+  it('keepAliveTimeout and headersTimeout do not cut a handler that runs longer than them', async () => {
+    await withApp(
+      setup,
+      async ({ port }) => {
+        const client = await RawClient.connect(port);
+        try {
+          await client.send(requestBytes({ path: '/slow' }));
+          const r = await client.readResponse();
+          expect(r.statusLine).to.equal('HTTP/1.1 200 OK');
+          expect(r.text()).to.equal('slow done');
+        } finally {
+          client.destroy();
+        }
+      },
+      SHORT,
+    );
+  });
+
+  it('bodyTimeout is about silence: a body trickling in for longer than the timeout completes', async () => {
+    await withApp(
+      setup,
+      async ({ port }) => {
+        const client = await RawClient.connect(port);
+        try {
+          // 20 pieces, 100 ms apart (2 s in all) against a 1.5 s bodyTimeout.
+          await client.send('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n');
+          for (let i = 0; i < 20; i++) {
+            await sleep(100);
+            await client.send(String.fromCharCode(97 + i));
+          }
+          const r = await client.readResponse();
+          expect(r.statusLine).to.equal('HTTP/1.1 200 OK');
+          expect(r.text()).to.equal('got:abcdefghijklmnopqrst');
+        } finally {
+          client.destroy();
+        }
+      },
+      { headersTimeout: 1500, keepAliveTimeout: 1500, bodyTimeout: 1500 } as AppOptions,
+    );
+  });
+});
