@@ -1,0 +1,168 @@
+#!/usr/bin/env node
+/**
+ * Gets a fresh Debian/Ubuntu machine ready to run catzilla's demo and tests; idempotent and silent
+ * when there is nothing to do. `npm run demo` and `npm test` run it first.
+ *
+ *   1. system packages: cmake, gcc, g++, make, node-llhttp (llhttp's C sources), libuv1-dev (the C unit
+ *      tests), curl, python3, pkg-config. Missing ones are installed with apt-get when running as root,
+ *      or through `sudo -n` when sudo needs no password; otherwise it says what to run and exits 1.
+ *   2. `npm install` when node_modules is missing or older than package.json / package-lock.json.
+ *      npm runs package.json's "install" script, which is the build (scripts/build.mjs).
+ *   3. the build, when build/Release/catzilla.node or dist/ is missing or older than its sources.
+ *
+ * Never reads stdin (works with CI=true and no terminal).
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** What must be present, how to tell, and the Debian package that provides it. */
+const REQUIREMENTS = [
+  { pkg: 'cmake', command: 'cmake' },
+  { pkg: 'gcc', command: 'gcc' },
+  { pkg: 'g++', command: 'g++' },
+  { pkg: 'make', command: 'make' },
+  { pkg: 'node-llhttp', files: ['/usr/share/llhttp/llhttp.c', '/usr/share/include/llhttp/llhttp.h'] },
+  { pkg: 'libuv1-dev', files: ['/usr/include/uv.h'], pkgConfig: 'libuv' },
+  { pkg: 'curl', command: 'curl' },
+  { pkg: 'python3', command: 'python3' },
+  { pkg: 'pkg-config', command: 'pkg-config' },
+];
+
+function say(message) {
+  console.log(`setup: ${message}`);
+}
+
+function fail(message) {
+  console.error(message);
+  process.exit(1);
+}
+
+function onPath(cmd) {
+  return (process.env.PATH || '').split(path.delimiter).some((dir) => {
+    try {
+      fs.accessSync(path.join(dir || '.', cmd), fs.constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+function run(cmd, args, { quiet = false, env = process.env, cwd = root } = {}) {
+  const result = spawnSync(cmd, args, { cwd, env, stdio: ['ignore', quiet ? 'ignore' : 'inherit', quiet ? 'ignore' : 'inherit'] });
+  return result.error ? -1 : result.status ?? -1;
+}
+
+function isPresent(req) {
+  if (req.command) return onPath(req.command);
+  if (req.files.every((file) => fs.existsSync(file))) return true;
+  return Boolean(req.pkgConfig) && onPath('pkg-config') && run('pkg-config', ['--exists', req.pkgConfig], { quiet: true }) === 0;
+}
+
+function checkNode() {
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major < 20) fail(`catzilla needs Node.js 20 or newer (this is ${process.version})`);
+}
+
+/** Installs the missing Debian packages, or tells how and exits 1. */
+function ensureSystemPackages() {
+  const missing = REQUIREMENTS.filter((req) => !isPresent(req)).map((req) => req.pkg);
+  if (!missing.length) return;
+
+  const advice = `catzilla needs: sudo apt-get install -y --no-install-recommends ${missing.join(' ')}`;
+  if (!onPath('apt-get')) fail(`${advice}\n(or the same packages from your system's package manager)`);
+  let prefix;
+  if (process.getuid?.() === 0) prefix = [];
+  else if (onPath('sudo') && run('sudo', ['-n', 'true'], { quiet: true }) === 0) prefix = ['sudo', '-n'];
+  else fail(advice);
+
+  say(`installing ${missing.join(' ')} (apt-get)`);
+  // sudo drops the environment, so DEBIAN_FRONTEND goes through env(1).
+  const aptGet = (...args) => {
+    const [cmd, ...rest] = [...prefix, 'env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', ...args];
+    return run(cmd, rest);
+  };
+  const install = () => aptGet('install', '-y', '--no-install-recommends', ...missing);
+  if (install() !== 0) {
+    say('apt-get install failed; refreshing the package lists (apt-get update) and trying again');
+    if (aptGet('update') !== 0 || install() !== 0) fail(`setup: apt-get could not install the packages.\n${advice}`);
+  }
+  const still = REQUIREMENTS.filter((req) => !isPresent(req)).map((req) => req.pkg);
+  if (still.length) fail(`setup: still missing after apt-get: ${still.join(' ')}\n${advice}`);
+}
+
+function mtime(file) {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/** The newest modification time among `entries` (files, or directories searched recursively) matching `re`. */
+function newestSource(entries, re) {
+  let newest = 0;
+  const visit = (abs) => {
+    let stat;
+    try {
+      stat = fs.statSync(abs);
+    } catch {
+      return;
+    }
+    if (stat.isDirectory()) {
+      for (const name of fs.readdirSync(abs)) visit(path.join(abs, name));
+    } else if (!re || re.test(abs)) {
+      newest = Math.max(newest, stat.mtimeMs);
+    }
+  };
+  for (const entry of entries) visit(path.join(root, entry));
+  return newest;
+}
+
+function ensureNodeModules() {
+  const marker = path.join(root, 'node_modules', '.package-lock.json');
+  const installed = mtime(marker);
+  const wanted = Math.max(mtime(path.join(root, 'package.json')), mtime(path.join(root, 'package-lock.json')));
+  if (fs.existsSync(path.join(root, 'node_modules')) && installed >= wanted) return false;
+
+  say('npm install (this also builds catzilla)');
+  const code = run('npm', ['install', '--no-audit', '--no-fund']);
+  if (code !== 0) fail(`setup: npm install failed (exit code ${code}); see the output above`);
+  // npm leaves the marker alone when nothing changed; touch it so the next run is quiet.
+  if (fs.existsSync(marker)) {
+    const now = new Date();
+    fs.utimesSync(marker, now, now);
+  }
+  return true;
+}
+
+function ensureBuild() {
+  const addon = path.join(root, 'build', 'Release', 'catzilla.node');
+  const nativeSources = newestSource(['CMakeLists.txt', 'core', 'bindings'], /\.(c|cc|cpp|h|hpp|txt)$/);
+  const nativeStale = mtime(addon) < nativeSources;
+
+  const hasTs = fs.existsSync(path.join(root, 'ts', 'index.ts'));
+  const tsSources = newestSource(['ts', 'tsconfig.json'], /\.(ts|json)$/);
+  const tsStale = hasTs && mtime(path.join(root, 'dist', 'index.js')) < tsSources;
+
+  if (!nativeStale && !tsStale) return;
+  const args = nativeStale && tsStale ? [] : nativeStale ? ['--native-only'] : ['--ts-only'];
+  say(`building (${nativeStale && tsStale ? 'addon and TypeScript' : nativeStale ? 'addon' : 'TypeScript'}: missing or older than its sources)`);
+  const code = run(process.execPath, [path.join(root, 'scripts', 'build.mjs'), ...args]);
+  if (code !== 0) fail('setup: the build failed; see the output above');
+  // make and tsc leave an output alone when nothing it depends on changed (say, only a file the
+  // build does not use was touched); mark it as built so the next run is quiet.
+  const now = new Date();
+  for (const [stale, file] of [[nativeStale, addon], [tsStale, path.join(root, 'dist', 'index.js')]]) {
+    if (stale && fs.existsSync(file)) fs.utimesSync(file, now, now);
+  }
+}
+
+checkNode();
+ensureSystemPackages();
+ensureNodeModules();
+ensureBuild();
