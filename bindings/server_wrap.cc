@@ -58,6 +58,7 @@ void ServerWrap::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod<&ServerWrap::StreamWrite>("streamWrite"),
                                         InstanceMethod<&ServerWrap::StreamWritev>("streamWritev"),
                                         InstanceMethod<&ServerWrap::StreamFlush>("streamFlush"),
+                                        InstanceMethod<&ServerWrap::StreamWriteFile>("streamWriteFile"),
                                         InstanceMethod<&ServerWrap::StreamEnd>("streamEnd"),
                                         InstanceMethod<&ServerWrap::StreamAbort>("streamAbort"),
                                         InstanceMethod<&ServerWrap::StreamStats>("streamStats"),
@@ -336,6 +337,7 @@ Napi::Value ServerWrap::Stats(const Napi::CallbackInfo& info) {
   set("streamChunks", st.stream_chunks);
   set("streamWrites", st.stream_writes);
   set("streamCoalescedWrites", st.stream_coalesced_writes);
+  set("sendfileBytes", st.sendfile_bytes);
   set("backpressureEvents", st.backpressure_events);
   set("backpressureMicros", st.backpressure_us);
   set("peakQueuedBytes", st.peak_queued_bytes);

@@ -30,6 +30,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value StreamWrite(const Napi::CallbackInfo& info);
   Napi::Value StreamWritev(const Napi::CallbackInfo& info);
   Napi::Value StreamFlush(const Napi::CallbackInfo& info);
+  Napi::Value StreamWriteFile(const Napi::CallbackInfo& info);
   Napi::Value StreamEnd(const Napi::CallbackInfo& info);
   Napi::Value StreamAbort(const Napi::CallbackInfo& info);
   Napi::Value StreamStats(const Napi::CallbackInfo& info);

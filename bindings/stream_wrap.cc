@@ -3,6 +3,7 @@
 // has ended or whose client left makes every call throw ECLOSED; nothing crashes.
 #include "server_wrap.h"
 #include <cstring>
+#include <unistd.h>
 
 namespace catzilla_bindings {
 
@@ -129,6 +130,32 @@ Napi::Value ServerWrap::StreamWritev(const Napi::CallbackInfo& info) {
   return WriteResult(env, r);
 }
 
+// streamWriteFile(id, fd, offset, length, closeFd): a file region sent by sendfile. With
+// closeFd the stream owns the descriptor and closes it on every path (even on a throw).
+Napi::Value ServerWrap::StreamWriteFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber()) {
+    Napi::TypeError::New(env, "streamWriteFile(id, fd, offset, length, closeFd)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int fd = info[1].As<Napi::Number>().Int32Value();
+  double offset = info[2].As<Napi::Number>().DoubleValue();
+  double length = info[3].As<Napi::Number>().DoubleValue();
+  bool close_fd = info[4].ToBoolean().Value();
+  catzilla_stream_context_t* stream = StreamFor(info);
+  if (stream == nullptr || fd < 0 || !(offset >= 0) || !(length >= 0)) {
+    if (close_fd && fd >= 0) close(fd);
+    if (stream != nullptr) Napi::RangeError::New(env, "streamWriteFile: invalid fd, offset or length").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int r = catzilla_stream_write_file(stream, fd, (uint64_t)offset, (uint64_t)length, close_fd ? CATZILLA_FILE_CLOSE : 0);
+  if (r < 0) {
+    ServerWrap::CoreError(env, r, "streamWriteFile").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Boolean::New(env, r == 1);
+}
+
 Napi::Value ServerWrap::StreamFlush(const Napi::CallbackInfo& info) {
   catzilla_stream_context_t* stream = StreamFor(info);
   if (stream == nullptr) return info.Env().Undefined();
@@ -168,6 +195,7 @@ Napi::Object ServerWrap::StreamStatsObject(Napi::Env env, const catzilla_stream_
   set("peakQueuedBytes", st.peak_queued_bytes);
   set("writeLatencyTotalMicros", st.write_latency_total_us);
   set("writeLatencyMaxMicros", st.write_latency_max_us);
+  set("sendfileBytes", st.sendfile_bytes);
   set("startedAt", st.started_at_ms);
   set("lastWriteAt", st.last_write_at_ms);
   return o;

@@ -20,6 +20,7 @@ static size_t response__u64(char* out, uint64_t v) {
 #define APPEND_LIT(out, lit) (memcpy((out)->base + (out)->len, lit, sizeof(lit) - 1), (out)->len += sizeof(lit) - 1)
 
 static void response__append(catzilla__buf_t* out, const char* s, size_t n) {
+  if (n == 0) return;
   memcpy(out->base + out->len, s, n);
   out->len += n;
 }

@@ -129,8 +129,12 @@ struct catzilla_stream_context_s {
   struct catzilla_stream_context_s* flush_next;
   struct catzilla_stream_context_s* notify_next;
   catzilla_ring_source_t* ring_source;
+  void* outbox_head;                 /* units waiting behind a file region, in order */
+  void* outbox_tail;
+  struct catzilla__poller_s* poller; /* writability of the socket while sendfile waits */
   catzilla_stream_stats_t stats;
 };
+typedef struct catzilla__poller_s catzilla__poller_t;
 
 void catzilla__stream_conn_closed(catzilla_stream_context_t* stream);
 void catzilla__stream_flush_all(catzilla_server_t* server);

@@ -13,10 +13,21 @@
  * callbacks, the prepare and idle handles), never from inside a call JavaScript made.
  */
 #include "internal.h"
+#include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/sendfile.h>
+#endif
 
-typedef struct {
+typedef struct stream__write_s {
   uv_write_t req;
+  struct stream__write_s* next;  /* in the outbox */
+  bool is_file;                  /* a file region sent with sendfile */
+  int fd;
+  bool close_fd;
+  uint64_t file_offset;
+  uint64_t file_remaining;
   catzilla_stream_context_t* stream;
   catzilla__conn_t* conn;
   char* cork_block;     /* owned copies of small chunks */
@@ -40,6 +51,9 @@ void catzilla_stream_options_default(catzilla_stream_options_t* o) {
   o->cork_threshold = 64 * 1024;
   o->stall_timeout_ms = 60000;
 }
+
+static void stream__outbox_clear(catzilla_stream_context_t* s);
+static void stream__poller_release(catzilla_stream_context_t* s);
 
 static bool stream__final(const catzilla_stream_context_t* s) {
   return s->state == CATZILLA_STREAM_FINISHED || s->state == CATZILLA_STREAM_ABORTED ||
@@ -82,6 +96,8 @@ static void stream__end_state(catzilla_stream_context_t* s, catzilla_stream_stat
     catzilla__ring_source_stream_gone(s->ring_source);
     s->ring_source = NULL;
   }
+  stream__outbox_clear(s); /* closes the descriptors of unsent file regions */
+  stream__poller_release(s);
   catzilla__conn_t* conn = s->conn;
   if (conn != NULL) {
     conn->stream = NULL;
@@ -95,7 +111,9 @@ static void stream__end_state(catzilla_stream_context_t* s, catzilla_stream_stat
 
 /* Every byte of an ended stream has been handed to the kernel. */
 static void stream__maybe_finished(catzilla_stream_context_t* s) {
-  if (s->state != CATZILLA_STREAM_FINISHING || s->writes_pending > 0 || s->npieces > 0 || s->head.len > 0) return;
+  if (s->state != CATZILLA_STREAM_FINISHING || s->writes_pending > 0 || s->npieces > 0 || s->head.len > 0 ||
+      s->outbox_head != NULL)
+    return;
   catzilla__conn_t* conn = s->conn;
   stream__end_state(s, CATZILLA_STREAM_FINISHED);
   if (conn != NULL && conn->state != CATZILLA__CONN_CLOSING) catzilla__conn_response_done(conn);
@@ -133,6 +151,35 @@ static void stream__enter_backpressure_if_needed(catzilla_stream_context_t* s) {
   }
 }
 
+static void stream__pump(catzilla_stream_context_t* s);
+static void stream__fail(catzilla_stream_context_t* s);
+
+static void stream__free_unit(stream__write_t* w) {
+  for (unsigned i = 0; i < w->nreleases; i++) w->releases[i].release(w->releases[i].release_arg);
+  if (w->is_file && w->close_fd && w->fd >= 0) close(w->fd);
+  free(w->cork_block);
+  free(w->head_block);
+  free(w);
+}
+
+static void stream__outbox_push(catzilla_stream_context_t* s, stream__write_t* w) {
+  w->next = NULL;
+  if (s->outbox_tail) ((stream__write_t*)s->outbox_tail)->next = w;
+  else s->outbox_head = w;
+  s->outbox_tail = w;
+}
+
+static void stream__outbox_clear(catzilla_stream_context_t* s) {
+  stream__write_t* w = s->outbox_head;
+  while (w != NULL) {
+    stream__write_t* next = w->next;
+    s->queued_bytes -= w->is_file ? w->file_remaining : w->payload;
+    stream__free_unit(w);
+    w = next;
+  }
+  s->outbox_head = s->outbox_tail = NULL;
+}
+
 static void stream__on_write(uv_write_t* req, int status) {
   stream__write_t* w = CATZILLA__CONTAINER_OF(req, stream__write_t, req);
   catzilla_stream_context_t* s = w->stream;
@@ -153,11 +200,151 @@ static void stream__on_write(uv_write_t* req, int status) {
   if (status < 0) {
     if (conn->state != CATZILLA__CONN_CLOSING) catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
   } else if (!stream__final(s)) {
-    stream__progress(s, true);
-    stream__maybe_finished(s);
+    if (s->outbox_head) stream__pump(s);
+    if (!stream__final(s)) {
+      stream__progress(s, true);
+      stream__maybe_finished(s);
+    }
   }
   if (conn->state != CATZILLA__CONN_CLOSING) catzilla__conn_after_writes(conn);
   stream__unref(s);
+}
+
+/* ---- file regions: sendfile, waiting for writability on a dup of the socket ---- */
+
+struct catzilla__poller_s {
+  uv_poll_t poll;
+  catzilla_stream_context_t* stream;
+  int fd;
+};
+
+static void stream__poller_closed(uv_handle_t* handle) {
+  catzilla__poller_t* p = (catzilla__poller_t*)handle;
+  close(p->fd);
+  free(p);
+}
+
+static void stream__poller_release(catzilla_stream_context_t* s) {
+  if (s->poller == NULL) return;
+  s->poller->stream = NULL;
+  uv_close((uv_handle_t*)&s->poller->poll, stream__poller_closed);
+  s->poller = NULL;
+}
+
+static void stream__on_writable(uv_poll_t* poll, int status, int events) {
+  catzilla__poller_t* p = (catzilla__poller_t*)poll;
+  uv_poll_stop(poll);
+  catzilla_stream_context_t* s = p->stream;
+  if (s == NULL || stream__final(s)) return;
+  if (status < 0) {
+    if (s->conn) catzilla__conn_close(s->conn, CATZILLA_ABORT_CONNECTION_ERROR);
+    return;
+  }
+  stream__pump(s);
+  if (!stream__final(s)) {
+    stream__progress(s, true);
+    stream__maybe_finished(s);
+  }
+}
+
+/* libuv owns the socket's own watcher, so writability is watched on a duplicate of the
+ * descriptor (epoll keys registrations by descriptor and open file). */
+static int stream__wait_writable(catzilla_stream_context_t* s) {
+  if (s->poller == NULL) {
+    uv_os_fd_t sock;
+    int err = uv_fileno((uv_handle_t*)&s->conn->tcp, &sock);
+    if (err) return err;
+    catzilla__poller_t* p = malloc(sizeof(*p));
+    if (p == NULL) return UV_ENOMEM;
+    p->fd = dup(sock);
+    if (p->fd < 0) {
+      free(p);
+      return (-errno);
+    }
+    err = uv_poll_init(s->server->loop, &p->poll, p->fd);
+    if (err) {
+      close(p->fd);
+      free(p);
+      return err;
+    }
+    p->stream = s;
+    s->poller = p;
+  }
+  return uv_poll_start(&s->poller->poll, UV_WRITABLE, stream__on_writable);
+}
+
+#define STREAM__SENDFILE_TURN_BYTES (8u * 1024 * 1024) /* then yield to other connections */
+
+/* 0: the region is sent; UV_EAGAIN: wait for writability; < 0: failed. */
+static int stream__sendfile(catzilla_stream_context_t* s, stream__write_t* w) {
+#ifdef __linux__
+  uv_os_fd_t sock;
+  int err = uv_fileno((uv_handle_t*)&s->conn->tcp, &sock);
+  if (err) return err;
+  size_t this_turn = 0;
+  while (w->file_remaining > 0) {
+    if (this_turn >= STREAM__SENDFILE_TURN_BYTES) return UV_EAGAIN;
+    size_t want = w->file_remaining > (1u << 30) ? (1u << 30) : (size_t)w->file_remaining;
+    off_t off = (off_t)w->file_offset;
+    ssize_t n = sendfile(sock, w->fd, &off, want);
+    if (n > 0) {
+      w->file_offset += (uint64_t)n;
+      w->file_remaining -= (uint64_t)n;
+      s->queued_bytes -= (size_t)n;
+      s->stats.bytes_sent += (uint64_t)n;
+      s->stats.sendfile_bytes += (uint64_t)n;
+      s->server->stats.bytes_written += (uint64_t)n;
+      s->server->stats.sendfile_bytes += (uint64_t)n;
+      this_turn += (size_t)n;
+      continue;
+    }
+    if (n == 0) return UV_EOF; /* the file is shorter than the region: truncated meanwhile */
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return UV_EAGAIN;
+    return (-errno);
+  }
+  return 0;
+#else
+  return UV_ENOSYS;
+#endif
+}
+
+/* Send the outbox in order: memory units to libuv, file regions by sendfile once
+ * everything before them has been written. */
+static void stream__pump(catzilla_stream_context_t* s) {
+  while (s->conn != NULL && !stream__final(s) && s->outbox_head != NULL) {
+    stream__write_t* w = s->outbox_head;
+    catzilla__conn_t* conn = s->conn;
+    if (!w->is_file) {
+      s->outbox_head = w->next;
+      if (s->outbox_head == NULL) s->outbox_tail = NULL;
+      w->started_ns = uv_hrtime();
+      int err = uv_write(&w->req, (uv_stream_t*)&conn->tcp, w->bufs, w->nbufs, stream__on_write);
+      if (err) {
+        s->queued_bytes -= w->payload;
+        stream__free_unit(w);
+        catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
+        return;
+      }
+      s->writes_pending++;
+      s->refs++;
+      conn->writes_pending++;
+      continue;
+    }
+    if (conn->writes_pending > 0) return; /* the write callback pumps again */
+    int r = stream__sendfile(s, w);
+    if (r == UV_EAGAIN) {
+      if (stream__wait_writable(s) != 0) stream__fail(s);
+      return;
+    }
+    if (r < 0) {
+      stream__fail(s);
+      return;
+    }
+    s->outbox_head = w->next;
+    if (s->outbox_head == NULL) s->outbox_tail = NULL;
+    stream__free_unit(w);
+  }
 }
 
 /* Send everything corked (and the terminator when ending) in one write. */
@@ -188,7 +375,8 @@ static int stream__flush(catzilla_stream_context_t* s) {
   for (unsigned i = 0; i < n; i++) total += iov[i].len;
 
   size_t written = 0;
-  if (conn->writes_pending == 0) {
+  bool ordered = s->outbox_head != NULL; /* a file region is ahead: queue behind it */
+  if (conn->writes_pending == 0 && !ordered) {
     int r = uv_try_write((uv_stream_t*)&conn->tcp, iov, n);
     if (r >= 0) written = (size_t)r;
     else if (r != UV_EAGAIN && r != UV_ENOSYS) {
@@ -222,6 +410,10 @@ static int stream__flush(catzilla_stream_context_t* s) {
     catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
     return UV_ENOMEM;
   }
+  w->is_file = false;
+  w->fd = -1;
+  w->close_fd = false;
+  w->next = NULL;
   w->stream = s;
   w->conn = conn;
   w->payload = s->corked_bytes;
@@ -252,6 +444,11 @@ static int stream__flush(catzilla_stream_context_t* s) {
   s->corked_chunks = 0;
   s->corked_bytes = 0;
   if (last) s->framing = CATZILLA__FRAMING_NONE;
+  if (ordered) {
+    stream__outbox_push(s, w);
+    stream__pump(s);
+    return 0;
+  }
   int err = uv_write(&w->req, (uv_stream_t*)&conn->tcp, w->bufs, w->nbufs, stream__on_write);
   if (err) {
     for (unsigned i = 0; i < w->nreleases; i++) w->releases[i].release(w->releases[i].release_arg);
@@ -501,6 +698,95 @@ int catzilla_stream_abort(catzilla_stream_context_t* s) {
   if (close_delimited) catzilla__conn_reset(conn);
   else catzilla__conn_close_after_writes(conn);
   return 0;
+}
+
+/* A failure of the server side mid-body (file truncated, sendfile error): the client sees
+ * a truncated body and a closed connection; JavaScript hears of it through on_stream_end. */
+static void stream__fail(catzilla_stream_context_t* s) {
+  catzilla__conn_t* conn = s->conn;
+  if (conn == NULL || stream__final(s)) return;
+  stream__release_corked(s);
+  conn->response_done = 1;
+  conn->id = 0;
+  conn->keep_alive = 0;
+  stream__end_state(s, CATZILLA_STREAM_ERRORED);
+  catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
+}
+
+int catzilla_stream_write_file(catzilla_stream_context_t* s, int fd, uint64_t offset, uint64_t length, unsigned flags) {
+  bool close_fd = (flags & CATZILLA_FILE_CLOSE) != 0;
+  if (s->conn == NULL || stream__final(s) || s->ending) {
+    if (close_fd) close(fd);
+    return CATZILLA_ECLOSED;
+  }
+#ifndef __linux__
+  if (close_fd) close(fd);
+  return UV_ENOSYS;
+#endif
+  if (s->framing == CATZILLA__FRAMING_LENGTH && s->stats.bytes + length > s->declared_length) {
+    if (close_fd) close(fd);
+    catzilla_stream_abort(s);
+    return CATZILLA_ELENGTH;
+  }
+  catzilla_server_t* server = s->server;
+  s->stats.bytes += length;
+  s->stats.chunks++;
+  server->stats.stream_bytes += length;
+  server->stats.stream_chunks++;
+  if (s->framing == CATZILLA__FRAMING_NONE || length == 0) {
+    if (close_fd) close(fd);
+    return s->state == CATZILLA_STREAM_BACKPRESSURED ? 0 : 1;
+  }
+  bool chunked = s->framing == CATZILLA__FRAMING_CHUNKED;
+  /* what was written before goes first (as its own chunk), with the head if still pending */
+  stream__flush(s);
+  if (s->conn == NULL || stream__final(s)) {
+    if (close_fd) close(fd);
+    return CATZILLA_ECLOSED;
+  }
+  stream__write_t* size_line = NULL;
+  stream__write_t* region = calloc(1, sizeof(*region));
+  stream__write_t* crlf = NULL;
+  if (chunked) {
+    size_line = calloc(1, sizeof(*size_line));
+    crlf = calloc(1, sizeof(*crlf));
+  }
+  if (region == NULL || (chunked && (size_line == NULL || crlf == NULL))) {
+    free(region);
+    free(size_line);
+    free(crlf);
+    if (close_fd) close(fd);
+    return UV_ENOMEM;
+  }
+  if (chunked) {
+    size_line->stream = crlf->stream = s;
+    size_line->conn = crlf->conn = s->conn;
+    size_line->fd = crlf->fd = -1;
+    size_t n = catzilla__chunk_size_line((size_t)length, size_line->frame);
+    size_line->bufs[0] = uv_buf_init(size_line->frame, (unsigned)n);
+    size_line->nbufs = 1;
+    size_line->nbytes = n;
+    crlf->bufs[0] = uv_buf_init((char*)catzilla__chunk_crlf, 2);
+    crlf->nbufs = 1;
+    crlf->nbytes = 2;
+    stream__outbox_push(s, size_line);
+  }
+  region->is_file = true;
+  region->stream = s;
+  region->conn = s->conn;
+  region->fd = fd;
+  region->close_fd = close_fd;
+  region->file_offset = offset;
+  region->file_remaining = length;
+  stream__outbox_push(s, region);
+  if (chunked) stream__outbox_push(s, crlf);
+  s->queued_bytes += (size_t)length;
+  if (s->queued_bytes > s->stats.peak_queued_bytes) s->stats.peak_queued_bytes = s->queued_bytes;
+  if (s->state == CATZILLA_STREAM_HEADERS_PENDING) s->state = CATZILLA_STREAM_STREAMING;
+  stream__pump(s);
+  if (s->conn == NULL || stream__final(s)) return CATZILLA_ECLOSED;
+  stream__enter_backpressure_if_needed(s);
+  return s->state == CATZILLA_STREAM_BACKPRESSURED ? 0 : 1;
 }
 
 void catzilla__stream_conn_closed(catzilla_stream_context_t* s) {

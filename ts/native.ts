@@ -88,6 +88,8 @@ export interface NativeStreamStats {
   backpressureMicros: number;
   queuedBytes: number;
   peakQueuedBytes: number;
+  /** Of bytesSent: bytes sent from files by sendfile. */
+  sendfileBytes: number;
   /** Latency of socket writes (flush to libuv's callback), in microseconds. */
   writeLatencyTotalMicros: number;
   writeLatencyMaxMicros: number;
@@ -149,6 +151,8 @@ export interface NativeServerStats {
   streamChunks: number;
   streamWrites: number;
   streamCoalescedWrites: number;
+  /** Bytes sent from files by sendfile. */
+  sendfileBytes: number;
   backpressureEvents: number;
   backpressureMicros: number;
   peakQueuedBytes: number;
@@ -195,6 +199,13 @@ export interface NativeServer {
    * ELENGTH when the chunk would pass a declared Content-Length.
    */
   streamWrite(id: number, chunk: string | Uint8Array): boolean;
+  /**
+   * Queue a file region, sent with sendfile(2) in order with the chunks around it; no file
+   * byte passes through JavaScript. With `closeFd` the stream owns `fd` and closes it on
+   * every path (finish, abort, error, even when this throws). A file shorter than the region
+   * ends the stream as Errored (the client sees a truncated body). Same result as streamWrite.
+   */
+  streamWriteFile(id: number, fd: number, offset: number, length: number, closeFd: boolean): boolean;
   /** Queue several chunks in one call; same result as streamWrite. */
   streamWritev(id: number, chunks: Array<string | Uint8Array>): boolean;
   /** Send what is queued now instead of at the end of the loop turn. */

@@ -129,6 +129,7 @@ typedef struct {
   uint64_t peak_queued_bytes;
   uint64_t write_latency_total_us;
   uint64_t write_latency_max_us;
+  uint64_t sendfile_bytes;       /* of bytes_sent: sent from files by sendfile */
   uint64_t started_at_ms;        /* wall clock */
   uint64_t last_write_at_ms;
 } catzilla_stream_stats_t;
@@ -195,6 +196,7 @@ typedef struct {
   uint64_t stream_chunks;
   uint64_t stream_writes;
   uint64_t stream_coalesced_writes;
+  uint64_t sendfile_bytes;
   uint64_t backpressure_events;
   uint64_t backpressure_us;
   uint64_t peak_queued_bytes;
@@ -242,6 +244,14 @@ catzilla_stream_context_t* catzilla_stream_of(catzilla_server_t* server, catzill
  * always called exactly once, possibly before this returns. */
 int catzilla_stream_write(catzilla_stream_context_t* stream, const char* data, size_t len,
                           catzilla_release_cb release, void* release_arg);
+enum {
+  CATZILLA_FILE_CLOSE = 1, /* the stream owns the descriptor and closes it on every path */
+};
+/* Queue a file region, sent with sendfile(2) (no copy through user space) in order with the
+ * memory chunks around it. The descriptor is read from `offset`; a file shorter than the
+ * region ends the stream as errored. Same results as catzilla_stream_write. */
+int catzilla_stream_write_file(catzilla_stream_context_t* stream, int fd, uint64_t offset, uint64_t length,
+                               unsigned flags);
 /* Send what is corked now rather than at the end of the loop turn. */
 int catzilla_stream_flush(catzilla_stream_context_t* stream);
 /* Finish: the terminator (chunked) leaves with the last data. A short declared length is an error. */
