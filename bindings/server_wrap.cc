@@ -62,6 +62,7 @@ void ServerWrap::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod<&ServerWrap::StreamEnd>("streamEnd"),
                                         InstanceMethod<&ServerWrap::StreamAbort>("streamAbort"),
                                         InstanceMethod<&ServerWrap::StreamStats>("streamStats"),
+                                        InstanceMethod<&ServerWrap::LiveStreams>("liveStreams"),
                                     });
   exports.Set("Server", ctor);
 }
@@ -167,21 +168,25 @@ Napi::Value ServerWrap::Listen(const Napi::CallbackInfo& info) {
   }
   server_ = s;
   Ref();  // keep this object alive while the server is open
+  return AddressObject(env, bound);
+}
+
+Napi::Object ServerWrap::AddressObject(Napi::Env env, const struct sockaddr_storage& addr) {
   char ip[64] = {0};
-  Napi::Object addr = Napi::Object::New(env);
-  if (bound.ss_family == AF_INET6) {
-    auto* a = reinterpret_cast<struct sockaddr_in6*>(&bound);
+  Napi::Object out = Napi::Object::New(env);
+  if (addr.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const struct sockaddr_in6*>(&addr);
     uv_ip6_name(a, ip, sizeof(ip));
-    addr.Set("port", Napi::Number::New(env, ntohs(a->sin6_port)));
-    addr.Set("family", Napi::String::New(env, "IPv6"));
+    out.Set("port", Napi::Number::New(env, ntohs(a->sin6_port)));
+    out.Set("family", Napi::String::New(env, "IPv6"));
   } else {
-    auto* a = reinterpret_cast<struct sockaddr_in*>(&bound);
-    uv_ip4_name(a, ip, sizeof(ip));
-    addr.Set("port", Napi::Number::New(env, ntohs(a->sin_port)));
-    addr.Set("family", Napi::String::New(env, "IPv4"));
+    const auto* a = reinterpret_cast<const struct sockaddr_in*>(&addr);
+    if (addr.ss_family == AF_INET) uv_ip4_name(a, ip, sizeof(ip));
+    out.Set("port", Napi::Number::New(env, addr.ss_family == AF_INET ? ntohs(a->sin_port) : 0));
+    out.Set("family", Napi::String::New(env, "IPv4"));
   }
-  addr.Set("address", Napi::String::New(env, ip));
-  return addr;
+  out.Set("address", Napi::String::New(env, ip));
+  return out;
 }
 
 namespace {
@@ -274,21 +279,7 @@ Napi::Value ServerWrap::RemoteAddress(const Napi::CallbackInfo& info) {
     CoreError(env, err, "remoteAddress").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  char ip[64] = {0};
-  Napi::Object out = Napi::Object::New(env);
-  if (addr.ss_family == AF_INET6) {
-    auto* a = reinterpret_cast<struct sockaddr_in6*>(&addr);
-    uv_ip6_name(a, ip, sizeof(ip));
-    out.Set("port", Napi::Number::New(env, ntohs(a->sin6_port)));
-    out.Set("family", Napi::String::New(env, "IPv6"));
-  } else {
-    auto* a = reinterpret_cast<struct sockaddr_in*>(&addr);
-    uv_ip4_name(a, ip, sizeof(ip));
-    out.Set("port", Napi::Number::New(env, ntohs(a->sin_port)));
-    out.Set("family", Napi::String::New(env, "IPv4"));
-  }
-  out.Set("address", Napi::String::New(env, ip));
-  return out;
+  return AddressObject(env, addr);
 }
 
 Napi::Value ServerWrap::Close(const Napi::CallbackInfo& info) {

@@ -34,6 +34,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value StreamEnd(const Napi::CallbackInfo& info);
   Napi::Value StreamAbort(const Napi::CallbackInfo& info);
   Napi::Value StreamStats(const Napi::CallbackInfo& info);
+  Napi::Value LiveStreams(const Napi::CallbackInfo& info);
   catzilla_stream_context_t* StreamFor(const Napi::CallbackInfo& info);
   int WriteChunk(catzilla_stream_context_t* stream, napi_value chunk);
   static Napi::Object StreamStatsObject(Napi::Env env, const catzilla_stream_stats_t& st);
@@ -64,6 +65,8 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   static bool ReadId(const Napi::CallbackInfo& info, catzilla_request_id_t* id);
   static Napi::Error CoreError(Napi::Env env, int err, const char* what);
   static bool StringInto(napi_env env, napi_value v, std::string& out, bool latin1);
+  static Napi::Object AddressObject(Napi::Env env, const struct sockaddr_storage& addr);
+  static Napi::Object StreamStatsObjectFor(Napi::Env env, const catzilla_stream_stats_t& st) { return StreamStatsObject(env, st); }
  private:
   bool closing_ = false;
 };

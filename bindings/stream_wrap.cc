@@ -210,3 +210,31 @@ Napi::Value ServerWrap::StreamStats(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace catzilla_bindings
+
+namespace catzilla_bindings {
+
+namespace {
+struct LiveVisit {
+  Napi::Env env;
+  Napi::Array list;
+  uint32_t n;
+};
+void VisitStream(catzilla_request_id_t id, const catzilla_stream_stats_t* st, const struct sockaddr_storage* peer,
+                 void* arg) {
+  LiveVisit* v = static_cast<LiveVisit*>(arg);
+  Napi::Object o = ServerWrap::StreamStatsObjectFor(v->env, *st);
+  o.Set("id", Napi::Number::New(v->env, (double)id));
+  o.Set("remote", ServerWrap::AddressObject(v->env, *peer));
+  v->list.Set(v->n++, o);
+}
+}  // namespace
+
+// liveStreams(): every live stream with its counters and peer address (for introspection).
+Napi::Value ServerWrap::LiveStreams(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LiveVisit visit{env, Napi::Array::New(env), 0};
+  if (server_ != nullptr) catzilla_server_each_stream(server_, VisitStream, &visit);
+  return visit.list;
+}
+
+}  // namespace catzilla_bindings

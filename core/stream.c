@@ -801,4 +801,23 @@ void catzilla_stream_get_stats(const catzilla_stream_context_t* s, catzilla_stre
   out->queued_bytes = s->queued_bytes;
 }
 
+size_t catzilla_server_each_stream(catzilla_server_t* server,
+                                   void (*visit)(catzilla_request_id_t id, const catzilla_stream_stats_t* stats,
+                                                 const struct sockaddr_storage* peer, void* arg),
+                                   void* arg) {
+  size_t n = 0;
+  for (catzilla__conn_t* conn = server->conns; conn != NULL; conn = conn->next) {
+    catzilla_stream_context_t* s = conn->stream;
+    if (s == NULL || stream__final(s)) continue;
+    catzilla_stream_stats_t st;
+    catzilla_stream_get_stats(s, &st);
+    struct sockaddr_storage peer;
+    int len = sizeof(peer);
+    if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr*)&peer, &len) != 0) memset(&peer, 0, sizeof(peer));
+    visit(s->id, &st, &peer, arg);
+    n++;
+  }
+  return n;
+}
+
 void catzilla__stream_free_pool(catzilla_server_t* server) { catzilla__pool_drain(&server->stream_pool); }

@@ -219,6 +219,8 @@ export interface NativeServer {
   streamAbort(id: number): void;
   /** Counters of the live stream. Throws ECLOSED when it has ended. */
   streamStats(id: number): NativeStreamStats;
+  /** Every live stream with its counters and the client's address (introspection). */
+  liveStreams(): Array<NativeStreamStats & { id: number; remote: NativeAddress }>;
 }
 
 export interface NativeAddon {

@@ -259,6 +259,11 @@ int catzilla_stream_end(catzilla_stream_context_t* stream);
 /* Fail: what is queued is sent, then the connection closes without a terminator. */
 int catzilla_stream_abort(catzilla_stream_context_t* stream);
 void catzilla_stream_get_stats(const catzilla_stream_context_t* stream, catzilla_stream_stats_t* out);
+/* Visit every live stream of the server (for introspection); returns how many were visited. */
+size_t catzilla_server_each_stream(catzilla_server_t* server,
+                                   void (*visit)(catzilla_request_id_t id, const catzilla_stream_stats_t* stats,
+                                                 const struct sockaddr_storage* peer, void* arg),
+                                   void* arg);
 
 /* ---- a single-producer/single-consumer byte ring (ring_buffer.c) ---- */
 

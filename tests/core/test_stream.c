@@ -86,7 +86,16 @@ static void on_abort(catzilla_server_t* s, catzilla_request_id_t id, catzilla_ab
   CHECK(r == CATZILLA_ABORT_CLIENT_CLOSED || r == CATZILLA_ABORT_CONNECTION_ERROR);
   aborts++;
 }
+static size_t visited_live;
+static void visit_live(catzilla_request_id_t id, const catzilla_stream_stats_t* st, const struct sockaddr_storage* peer,
+                       void* arg) {
+  CHECK(id == endless_id);
+  CHECK(peer->ss_family == AF_INET);
+  CHECK(st->bytes > 0);
+  visited_live++;
+}
 static void on_drain(catzilla_server_t* s, catzilla_request_id_t id) {
+  if (id == endless_id && visited_live == 0) CHECK_INT(catzilla_server_each_stream(s, visit_live, NULL), 1);
   if (id == big_id) pump_big(id);
   else if (id == endless_id) pump_endless(id);
 }
@@ -150,6 +159,7 @@ int main(void) {
   client_free(c);
   for (int i = 0; i < 100 && ended[CATZILLA_STREAM_ABORTED] == 0; i++) uv_run(loop, UV_RUN_NOWAIT);
   CHECK_INT(aborts, 1);
+  CHECK_INT(visited_live, 1);
   CHECK_INT(ended[CATZILLA_STREAM_ABORTED], 1);
   CHECK(releases > releases_before);
 
