@@ -223,6 +223,8 @@ struct catzilla_server_s {
   bool read_slab_busy;
   catzilla_server_stats_t stats;
   uint64_t close_deadline;
+  uint64_t sweep_interval;
+  uint64_t min_stall_ms;              /* shortest stall timeout asked for (sweep resolution) */
   catzilla_server_closed_cb closed_cb;
   void* closed_arg;
   int handles_open;                   /* listener, sweep, resume_idle not yet closed */
@@ -239,6 +241,7 @@ catzilla__conn_t* catzilla__conn_for_id(catzilla_server_t* server, catzilla_requ
 void catzilla__server_conn_closed(catzilla_server_t* server, catzilla__conn_t* conn);
 void catzilla__server_queue_resume(catzilla_server_t* server, catzilla__conn_t* conn);
 void catzilla__server_arm_sweep(catzilla_server_t* server);
+void catzilla__server_note_timeout(catzilla_server_t* server, uint64_t ms);
 void catzilla__server_queue_flush(catzilla_server_t* server, catzilla_stream_context_t* stream);
 void catzilla__server_queue_notify(catzilla_server_t* server, catzilla_stream_context_t* stream);
 

@@ -152,11 +152,20 @@ static uint64_t server__sweep_interval(const catzilla_server_options_t* o) {
 
 void catzilla__server_arm_sweep(catzilla_server_t* s) {
   uint64_t interval = server__sweep_interval(&s->options);
+  if (s->min_stall_ms && s->min_stall_ms / 4 < interval) interval = s->min_stall_ms / 4 < 10 ? 10 : s->min_stall_ms / 4;
   if (s->closing) {
     uint64_t left = s->close_deadline > catzilla__now(s) ? s->close_deadline - catzilla__now(s) : 0;
     if (left + 1 < interval) interval = left + 1;
   }
+  s->sweep_interval = interval;
   uv_timer_start(&s->sweep, server__on_sweep, interval, interval);
+}
+
+/* A stream with a shorter stall timeout than the sweep's period tightens the sweep. */
+void catzilla__server_note_timeout(catzilla_server_t* s, uint64_t ms) {
+  if (ms == 0 || (s->min_stall_ms != 0 && ms >= s->min_stall_ms)) return;
+  s->min_stall_ms = ms;
+  if (s->listening && !s->closed && ms / 4 < s->sweep_interval) catzilla__server_arm_sweep(s);
 }
 
 /* ---- accepting ---- */

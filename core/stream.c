@@ -532,6 +532,7 @@ int catzilla_stream_start(catzilla_server_t* server, catzilla_request_id_t id,
   if (s->options.cork_threshold == 0) s->options.cork_threshold = 64 * 1024;
   s->refs = 1;
   s->state = CATZILLA_STREAM_HEADERS_PENDING;
+  catzilla__server_note_timeout(server, s->options.stall_timeout_ms);
   s->stats.started_at_ms = catzilla__wall_ms();
   s->started_loop_ms = catzilla__now(server);
 

@@ -3,13 +3,20 @@
  * server behind it (listen, graceful close, stats).
  */
 import { MiddlewareChain, normalizePrefix, type Middleware } from './middleware.js';
-import { Dispatcher, type Handler, type Logger } from './dispatch.js';
+import { Dispatcher, type Handler, type Logger, type RouteOptions } from './dispatch.js';
 import { CoreError } from './errors.js';
 import { native, type NativeAddress, type NativeServer, type NativeServerOptions, type NativeServerStats } from './native.js';
 import { ANY_METHOD, Router } from './router.js';
+import { checkFlow, type FlowOptions } from './streaming/options.js';
+import { emptyServerStats } from './streaming/stats.js';
 
-export interface AppOptions extends Partial<NativeServerOptions> {
-  /** Where 500s log their stack. Defaults to `console`. */
+/**
+ * Server limits (see NativeServerOptions), the logger, and the default stream
+ * settings: highWaterMark (64 KiB), lowWaterMark (16 KiB), stallTimeout (60000 ms).
+ * A route (`app.get(path, handler, { highWaterMark })`) or a StreamingResponse can override them.
+ */
+export interface AppOptions extends Partial<NativeServerOptions>, FlowOptions {
+  /** Where 500s and mid-stream errors log their stack. Defaults to `console`. */
   logger?: Logger;
 }
 
@@ -39,10 +46,11 @@ const DEFAULTS: NativeServerOptions = {
 };
 
 export class App {
-  private readonly router = new Router<Handler>();
+  private readonly router = new Router<Handler, RouteOptions>();
   private readonly middleware = new MiddlewareChain();
   private readonly serverOptions: NativeServerOptions;
   private readonly logger: Logger;
+  private readonly flow: FlowOptions;
   private server: NativeServer | null = null;
   private closing: Promise<void> | null = null;
 
@@ -57,43 +65,44 @@ export class App {
       merged[key] = value;
     }
     this.serverOptions = merged;
+    this.flow = checkFlow(options, 'App options');
     const logger = options.logger ?? console;
     if (typeof logger?.error !== 'function') throw new TypeError('App option logger must have an error() method');
     this.logger = logger;
   }
 
-  get(path: string, handler: Handler): this {
-    return this.route('GET', path, handler);
+  get(path: string, handler: Handler, options?: RouteOptions): this {
+    return this.route('GET', path, handler, options);
   }
-  post(path: string, handler: Handler): this {
-    return this.route('POST', path, handler);
+  post(path: string, handler: Handler, options?: RouteOptions): this {
+    return this.route('POST', path, handler, options);
   }
-  put(path: string, handler: Handler): this {
-    return this.route('PUT', path, handler);
+  put(path: string, handler: Handler, options?: RouteOptions): this {
+    return this.route('PUT', path, handler, options);
   }
-  patch(path: string, handler: Handler): this {
-    return this.route('PATCH', path, handler);
+  patch(path: string, handler: Handler, options?: RouteOptions): this {
+    return this.route('PATCH', path, handler, options);
   }
-  delete(path: string, handler: Handler): this {
-    return this.route('DELETE', path, handler);
+  delete(path: string, handler: Handler, options?: RouteOptions): this {
+    return this.route('DELETE', path, handler, options);
   }
-  head(path: string, handler: Handler): this {
-    return this.route('HEAD', path, handler);
+  head(path: string, handler: Handler, options?: RouteOptions): this {
+    return this.route('HEAD', path, handler, options);
   }
-  options(path: string, handler: Handler): this {
-    return this.route('OPTIONS', path, handler);
+  options(path: string, handler: Handler, options?: RouteOptions): this {
+    return this.route('OPTIONS', path, handler, options);
   }
   /** Every method (a method-specific route on the same path wins). */
-  all(path: string, handler: Handler): this {
-    return this.route(ANY_METHOD, path, handler);
+  all(path: string, handler: Handler, options?: RouteOptions): this {
+    return this.route(ANY_METHOD, path, handler, options);
   }
 
   /** Registers `handler` for an arbitrary (uppercase token) method. */
-  on(method: string, path: string, handler: Handler): this {
+  on(method: string, path: string, handler: Handler, options?: RouteOptions): this {
     if (typeof method !== 'string' || !/^[!#$%&'*+\-.^_`|~0-9A-Z]+$/.test(method) || method === ANY_METHOD) {
       throw new TypeError(`Route method must be an uppercase HTTP method token, got ${JSON.stringify(method)}`);
     }
-    return this.route(method, path, handler);
+    return this.route(method, path, handler, options);
   }
 
   /** Adds middleware for every request, or for paths equal to or under `prefix`. */
@@ -113,7 +122,7 @@ export class App {
     if (typeof host !== 'string' || host === '') throw new TypeError(`listen host must be a non-empty string, got ${JSON.stringify(host)}`);
     if (!Number.isInteger(backlog) || backlog < 1) throw new TypeError(`listen backlog must be a positive integer, got ${String(backlog)}`);
 
-    const dispatcher = new Dispatcher(this.router, this.middleware, this.logger);
+    const dispatcher = new Dispatcher(this.router, this.middleware, this.logger, this.flow);
     const server = new (native().Server)({ ...this.serverOptions }, dispatcher.callbacks());
     dispatcher.attach(server);
     let address: NativeAddress;
@@ -152,18 +161,16 @@ export class App {
     return this.closing;
   }
 
-  /** Counters of the native server (all zero before listen). */
+  /** Counters of the native server, stream counters included (all zero before listen). */
   stats(): NativeServerStats {
     if (this.server !== null) return this.server.stats();
-    return {
-      connectionsAccepted: 0, connectionsActive: 0, requests: 0, bytesRead: 0, bytesWritten: 0, writes: 0,
-      responses1xx: 0, responses2xx: 0, responses3xx: 0, responses4xx: 0, responses5xx: 0, parseErrors: 0, timeouts: 0,
-    };
+    return emptyServerStats();
   }
 
-  private route(method: string, path: string, handler: Handler): this {
+  private route(method: string, path: string, handler: Handler, options?: RouteOptions): this {
     if (typeof handler !== 'function') throw new TypeError(`Handler for ${method} ${path} must be a function, got ${typeof handler}`);
-    this.router.add(method, path, handler);
+    const flow = options === undefined ? undefined : checkFlow(options, `Route options of ${method} ${path}`);
+    this.router.add(method, path, handler, flow);
     return this;
   }
 }

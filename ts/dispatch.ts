@@ -3,24 +3,35 @@
  * Request, finds the route, runs middleware and handler, and sends exactly one
  * response per request. Nothing thrown by application code, nor by `respond`
  * itself, escapes into the native callbacks (that would crash the process).
+ * Streaming responses are handed to a StreamSession (ts/streaming/session.ts),
+ * which receives onDrain / onStreamEnd / onAbort for its id.
  */
 import { errorCode, HttpError } from './errors.js';
 import type { MiddlewareChain, Endpoint } from './middleware.js';
 import type { NativeServer, NativeServerCallbacks } from './native.js';
 import { RespondFlags } from './native.js';
+import { toHttpResponse } from './normalize.js';
 import { Request } from './request.js';
-import { APPLICATION_JSON, HttpResponse, TEXT_PLAIN, toHttpResponse, type ResponseLike } from './response.js';
+import { APPLICATION_JSON, HttpResponse, TEXT_PLAIN, type ResponseLike } from './response.js';
 import type { Router, RouteMatch } from './router.js';
 import { checkStatus, isBodilessStatus, reasonPhrase } from './status.js';
+import { StreamBody } from './streaming/body.js';
+import { resolveFlow, type FlowOptions } from './streaming/options.js';
+import { StreamingResponse } from './streaming/response.js';
+import { StreamSession, type SessionHost, type StreamTarget } from './streaming/session.js';
+import { discardSource, isStreamLike } from './streaming/source.js';
 
 export type Handler = (req: Request) => ResponseLike | Promise<ResponseLike>;
+
+/** Per-route settings (the optional third argument of app.get/post/...). */
+export type RouteOptions = FlowOptions;
 
 export interface Logger {
   error(...args: unknown[]): void;
 }
 
 /** The part of NativeServer the dispatcher uses (a fake in unit tests). */
-export type DispatchTarget = Pick<NativeServer, 'respond' | 'remoteAddress' | 'pauseBody' | 'resumeBody'>;
+export type DispatchTarget = Pick<NativeServer, 'respond' | 'remoteAddress' | 'pauseBody' | 'resumeBody'> & StreamTarget;
 
 /** Fields the core writes itself; an application copy would duplicate or contradict them. */
 const CORE_FIELDS: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date']);
@@ -30,12 +41,16 @@ const JSON_BLOCK = `Content-Type: ${APPLICATION_JSON}\r\n`;
 export class Dispatcher {
   /** Requests still waiting for their response, by native id. */
   private readonly live = new Map<number, Request>();
+  /** Streaming responses until their onStreamEnd (or their end before the native start). */
+  private readonly streams = new Map<number, StreamSession>();
   private target: DispatchTarget | null = null;
 
   constructor(
-    private readonly router: Router<Handler>,
+    private readonly router: Router<Handler, RouteOptions>,
     private readonly middleware: MiddlewareChain,
     private readonly logger: Logger,
+    /** App-level stream settings (route and response settings override them). */
+    private readonly flow: FlowOptions = {},
   ) {}
 
   /** The callbacks object for `new Server(options, callbacks)`; `attach` must follow before any request. */
@@ -70,6 +85,24 @@ export class Dispatcher {
           this.log(err);
         }
       },
+      onDrain: (id) => {
+        try {
+          this.streams.get(id)?.onDrain();
+        } catch (err) {
+          this.log(err);
+        }
+      },
+      onStreamEnd: (id, state, stats) => {
+        try {
+          const session = this.streams.get(id);
+          if (session === undefined) return;
+          this.streams.delete(id);
+          if (this.live.get(id) !== undefined) this.live.delete(id);
+          session.onStreamEnd(state, stats);
+        } catch (err) {
+          this.log(err);
+        }
+      },
     };
   }
 
@@ -80,13 +113,16 @@ export class Dispatcher {
   private onRequest(id: number, method: string, url: string, rawHeaders: string, flags: number): void {
     const req = new Request(this.target!, id, method, url, rawHeaders, flags);
     this.live.set(id, req);
-    let match: RouteMatch<Handler>;
+    let match: RouteMatch<Handler, RouteOptions>;
     try {
       match = this.router.find(method, req.path);
     } catch (err) {
       match = { kind: 'found', handler: () => Promise.reject(err), params: req.params };
     }
-    if (match.kind === 'found') req.params = match.params;
+    if (match.kind === 'found') {
+      req.params = match.params;
+      if (match.options !== undefined) req.routeOptions = match.options;
+    }
 
     if (this.middleware.size > 0) {
       const endpoint: Endpoint = match.kind === 'found' ? match.handler : () => fallback(req, match);
@@ -107,14 +143,16 @@ export class Dispatcher {
 
   private onAbort(id: number, reason: number): void {
     const req = this.live.get(id);
-    if (req === undefined) return;
-    this.live.delete(id);
-    req.markAborted(reason);
+    if (req !== undefined) {
+      this.live.delete(id);
+      req.markAborted(reason);
+    }
+    this.streams.get(id)?.onAbort(reason);
   }
 
   /** Answers with a handler's return value; strings and plain JSON skip building an HttpResponse. */
   private send(req: Request, value: unknown): void {
-    if (!req.open) return;
+    if (!req.open) return dropResponse(value);
     try {
       if (typeof value === 'string') return this.respond(req, 200, TEXT_BLOCK, value, 0);
       if (isPlainJson(value)) return this.respond(req, 200, JSON_BLOCK, JSON.stringify(value), 0);
@@ -127,7 +165,8 @@ export class Dispatcher {
   }
 
   private writeResponse(req: Request, res: HttpResponse): void {
-    if (!req.open) return;
+    if (!req.open) return dropResponse(res);
+    if (res instanceof HttpResponse && res.body instanceof StreamBody) return this.startStream(req, res);
     let block: string;
     let flags = 0;
     let body = res.body;
@@ -145,7 +184,52 @@ export class Dispatcher {
     } catch (err) {
       return this.fail(req, err);
     }
-    this.respond(req, res.status, block, body, flags);
+    this.respond(req, res.status, block, body as string | Uint8Array | null, flags);
+    // A streaming response whose body middleware replaced by a fixed one: release its source.
+    if (res instanceof StreamingResponse) res.discard('finished', null);
+  }
+
+  /** Hands a response with a stream body to a new StreamSession. */
+  private startStream(req: Request, res: HttpResponse): void {
+    const id = req.nativeId;
+    let streaming: StreamingResponse | null = null;
+    let session: StreamSession;
+    try {
+      streaming = res instanceof StreamingResponse ? res : new StreamingResponse(res.body as StreamBody, { status: res.status, headers: res.headers });
+      const status = checkStatus(streaming.status, 'response status');
+      const block = streaming.headers.toBlock(CORE_FIELDS);
+      const noBody = req.method === 'HEAD' || isBodilessStatus(status);
+      const { source, mapper } = (streaming.body as StreamBody).claim();
+      const host: SessionHost = {
+        log: (err) => this.log(err),
+        answerError: (err) => {
+          if (this.streams.get(id) === session) this.streams.delete(id);
+          this.fail(req, err);
+        },
+        started: () => req.markStreaming(),
+        finished: () => {
+          if (this.streams.get(id) === session) this.streams.delete(id);
+        },
+      };
+      session = new StreamSession(this.target!, {
+        id,
+        status,
+        block,
+        contentLength: isBodilessStatus(status) ? -1 : streaming.contentLength,
+        flow: resolveFlow(this.flow, req.routeOptions, streaming.flow),
+        flushHeaders: streaming.flushHeaders,
+        noBody,
+        source,
+        mapper,
+        errorRecord: streaming.errorRecord,
+      }, streaming, host);
+      streaming.attach(session, (err) => this.log(err));
+    } catch (err) {
+      streaming?.discard('error', err);
+      return this.fail(req, err);
+    }
+    this.streams.set(id, session);
+    session.begin();
   }
 
   /** Turns a thrown value into a response: HttpError keeps its status; anything else is a logged 500. */
@@ -205,6 +289,17 @@ export function errorResponse(err: unknown, logger: Logger): HttpResponse {
   }
   if (err !== null) logger.error(err instanceof Error && err.stack ? err.stack : err);
   return new HttpResponse(reasonPhrase(500), { status: 500 });
+}
+
+/** A response that will never be sent (the client left first): release a stream source it holds. */
+function dropResponse(value: unknown): void {
+  try {
+    if (value instanceof StreamingResponse) value.discard('client-closed', null);
+    else if (value instanceof HttpResponse && value.body instanceof StreamBody) value.body.discard(null);
+    else if (isStreamLike(value)) discardSource(value as AsyncIterable<unknown>, null);
+  } catch {
+    // Nothing to release.
+  }
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

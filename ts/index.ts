@@ -3,7 +3,7 @@
  * This module is the public surface; everything else is internal.
  */
 export { App, type AppOptions, type ListenOptions, type CloseOptions } from './app.js';
-export type { Handler, Logger } from './dispatch.js';
+export type { Handler, Logger, RouteOptions } from './dispatch.js';
 export type { Middleware, Next } from './middleware.js';
 export { Request, type RequestHeaders } from './request.js';
 export type { Params } from './router.js';
@@ -18,7 +18,24 @@ export {
   type ResponseLike,
   type HttpResponseInit,
 } from './response.js';
+export {
+  StreamingResponse,
+  StreamingWriter,
+  StreamBody,
+  stream,
+  FLOW_DEFAULTS,
+  type StreamingOptions,
+  type StreamHooks,
+  type CloseListener,
+  type CloseReason,
+  type ChunkMap,
+  type BodyTransform,
+  type StreamSource,
+  type WriterCallback,
+  type Chunk,
+  type FlowOptions,
+} from './streaming/index.js';
 export { ResponseHeaders, type HeadersInit, type HeaderValue } from './headers.js';
 export { HttpError, CoreError, type HttpErrorOptions } from './errors.js';
 export { reasonPhrase } from './status.js';
-export type { NativeAddress as AddressInfo, NativeServerStats as ServerStats } from './native.js';
+export type { NativeAddress as AddressInfo, NativeServerStats as ServerStats, NativeStreamStats as StreamStats } from './native.js';

@@ -1,11 +1,15 @@
 /**
  * Koa-style middleware composition. Each middleware receives `next`, which runs
- * the rest of the chain and resolves to its normalised HttpResponse; whatever the
+ * the rest of the chain and resolves to its normalised HttpResponse (a
+ * StreamingResponse when the body is a stream: wrap it with `mapChunks` /
+ * `transformBody`, observe it with `onClose`); whatever the
  * middleware returns becomes the response. Errors propagate outward as rejections
  * so a middleware can catch them; the app turns what escapes into a response.
  */
 import type { Request } from './request.js';
-import { HttpResponse, toHttpResponse, type ResponseLike } from './response.js';
+import type { HttpResponse, ResponseLike } from './response.js';
+import { toHttpResponse } from './normalize.js';
+import { StreamingResponse } from './streaming/response.js';
 
 export type Next = () => Promise<HttpResponse>;
 
@@ -71,7 +75,12 @@ export class MiddlewareChain {
       };
       const result = await entries[i]!.fn(req, next);
       if (result === undefined && downstream !== undefined) return downstream;
-      return toHttpResponse(result);
+      const res = toHttpResponse(result);
+      // A streaming response this middleware replaced is never sent: release its source.
+      if (downstream !== undefined) {
+        Promise.all([downstream, res]).then(([d, r]) => d !== r && d instanceof StreamingResponse && d.discard('finished', null), () => {});
+      }
+      return res;
     };
     return dispatch(0);
   }

@@ -7,6 +7,7 @@ import { BodyQueue } from './body.js';
 import { abortError, CoreError, HttpError } from './errors.js';
 import { RequestFlags, type NativeAddress } from './native.js';
 import type { Params } from './router.js';
+import type { FlowOptions } from './streaming/options.js';
 
 /** What a request needs from the native server (NativeServer satisfies it). */
 export interface RequestSource {
@@ -19,6 +20,8 @@ export type RequestHeaders = Record<string, string>;
 
 const enum State {
   Open,
+  /** A streaming response is being sent: a disconnect still aborts the request. */
+  Streaming,
   Responded,
   Aborted,
 }
@@ -35,6 +38,8 @@ export class Request implements AsyncIterable<Buffer> {
 
   /** @internal The core's id for this request and its response. */
   readonly nativeId: number;
+  /** @internal Stream settings of the matched route. */
+  routeOptions: FlowOptions | undefined = undefined;
   private readonly source: RequestSource;
   private readonly rawHeaders: string;
   private readonly flags: number;
@@ -95,7 +100,7 @@ export class Request implements AsyncIterable<Buffer> {
     return this.peer;
   }
 
-  /** Aborted when the client goes away before the response has been sent. */
+  /** Aborted when the client goes away before the response has been sent (for a stream: before it ended). */
   get signal(): AbortSignal {
     if (this.controller === null) {
       this.controller = new AbortController();
@@ -165,9 +170,14 @@ export class Request implements AsyncIterable<Buffer> {
     if (!this.bodyEnded) this.body?.fail(new CoreError('ERESPONDED', 'The response was sent before the request body was read'));
   }
 
-  /** @internal The connection went away before the response: see AbortReason. */
+  /** @internal A streaming response started; the request stays abortable until it ends. */
+  markStreaming(): void {
+    if (this.state === State.Open) this.state = State.Streaming;
+  }
+
+  /** @internal The connection went away before the response (or its stream) ended: see AbortReason. */
   markAborted(reason: number): void {
-    if (this.state !== State.Open) return;
+    if (this.state !== State.Open && this.state !== State.Streaming) return;
     this.state = State.Aborted;
     this.abortReason = abortError(reason);
     this.controller?.abort(this.abortReason);
@@ -196,7 +206,7 @@ export class Request implements AsyncIterable<Buffer> {
   }
 
   private flowControl(action: 'pause' | 'resume'): void {
-    if (this.state !== State.Open) return;
+    if (this.state !== State.Open && this.state !== State.Streaming) return;
     try {
       if (action === 'pause') this.source.pauseBody(this.nativeId);
       else this.source.resumeBody(this.nativeId);

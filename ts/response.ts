@@ -1,16 +1,17 @@
 /**
  * `HttpResponse`, the one response shape the framework works with, its helpers
- * (text, json, html, status, redirect) and the normalisation of whatever a handler
+ * (text, json, html, status, redirect). ts/normalize.ts turns whatever a handler
  * returns (`ResponseLike`) into an HttpResponse.
  */
 import { ResponseHeaders, type HeadersInit } from './headers.js';
-import { checkStatus, isBodilessStatus } from './status.js';
+import { checkStatus } from './status.js';
+import type { StreamBody } from './streaming/body.js';
 
 /**
- * A response body held in memory. Kept as a named union so streaming bodies can
- * join it later without changing the HttpResponse shape; middleware may replace it.
+ * A response body: in memory (string, bytes, null), or a StreamBody for a
+ * StreamingResponse (see ts/streaming/). Middleware may replace it.
  */
-export type ResponseBody = string | Uint8Array | null;
+export type ResponseBody = string | Uint8Array | null | StreamBody;
 
 export interface HttpResponseInit {
   /** Defaults to 200. */
@@ -46,7 +47,7 @@ export class HttpResponse {
   body: ResponseBody;
 
   /** A string body defaults Content-Type to text/plain, a byte body to application/octet-stream. */
-  constructor(body: ResponseBody = null, init: HttpResponseInit = {}) {
+  constructor(body: string | Uint8Array | null = null, init: HttpResponseInit = {}) {
     this.status = init.status === undefined ? 200 : checkStatus(init.status, 'status');
     this.headers = new ResponseHeaders(init.headers);
     this.body = checkBody(body);
@@ -56,7 +57,7 @@ export class HttpResponse {
   }
 }
 
-function checkBody(body: unknown): ResponseBody {
+function checkBody(body: unknown): string | Uint8Array | null {
   if (body === null || typeof body === 'string' || body instanceof Uint8Array) return body;
   throw new TypeError(`HttpResponse body must be a string, a Uint8Array or null, got ${describe(body)}`);
 }
@@ -85,7 +86,7 @@ export function html(body: string, init?: HttpResponseInit): HttpResponse {
 }
 
 /** A response with `code` and an optional body (none by default). */
-export function status(code: number, body: ResponseBody = null, init?: Omit<HttpResponseInit, 'status'>): HttpResponse {
+export function status(code: number, body: string | Uint8Array | null = null, init?: Omit<HttpResponseInit, 'status'>): HttpResponse {
   return new HttpResponse(body, { headers: init?.headers, status: checkStatus(code, 'status code') });
 }
 
@@ -95,48 +96,7 @@ export function redirect(location: string | URL, code = 302): HttpResponse {
   return new HttpResponse(null, { status: code, headers: { Location: String(location) } });
 }
 
-/**
- * The HttpResponse for a handler's return value. Synchronous for everything but a
- * WHATWG Response, whose body has to be read first.
- */
-export function toHttpResponse(value: unknown): HttpResponse | Promise<HttpResponse> {
-  if (value instanceof HttpResponse) return value;
-  if (typeof value === 'string') return new HttpResponse(value);
-  if (value === null || value === undefined) return new HttpResponse(null, { status: 204 });
-  if (value instanceof Uint8Array) return new HttpResponse(value);
-  if (ArrayBuffer.isView(value)) return new HttpResponse(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
-  if (value instanceof ArrayBuffer) return new HttpResponse(new Uint8Array(value));
-  if (isWhatwgResponse(value)) return fromWhatwgResponse(value);
-  if (typeof value === 'object') return json(value);
-  throw new TypeError(`A handler returned ${describe(value)}; expected a string, bytes, an object, a Response, an HttpResponse or nothing`);
-}
-
-/** Framing headers the core computes itself; copying them from a Response would duplicate or contradict them. */
-const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive']);
-
-async function fromWhatwgResponse(res: Response): Promise<HttpResponse> {
-  if (res.type === 'error' || res.status === 0) {
-    throw new TypeError('A handler returned Response.error() (a network error), which cannot be sent');
-  }
-  const headers = new ResponseHeaders(res.headers);
-  for (const name of FRAMING) headers.delete(name);
-  let body: Uint8Array | null = null;
-  if (res.body !== null && !isBodilessStatus(res.status)) body = new Uint8Array(await res.arrayBuffer());
-  // Built field by field so a Response without Content-Type does not get the byte default.
-  const out = new HttpResponse(null, { status: res.status, headers });
-  out.body = body;
-  return out;
-}
-
-/** Structural check too, so a Response from another fetch implementation (undici package) also works. */
-function isWhatwgResponse(value: unknown): value is Response {
-  if (typeof Response === 'function' && value instanceof Response) return true;
-  if (typeof value !== 'object' || value === null) return false;
-  const r = value as Partial<Response>;
-  return typeof r.status === 'number' && typeof r.arrayBuffer === 'function' && typeof r.headers?.forEach === 'function' && 'body' in r;
-}
-
-function describe(value: unknown): string {
+export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'object') return `an object of class ${value.constructor?.name ?? 'null-prototype'}`;
   return `a value of type ${typeof value}`;

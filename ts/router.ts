@@ -14,8 +14,8 @@ export const ANY_METHOD = '*';
 
 export type Params = Record<string, string>;
 
-export type RouteMatch<H> =
-  | { readonly kind: 'found'; readonly handler: H; readonly params: Params }
+export type RouteMatch<H, O = unknown> =
+  | { readonly kind: 'found'; readonly handler: H; readonly params: Params; readonly options?: O }
   /** Some route matches the path but none the method; `allow` is the sorted `Allow` value. */
   | { readonly kind: 'method-not-allowed'; readonly allow: string }
   | { readonly kind: 'not-found' };
@@ -24,6 +24,8 @@ export type RouteMatch<H> =
 interface Leaf<H> {
   readonly pattern: string;
   readonly methods: Map<string, H>;
+  /** Route options by method, for routes registered with some. */
+  readonly options: Map<string, unknown>;
   /** Param names in path order (`*` for the wildcard). */
   readonly paramNames: readonly string[];
 }
@@ -42,30 +44,31 @@ function newNode<H>(): Node<H> {
   return { statics: new Map(), param: null, wildcard: null, leaf: null };
 }
 
-export class Router<H> {
+export class Router<H, O = unknown> {
   private readonly staticRoutes = new Map<string, Leaf<H>>();
   private readonly root: Node<H> = newNode();
 
-  /** Registers `handler` for `method` (uppercase, or ANY_METHOD) on `path`. */
-  add(method: string, path: string, handler: H): void {
+  /** Registers `handler` (and its route `options`) for `method` (uppercase, or ANY_METHOD) on `path`. */
+  add(method: string, path: string, handler: H, options?: O): void {
     const segments = parsePattern(path);
     const leaf = segments.some((s) => s.startsWith(':') || s === '*') ? this.dynamicLeaf(path, segments) : this.staticLeaf(path);
     if (leaf.methods.has(method)) {
       throw new Error(`Route ${method === ANY_METHOD ? 'ALL' : method} ${path} is already registered`);
     }
     leaf.methods.set(method, handler);
+    if (options !== undefined) leaf.options.set(method, options);
   }
 
   /** The route for `method` on `path`, or why there is none. HEAD falls back to GET, then to `all`. */
-  find(method: string, path: string): RouteMatch<H> {
+  find(method: string, path: string): RouteMatch<H, O> {
     const leaf = this.staticRoutes.get(path);
     if (leaf !== undefined) {
-      const handler = pick(leaf.methods, method);
-      if (handler !== undefined) return { kind: 'found', handler, params: Object.create(null) as Params };
+      const key = pick(leaf.methods, method);
+      if (key !== undefined) return found(leaf, key, Object.create(null) as Params);
     }
     const values: string[] = [];
-    const found = this.match(this.root, path, 1, values, (l) => pick(l.methods, method) !== undefined);
-    if (found !== null) return { kind: 'found', handler: pick(found.methods, method)!, params: toParams(found.paramNames, values) };
+    const hit = this.match(this.root, path, 1, values, (l) => pick(l.methods, method) !== undefined);
+    if (hit !== null) return found(hit, pick(hit.methods, method)!, toParams(hit.paramNames, values));
     if (leaf === undefined && this.match(this.root, path, 1, [], () => true) === null) return NOT_FOUND;
     return { kind: 'method-not-allowed', allow: this.allowed(path, leaf) };
   }
@@ -115,7 +118,7 @@ export class Router<H> {
   private staticLeaf(path: string): Leaf<H> {
     let leaf = this.staticRoutes.get(path);
     if (leaf === undefined) {
-      leaf = { pattern: path, methods: new Map(), paramNames: [] };
+      leaf = { pattern: path, methods: new Map(), options: new Map(), paramNames: [] };
       this.staticRoutes.set(path, leaf);
     }
     return leaf;
@@ -128,7 +131,7 @@ export class Router<H> {
       const segment = segments[i]!;
       if (segment === '*') {
         names.push('*');
-        node.wildcard = this.sameShape({ pattern: path, methods: new Map(), paramNames: names }, node.wildcard);
+        node.wildcard = this.sameShape({ pattern: path, methods: new Map(), options: new Map(), paramNames: names }, node.wildcard);
         return node.wildcard;
       }
       if (segment.startsWith(':')) {
@@ -140,7 +143,7 @@ export class Router<H> {
         node = child;
       }
     }
-    node.leaf = this.sameShape({ pattern: path, methods: new Map(), paramNames: names }, node.leaf);
+    node.leaf = this.sameShape({ pattern: path, methods: new Map(), options: new Map(), paramNames: names }, node.leaf);
     return node.leaf;
   }
 
@@ -154,8 +157,17 @@ export class Router<H> {
   }
 }
 
-function pick<H>(methods: Map<string, H>, method: string): H | undefined {
-  return methods.get(method) ?? (method === 'HEAD' ? methods.get('GET') : undefined) ?? methods.get(ANY_METHOD);
+/** The method key of the route serving `method`: itself, GET for HEAD, then `all`. */
+function pick<H>(methods: Map<string, H>, method: string): string | undefined {
+  if (methods.has(method)) return method;
+  if (method === 'HEAD' && methods.has('GET')) return 'GET';
+  return methods.has(ANY_METHOD) ? ANY_METHOD : undefined;
+}
+
+function found<H, O>(leaf: Leaf<H>, key: string, params: Params): RouteMatch<H, O> {
+  const options = leaf.options.get(key) as O | undefined;
+  const handler = leaf.methods.get(key)!;
+  return options === undefined ? { kind: 'found', handler, params } : { kind: 'found', handler, params, options };
 }
 
 /** Validates a route pattern and splits it into segments (the leading '/' dropped). */

@@ -29,10 +29,20 @@ static void pump_big(catzilla_request_id_t id) {
   if (s) CHECK_INT(catzilla_stream_end(s), 0);
 }
 
+static size_t visited_live;
+static void visit_live(catzilla_request_id_t id, const catzilla_stream_stats_t* st, const struct sockaddr_storage* peer,
+                       void* arg) {
+  CHECK(id == endless_id);
+  CHECK(peer->ss_family == AF_INET);
+  CHECK(st->bytes > 0);
+  visited_live++;
+}
+
 static void pump_endless(catzilla_request_id_t id) {
   catzilla_stream_context_t* s = catzilla_stream_of(server, id);
   while (s && catzilla_stream_write(s, big_chunk, BIG_CHUNK, count_release, NULL) > 0) {
   }
+  if (s && visited_live == 0) CHECK_INT(catzilla_server_each_stream(server, visit_live, NULL), 1);
 }
 
 static unsigned char ring_byte(size_t i) { return (unsigned char)(i * 7 + (i >> 9)); }
@@ -86,16 +96,7 @@ static void on_abort(catzilla_server_t* s, catzilla_request_id_t id, catzilla_ab
   CHECK(r == CATZILLA_ABORT_CLIENT_CLOSED || r == CATZILLA_ABORT_CONNECTION_ERROR);
   aborts++;
 }
-static size_t visited_live;
-static void visit_live(catzilla_request_id_t id, const catzilla_stream_stats_t* st, const struct sockaddr_storage* peer,
-                       void* arg) {
-  CHECK(id == endless_id);
-  CHECK(peer->ss_family == AF_INET);
-  CHECK(st->bytes > 0);
-  visited_live++;
-}
 static void on_drain(catzilla_server_t* s, catzilla_request_id_t id) {
-  if (id == endless_id && visited_live == 0) CHECK_INT(catzilla_server_each_stream(s, visit_live, NULL), 1);
   if (id == big_id) pump_big(id);
   else if (id == endless_id) pump_endless(id);
 }

@@ -10,24 +10,9 @@ import { AbortReason, RequestFlags, RespondFlags, type NativeAddress, type Nativ
 import type { Request } from '../../ts/request.js';
 import { redirect, status, text } from '../../ts/response.js';
 import { ANY_METHOD, Router } from '../../ts/router.js';
+import { FakeNative as FakeServer, type Sent as FakeSent } from '../helpers/fake-native.js';
 
-interface Sent { id: number; status: number; block: string; body: string | Uint8Array | null; flags: number }
-
-class FakeServer {
-  readonly sent: Sent[] = [];
-  readonly calls: string[] = [];
-  readonly dead = new Set<number>();
-  respond(id: number, status: number, block: string, body: string | Uint8Array | null, flags: number): void {
-    if (this.dead.has(id)) throw new CoreError('ECLOSED', 'closed');
-    this.sent.push({ id, status, block, body, flags });
-  }
-  remoteAddress(id: number): NativeAddress {
-    if (this.dead.has(id)) throw new CoreError('ECLOSED', 'closed');
-    return { address: '10.0.0.' + id, port: 1234, family: 'IPv4' };
-  }
-  pauseBody(id: number): void { this.calls.push(`pause ${id}`); }
-  resumeBody(id: number): void { this.calls.push(`resume ${id}`); }
-}
+type Sent = FakeSent;
 
 function setup(build: (r: { route(m: string, p: string, h: Handler): void; use(mw: Parameters<MiddlewareChain['add']>[1], prefix?: string): void }) => void) {
   const router = new Router<Handler>();

@@ -1,6 +1,7 @@
 /** Response helpers and normalisation of every ResponseLike kind into an HttpResponse. */
 import { expect } from 'chai';
-import { HttpResponse, html, json, redirect, status, text, toHttpResponse } from '../../ts/response.js';
+import { HttpResponse, html, json, redirect, status, text } from '../../ts/response.js';
+import { toHttpResponse } from '../../ts/normalize.js';
 
 async function normalize(value: unknown): Promise<HttpResponse> {
   return toHttpResponse(value);

@@ -1,0 +1,139 @@
+/**
+ * Streams that end badly, over a real socket: the client leaving mid-stream (source
+ * cancelled, onClose('client-closed'), streamsAborted counted, request.signal aborted),
+ * a source that throws mid-stream (truncated body, no terminator, no second status
+ * line, the server keeps serving), and an error before the first chunk (a clean 500).
+ */
+import { expect } from 'chai';
+import { HttpError, StreamingResponse, type CloseReason } from '../../ts/index.js';
+import { ALIVE_BODY, ALIVE_PATH, expectStillServing } from '../helpers/assertions.js';
+import { decodeChunked, headEnd } from '../helpers/chunked.js';
+import { RawClient, deferred, fetchRaw, requestBytes, sleep, within } from '../helpers/raw-client.js';
+import { withApp } from '../helpers/with-app.js';
+
+describe('wire: streaming aborts and errors', () => {
+  it('client disconnect mid-stream: generator finally, onClose(client-closed), streamsAborted, request.signal', async () => {
+    const finallyRan = deferred<void>();
+    const closed = deferred<CloseReason>();
+    let signal: AbortSignal | null = null;
+    await withApp((app) => {
+      app.get(ALIVE_PATH, () => ALIVE_BODY);
+      app.get('/ticker', (req) => {
+        signal = req.signal;
+        return new StreamingResponse((async function* () {
+          try {
+            for (let i = 0; i < 100000; i++) {
+              yield `tick ${i}\n`;
+              await sleep(2);
+            }
+          } finally {
+            finallyRan.resolve();
+          }
+        })(), { onClose: (r) => closed.resolve(r) });
+      });
+    }, async ({ port, app }) => {
+      const before = app.stats().streamsAborted;
+      const client = await RawClient.connect(port);
+      await client.send(requestBytes({ path: '/ticker' }));
+      await client.until(() => client.buffer.includes('tick 3\n'), 'a few ticks');
+      expect(signal!.aborted).to.equal(false);
+      client.destroy();
+      expect(await within(closed.promise, 5000, 'onClose')).to.equal('client-closed');
+      await within(finallyRan.promise, 5000, "the generator's finally");
+      expect(signal!.aborted).to.equal(true);
+      expect(app.stats().streamsAborted).to.equal(before + 1);
+      expect(app.stats().streamsActive).to.equal(0);
+      await expectStillServing(port);
+    });
+  });
+
+  it('a source that throws mid-stream: truncated body, no terminator, one status line; logged; server keeps serving', async () => {
+    const events: string[] = [];
+    const closed = deferred<void>();
+    await withApp((app) => {
+      app.get(ALIVE_PATH, () => ALIVE_BODY);
+      app.get('/broken', () => new StreamingResponse((async function* () {
+        yield '{"row":1}\n';
+        await sleep(20);
+        yield '{"row":2}\n';
+        await sleep(20);
+        throw new Error('database went away');
+      })(), {
+        contentType: 'application/x-ndjson',
+        errorRecord: (err) => JSON.stringify({ error: (err as Error).message }) + '\n',
+        onError: () => events.push('error'),
+        onClose: (r) => { events.push(`close:${r}`); closed.resolve(); },
+      }));
+    }, async ({ port, logged, app }) => {
+      const client = await RawClient.connect(port);
+      try {
+        await client.send(requestBytes({ path: '/broken' }));
+        await client.waitForClose(5000);
+        const buf = client.buffer;
+        const text = buf.toString('latin1');
+        expect(text.match(/HTTP\/1\.1 /g)).to.have.length(1);
+        const decoded = decodeChunked(buf.subarray(headEnd(buf)));
+        expect(decoded.terminated).to.equal(false);
+        expect(text).not.to.contain('0\r\n\r\n');
+        expect(decoded.body.toString()).to.equal('{"row":1}\n{"row":2}\n{"error":"database went away"}\n');
+        await within(closed.promise, 5000, 'onClose');
+        expect(events).to.deep.equal(['error', 'close:error']);
+        expect(logged.map(String).join('\n')).to.contain('database went away');
+        expect(app.stats().streamsErrored).to.equal(1);
+        await expectStillServing(port);
+      } finally {
+        client.destroy();
+      }
+    });
+  });
+
+  it('an error before the first chunk answers 500 (or the HttpError status) on a keep-alive connection', async () => {
+    await withApp((app) => {
+      app.get(ALIVE_PATH, () => ALIVE_BODY);
+      app.get('/early', () => new StreamingResponse((async function* () {
+        await sleep(5);
+        throw new Error('no rows for you');
+      })()));
+      app.get('/missing', () => new StreamingResponse(function* () {
+        throw new HttpError(404, 'no such report');
+      }()));
+    }, async ({ port, logged, app }) => {
+      const r = await fetchRaw(port, { path: '/early' });
+      expect(r.statusLine).to.equal('HTTP/1.1 500 Internal Server Error');
+      expect(r.text()).to.equal('Internal Server Error');
+      expect(r.get('content-length')).to.equal('21');
+      expect(logged.map(String).join('\n')).to.contain('no rows for you');
+      const m = await fetchRaw(port, { path: '/missing' });
+      expect(m.status).to.equal(404);
+      expect(m.text()).to.equal('no such report');
+      expect(app.stats().streamsStarted).to.equal(0);
+      await expectStillServing(port);
+    });
+  });
+
+  it('a reader that stalls past stallTimeout: onClose(timeout), the generator cancelled', async () => {
+    const closed = deferred<CloseReason>();
+    const finallyRan = deferred<void>();
+    await withApp((app) => {
+      app.get(ALIVE_PATH, () => ALIVE_BODY);
+      app.get('/forever', () => new StreamingResponse(function* () {
+        try {
+          for (;;) yield Buffer.alloc(16384, 120);
+        } finally {
+          finallyRan.resolve();
+        }
+      }(), { stallTimeout: 200, onClose: (r) => closed.resolve(r) }));
+    }, async ({ port }) => {
+      const client = await RawClient.connect(port);
+      try {
+        client.socket.pause(); // never read
+        await client.send(requestBytes({ path: '/forever' }));
+        expect(await within(closed.promise, 10000, 'onClose')).to.equal('timeout');
+        await within(finallyRan.promise, 5000, "the generator's finally");
+      } finally {
+        client.destroy();
+      }
+      await expectStillServing(port);
+    });
+  });
+});

@@ -1,0 +1,60 @@
+/**
+ * Flow-control settings of a streaming response (watermarks in bytes of queued,
+ * not yet written data; stall timeout in ms, 0 = off). They can be set per app,
+ * per route and per response; the most specific setting wins.
+ */
+
+export interface FlowOptions {
+  /** Above this many queued bytes the producer is paused (write() waits, generators are not advanced). Default 64 KiB. */
+  highWaterMark?: number;
+  /** The producer resumes once the queue fell to this many bytes. Default 16 KiB. */
+  lowWaterMark?: number;
+  /** Abort a stream that stays backpressured without progress for this many ms (0 = never). Default 60000. */
+  stallTimeout?: number;
+}
+
+export type ResolvedFlow = Required<FlowOptions>;
+
+export const FLOW_DEFAULTS: Readonly<ResolvedFlow> = Object.freeze({
+  highWaterMark: 64 * 1024,
+  lowWaterMark: 16 * 1024,
+  stallTimeout: 60_000,
+});
+
+const KEYS = ['highWaterMark', 'lowWaterMark', 'stallTimeout'] as const;
+
+/** Validates the flow fields of `options` (ignoring other fields) and returns only those that are set. */
+export function checkFlow(options: FlowOptions | undefined, where: string): FlowOptions {
+  const out: FlowOptions = {};
+  if (options === undefined || options === null) return out;
+  if (typeof options !== 'object') throw new TypeError(`${where} must be an object, got ${typeof options}`);
+  for (const key of KEYS) {
+    const value = options[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+      throw new TypeError(`${where}: ${key} must be a non-negative integer, got ${String(value)}`);
+    }
+    out[key] = value;
+  }
+  if (out.highWaterMark === 0) throw new TypeError(`${where}: highWaterMark must be at least 1 byte`);
+  if (out.highWaterMark !== undefined && out.lowWaterMark !== undefined && out.lowWaterMark > out.highWaterMark) {
+    throw new TypeError(`${where}: lowWaterMark (${out.lowWaterMark}) must not exceed highWaterMark (${out.highWaterMark})`);
+  }
+  return out;
+}
+
+/**
+ * Merges layers from the least to the most specific. A layer that sets only the
+ * high watermark below an inherited low watermark gets a low watermark of a quarter of it.
+ */
+export function resolveFlow(...layers: Array<FlowOptions | undefined>): ResolvedFlow {
+  const out: ResolvedFlow = { ...FLOW_DEFAULTS };
+  for (const layer of layers) {
+    if (layer === undefined) continue;
+    if (layer.highWaterMark !== undefined) out.highWaterMark = layer.highWaterMark;
+    if (layer.lowWaterMark !== undefined) out.lowWaterMark = layer.lowWaterMark;
+    if (layer.stallTimeout !== undefined) out.stallTimeout = layer.stallTimeout;
+    if (out.lowWaterMark > out.highWaterMark) out.lowWaterMark = Math.floor(out.highWaterMark / 4);
+  }
+  return out;
+}

@@ -1,0 +1,194 @@
+/**
+ * `StreamingResponse`: an HttpResponse whose body is produced while it is sent.
+ *
+ *   new StreamingResponse(source, { status, headers, contentType, contentLength,
+ *     highWaterMark, lowWaterMark, stallTimeout, flushHeaders, errorRecord,
+ *     onStart, onDrain, onBackpressure, onClose, onError })
+ *
+ * The source is a sync or async iterable (generators), a WHATWG ReadableStream, a Node
+ * Readable, or `async (writer) => {...}`. Middleware can stack chunk transformations
+ * (`mapChunks`, `transformBody`) and completion listeners (`onClose`) before it is sent.
+ */
+import { ResponseHeaders } from '../headers.js';
+import type { NativeStreamStats } from '../native.js';
+import { HttpResponse, OCTET_STREAM, type HttpResponseInit } from '../response.js';
+import { StreamBody, type BodyTransform, type ChunkMap } from './body.js';
+import { checkFlow, type FlowOptions } from './options.js';
+import type { StreamSource, WriterCallback } from './source.js';
+import type { CloseReason, SessionEvents, StreamSession } from './session.js';
+import { emptyStats } from './stats.js';
+
+export type CloseListener = (reason: CloseReason, stats: NativeStreamStats) => void;
+
+export interface StreamHooks {
+  /** The native stream started (headers are about to leave, or left with flushHeaders). */
+  onStart?(): void;
+  /** The queue fell to the low watermark after a backpressure event. */
+  onDrain?(): void;
+  /** A write took the queue over the high watermark: the producer is paused. */
+  onBackpressure?(): void;
+  /** Once, after the stream ended: 'finished', 'client-closed', 'error' or 'timeout'. */
+  onClose?: CloseListener;
+  /** The source failed, the writer aborted with an error, or the body overran/underran its Content-Length. */
+  onError?(err: unknown): void;
+}
+
+export interface StreamingOptions extends FlowOptions, StreamHooks, HttpResponseInit {
+  /** Sets Content-Type (default application/octet-stream unless `headers` has one). */
+  contentType?: string;
+  /** Declares the body length: Content-Length framing; a mismatch aborts the connection. */
+  contentLength?: number;
+  /** Send the status line and headers at once instead of with the first chunk (then errors can no longer become a 500). */
+  flushHeaders?: boolean;
+  /** On a mid-stream error, this record is written (in the stream's own format) before the connection is aborted. */
+  errorRecord?: (err: unknown) => string | Uint8Array | null | undefined;
+}
+
+/** Logger used for errors thrown by hooks (set by the dispatcher). */
+export type HookLogger = (err: unknown) => void;
+
+export class StreamingResponse extends HttpResponse implements SessionEvents {
+  declare body: StreamBody | string | Uint8Array | null;
+  /** @internal Flow settings given to this response. */
+  readonly flow: FlowOptions;
+  /** @internal */
+  readonly contentLength: number;
+  /** @internal */
+  readonly flushHeaders: boolean;
+  /** @internal */
+  readonly errorRecord: ((err: unknown) => unknown) | null;
+  /** @internal The body this response was created with (released if middleware replaced it). */
+  readonly originalBody: StreamBody;
+  private readonly hooks: StreamHooks;
+  private listeners: CloseListener[] = [];
+  private session: StreamSession | null = null;
+  private reason: CloseReason | null = null;
+  private finalStats: NativeStreamStats | null = null;
+  private logHookError: HookLogger = () => {};
+
+  constructor(source: StreamSource | StreamBody, options: StreamingOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('StreamingResponse options must be an object');
+    super(null, { status: options.status, headers: options.headers });
+    const body = source instanceof StreamBody ? source : new StreamBody(source);
+    this.body = body;
+    this.originalBody = body;
+    this.flow = checkFlow(options, 'StreamingResponse options');
+    if (options.contentType !== undefined) this.headers.set('Content-Type', options.contentType);
+    else if (!this.headers.has('content-type')) this.headers.set('Content-Type', OCTET_STREAM);
+    this.contentLength = declaredLength(options.contentLength, this.headers);
+    this.flushHeaders = options.flushHeaders === true;
+    if (options.errorRecord !== undefined && typeof options.errorRecord !== 'function') throw new TypeError('errorRecord must be a function');
+    this.errorRecord = options.errorRecord ?? null;
+    for (const name of ['onStart', 'onDrain', 'onBackpressure', 'onClose', 'onError'] as const) {
+      if (options[name] !== undefined && typeof options[name] !== 'function') throw new TypeError(`StreamingResponse option ${name} must be a function`);
+    }
+    this.hooks = { onStart: options.onStart, onDrain: options.onDrain, onBackpressure: options.onBackpressure, onClose: options.onClose, onError: options.onError };
+  }
+
+  /** Maps every chunk (synchronously) before it is sent; returning null or undefined drops it. */
+  mapChunks(fn: ChunkMap): this {
+    this.streamBody('mapChunks()').mapChunks(fn);
+    return this;
+  }
+
+  /** Replaces the chunk sequence with `fn(chunks)` (e.g. an async generator over it). */
+  transformBody(fn: BodyTransform): this {
+    this.streamBody('transformBody()').transform(fn);
+    return this;
+  }
+
+  /** Calls `cb(reason, stats)` once the stream ended (after the options' onClose). */
+  onClose(cb: CloseListener): this {
+    if (typeof cb !== 'function') throw new TypeError(`onClose() needs a function, got ${typeof cb}`);
+    if (this.reason !== null) queueMicrotask(() => this.callHook(cb, this.reason!, this.finalStats!));
+    else this.listeners.push(cb);
+    return this;
+  }
+
+  /** Live counters while streaming, the last snapshot once ended, zeros before the start. */
+  get stats(): NativeStreamStats {
+    if (this.finalStats !== null) return this.finalStats;
+    return this.session?.stats() ?? emptyStats();
+  }
+
+  /** Why the stream ended, or null while it runs (or before it started). */
+  get closeReason(): CloseReason | null {
+    return this.reason;
+  }
+
+  /** @internal Binds the response to its native session. */
+  attach(session: StreamSession, logHookError: HookLogger): void {
+    if (this.session !== null) throw new TypeError('This StreamingResponse was already sent; create one per request');
+    this.session = session;
+    this.logHookError = logHookError;
+  }
+
+  /** @internal The response will never be sent (client gone first, or replaced by middleware). */
+  discard(reason: CloseReason, cause: unknown): void {
+    if (this.reason !== null) return;
+    this.originalBody.discard(cause);
+    if (this.body instanceof StreamBody) this.body.discard(cause);
+    this.close(reason, emptyStats());
+  }
+
+  // ---- SessionEvents ----
+  /** @internal */
+  start(): void {
+    if (this.hooks.onStart) this.callHook(this.hooks.onStart);
+  }
+  /** @internal */
+  drain(): void {
+    if (this.hooks.onDrain) this.callHook(this.hooks.onDrain);
+  }
+  /** @internal */
+  backpressure(): void {
+    if (this.hooks.onBackpressure) this.callHook(this.hooks.onBackpressure);
+  }
+  /** @internal */
+  error(err: unknown): void {
+    if (this.hooks.onError) this.callHook(this.hooks.onError, err);
+  }
+  /** @internal */
+  close(reason: CloseReason, stats: NativeStreamStats): void {
+    if (this.reason !== null) return;
+    this.reason = reason;
+    this.finalStats = stats;
+    if (this.hooks.onClose) this.callHook(this.hooks.onClose, reason, stats);
+    const listeners = this.listeners;
+    this.listeners = [];
+    for (const cb of listeners) this.callHook(cb, reason, stats);
+  }
+
+  private callHook<A extends unknown[]>(fn: (...args: A) => void, ...args: A): void {
+    try {
+      const r = fn(...args) as unknown;
+      if (r instanceof Promise) r.catch((err) => this.logHookError(err));
+    } catch (err) {
+      this.logHookError(err);
+    }
+  }
+
+  private streamBody(what: string): StreamBody {
+    if (!(this.body instanceof StreamBody)) throw new TypeError(`${what}: the body of this response is no longer a stream`);
+    return this.body;
+  }
+}
+
+/** `stream(async (writer) => {...}, options)`: a StreamingResponse in the writer form. */
+export function stream(fn: WriterCallback, options?: StreamingOptions): StreamingResponse {
+  if (typeof fn !== 'function') throw new TypeError(`stream() needs an async (writer) => {} function, got ${typeof fn}`);
+  return new StreamingResponse(fn, options);
+}
+
+function declaredLength(option: number | undefined, headers: ResponseHeaders): number {
+  if (option !== undefined) {
+    if (typeof option !== 'number' || !Number.isSafeInteger(option) || option < 0) {
+      throw new TypeError(`contentLength must be a non-negative integer, got ${String(option)}`);
+    }
+    return option;
+  }
+  const header = headers.get('content-length');
+  if (header === null || header === undefined) return -1;
+  if (!/^\d{1,15}$/.test(header.trim())) throw new TypeError(`Invalid Content-Length header ${JSON.stringify(header)} on a streaming response`);
+  return Number(header.trim());
+}

@@ -1,0 +1,369 @@
+/**
+ * One streaming response on the wire: starts the native stream (lazily, at the
+ * first chunk, so an error before any byte can still become a 500), feeds it from a
+ * Pump or a StreamingWriter, and turns the native callbacks into the response's hooks.
+ *
+ * Close reasons: onStreamEnd(Finished) -> 'finished'; onAbort ClientClosed /
+ * ConnectionError / ServerClosing / BadRequest -> 'client-closed', Timeout -> 'timeout';
+ * a source error, abort() or a Content-Length over/under-run -> 'error'. onClose fires
+ * exactly once, after onStreamEnd (the last native call for the id), or at once when
+ * the native stream was never started.
+ */
+import { abortError, CoreError, errorCode } from '../errors.js';
+import { AbortReason, StreamFlags, StreamState, type NativeServer, type NativeStreamStats } from '../native.js';
+import { checkChunk, type Chunk } from './chunk.js';
+import type { ResolvedFlow } from './options.js';
+import { Pump, type ChunkMapper, type PumpOwner } from './pump.js';
+import { discardSource, openPuller, type StreamSource, type WriterCallback } from './source.js';
+import { emptyStats } from './stats.js';
+import { closedError, StreamingWriter, type WriterBackend } from './writer.js';
+
+export type CloseReason = 'finished' | 'client-closed' | 'error' | 'timeout';
+
+/** The native calls a stream makes (a fake in unit tests). */
+export type StreamTarget = Pick<NativeServer, 'streamStart' | 'streamWrite' | 'streamWritev' | 'streamFlush' | 'streamEnd' | 'streamAbort' | 'streamStats'>;
+
+/** Where the session reports to its response (hooks) and to the dispatcher. */
+export interface SessionEvents {
+  start(): void;
+  drain(): void;
+  backpressure(): void;
+  error(err: unknown): void;
+  close(reason: CloseReason, stats: NativeStreamStats): void;
+}
+
+export interface SessionHost {
+  /** Logs a mid-stream failure. */
+  log(err: unknown): void;
+  /** Nothing was sent yet: answer `err` like a handler error (500, or the HttpError's status). */
+  answerError(err: unknown): void;
+  /** The native stream started: the request is now being answered. */
+  started(): void;
+  /** The session is over; drop it. */
+  finished(): void;
+}
+
+export interface SessionSpec {
+  id: number;
+  status: number;
+  /** `Name: value\r\n` lines, validated, without core-managed fields. */
+  block: string;
+  /** Declared body length, or -1. */
+  contentLength: number;
+  flow: ResolvedFlow;
+  flushHeaders: boolean;
+  /** HEAD or a bodiless status: headers only, the source never runs. */
+  noBody: boolean;
+  source: StreamSource;
+  mapper: ChunkMapper | null;
+  errorRecord: ((err: unknown) => unknown) | null;
+}
+
+const enum Phase {
+  /** The native stream is not started: nothing was sent. */
+  Pending,
+  Open,
+  /** streamEnd was called. */
+  Ending,
+  /** streamAbort was called, or the connection went away. */
+  Aborting,
+  Done,
+}
+
+export class StreamSession implements PumpOwner, WriterBackend {
+  private phase = Phase.Pending;
+  private reason: CloseReason | null = null;
+  private final: NativeStreamStats | null = null;
+  private pump: Pump | null = null;
+  private writer: StreamingWriter | null = null;
+  private controller: AbortController | null = null;
+  private drainWaiters: Array<{ resolve(): void; reject(err: unknown): void }> = [];
+  private endWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly target: StreamTarget,
+    private readonly spec: SessionSpec,
+    private readonly events: SessionEvents,
+    private readonly host: SessionHost,
+  ) {}
+
+  /** Starts producing (or, for HEAD, sends the headers and ends). */
+  begin(): void {
+    const spec = this.spec;
+    if (spec.noBody) {
+      discardSource(spec.source, new CoreError('ENOBODY', 'the response has no body (HEAD or a bodiless status)'));
+      if (this.startNative(true)) this.end();
+      return;
+    }
+    if (spec.flushHeaders && !this.startNative(true)) return;
+    if (typeof spec.source === 'function') {
+      this.writer = new StreamingWriter(this);
+      this.writer.run(spec.source as WriterCallback, (err) => this.fail(err));
+    } else {
+      this.pump = new Pump(openPuller(spec.source), this, spec.mapper, spec.flow.highWaterMark);
+      this.pump.start();
+    }
+  }
+
+  // ---- native callbacks (via the dispatcher) ----
+
+  onDrain(): void {
+    if (this.phase !== Phase.Open) return;
+    this.events.drain();
+    const waiters = this.drainWaiters;
+    if (waiters.length > 0) {
+      this.drainWaiters = [];
+      for (const w of waiters) w.resolve();
+    }
+    this.pump?.resume();
+  }
+
+  /** The connection went away (or timed out) before the response ended. */
+  onAbort(reason: number): void {
+    if (this.phase === Phase.Done) return;
+    this.reason ??= reason === AbortReason.Timeout ? 'timeout' : 'client-closed';
+    const err = abortError(reason);
+    const wasPending = this.phase === Phase.Pending;
+    this.phase = Phase.Aborting;
+    this.stopProducer(err);
+    // A started stream still gets onStreamEnd(Aborted); one that never started gets nothing more.
+    if (wasPending) this.close(emptyStats());
+  }
+
+  onStreamEnd(state: number, stats: NativeStreamStats): void {
+    if (this.phase === Phase.Done) return;
+    this.final = stats;
+    if (this.reason === null) {
+      if (state === StreamState.Finished) this.reason = 'finished';
+      else if (state === StreamState.Errored) {
+        // Not asked for by us: the core found a Content-Length over/under-run.
+        this.reason = 'error';
+        this.reportError(new CoreError('ELENGTH', 'the stream did not match its declared Content-Length'));
+      } else this.reason = 'client-closed';
+    }
+    if (state !== StreamState.Finished) this.stopProducer(abortError(AbortReason.ClientClosed));
+    this.close(stats);
+  }
+
+  // ---- PumpOwner / WriterBackend ----
+
+  write(chunk: Chunk): boolean {
+    if (this.phase !== Phase.Open && !this.openForWrite()) throw this.closedError();
+    const ok = this.target.streamWrite(this.spec.id, chunk);
+    if (!ok) this.events.backpressure();
+    return ok;
+  }
+
+  writev(chunks: Chunk[]): boolean {
+    if (this.phase !== Phase.Open && !this.openForWrite()) throw this.closedError();
+    const ok = this.target.streamWritev(this.spec.id, chunks);
+    if (!ok) this.events.backpressure();
+    return ok;
+  }
+
+  push(value: unknown): boolean {
+    const mapper = this.spec.mapper;
+    if (mapper !== null) {
+      if (this.phase >= Phase.Ending) throw this.closedError();
+      value = mapper(value);
+      if (value === null || value === undefined) return true;
+    }
+    const chunk = checkChunk(value);
+    if ((typeof chunk === 'string' ? chunk.length : chunk.byteLength) === 0) {
+      if (this.phase >= Phase.Ending) throw this.closedError();
+      return true; // an empty chunk would mean nothing (and must never become a chunked terminator)
+    }
+    return this.write(chunk);
+  }
+
+  sourceEnded(): void {
+    this.end();
+  }
+
+  sourceFailed(err: unknown): void {
+    this.fail(err);
+  }
+
+  flush(): void {
+    if (this.phase === Phase.Pending) {
+      this.startNative(true);
+      return;
+    }
+    if (this.phase !== Phase.Open) throw this.closedError();
+    this.target.streamFlush(this.spec.id);
+  }
+
+  /** Ends the stream normally (starting it first when nothing was written). */
+  end(): void {
+    if (this.phase === Phase.Pending && !this.startNative(false)) return;
+    if (this.phase !== Phase.Open) return;
+    this.phase = Phase.Ending;
+    this.rejectDrains();
+    try {
+      this.target.streamEnd(this.spec.id);
+    } catch (err) {
+      if (errorCode(err) === 'ECLOSED') return; // gone meanwhile: onAbort/onStreamEnd tell the rest
+      this.phase = Phase.Open;
+      this.fail(err); // ELENGTH: fewer bytes than declared
+    }
+  }
+
+  abort(err: unknown): void {
+    this.fail(err === undefined ? new CoreError('EABORTED', 'stream aborted by the application') : err, err !== undefined);
+  }
+
+  waitDrain(): Promise<void> {
+    if (this.phase >= Phase.Ending) return Promise.reject(this.closedError());
+    return new Promise<void>((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
+  }
+
+  whenEnded(): Promise<void> {
+    if (this.phase === Phase.Done) return Promise.resolve();
+    return new Promise<void>((resolve) => this.endWaiters.push(resolve));
+  }
+
+  stats(): NativeStreamStats {
+    if (this.final !== null) return this.final;
+    if (this.phase === Phase.Pending || this.phase === Phase.Done) return emptyStats();
+    try {
+      return this.target.streamStats(this.spec.id);
+    } catch {
+      return emptyStats(); // ended; the final snapshot is on its way
+    }
+  }
+
+  get signal(): AbortSignal {
+    const controller = (this.controller ??= new AbortController());
+    if (this.reason !== null && this.reason !== 'finished' && !controller.signal.aborted) controller.abort(this.abortReason());
+    return controller.signal;
+  }
+
+  get writerState(): 'open' | 'closed' | 'aborted' {
+    if (this.phase <= Phase.Open) return 'open';
+    if (this.reason === null || this.reason === 'finished') return this.phase === Phase.Aborting ? 'aborted' : 'closed';
+    return 'aborted';
+  }
+
+  /** The close reason once known. */
+  get closeReason(): CloseReason | null {
+    return this.phase === Phase.Done ? this.reason : null;
+  }
+
+  // ---- internals ----
+
+  /** Starts the native stream; false (and the session failed or closed) when it could not. */
+  private startNative(flushHeaders: boolean): boolean {
+    const { id, status, block, contentLength, flow } = this.spec;
+    try {
+      this.target.streamStart(id, status, block, contentLength, flow.highWaterMark, flow.lowWaterMark, flow.stallTimeout,
+        flushHeaders ? StreamFlags.FlushHeaders : 0);
+    } catch (err) {
+      if (errorCode(err) === 'ECLOSED') {
+        this.onAbort(AbortReason.ClientClosed);
+      } else {
+        this.fail(err);
+      }
+      return false;
+    }
+    this.phase = Phase.Open;
+    this.host.started();
+    this.events.start();
+    return true;
+  }
+
+  /** Lazily starts the stream for a first write; false when it is already over. */
+  private openForWrite(): boolean {
+    if (this.phase !== Phase.Pending) return false;
+    return this.startNative(false);
+  }
+
+  /**
+   * A failure of the source, the writer callback, abort(err), or a write. Before any byte:
+   * answered like a handler error. After: the optional error record, then streamAbort.
+   */
+  private fail(err: unknown, report = true): void {
+    if (this.phase === Phase.Done || this.phase === Phase.Aborting) return; // the client left first: not an error
+    if (this.phase === Phase.Ending && errorCode(err) === 'ECLOSED') return;
+    this.reason = 'error';
+    if (this.phase === Phase.Pending) {
+      this.phase = Phase.Aborting;
+      this.stopProducer(err);
+      if (report) this.events.error(err);
+      this.host.answerError(err); // logs unless it is an HttpError
+      this.close(emptyStats());
+      return;
+    }
+    const wasOpen = this.phase === Phase.Open;
+    this.phase = Phase.Aborting;
+    this.stopProducer(err);
+    if (report) this.reportError(err);
+    if (wasOpen && this.spec.errorRecord !== null) this.writeErrorRecord(err);
+    try {
+      this.target.streamAbort(this.spec.id);
+    } catch (e) {
+      if (errorCode(e) !== 'ECLOSED') this.host.log(e);
+    }
+  }
+
+  private reportError(err: unknown): void {
+    this.host.log(err);
+    this.events.error(err);
+  }
+
+  private writeErrorRecord(err: unknown): void {
+    try {
+      const record = this.spec.errorRecord!(err);
+      if (record === null || record === undefined) return;
+      this.target.streamWrite(this.spec.id, checkChunk(record, 'errorRecord result'));
+    } catch (e) {
+      this.host.log(e);
+    }
+  }
+
+  private stopProducer(reason: unknown): void {
+    this.pump?.cancel(reason);
+    this.rejectDrains();
+    if (this.controller !== null && !this.controller.signal.aborted && this.reason !== 'finished') {
+      this.controller.abort(this.abortReason(reason));
+    }
+  }
+
+  private rejectDrains(): void {
+    const waiters = this.drainWaiters;
+    if (waiters.length === 0) return;
+    this.drainWaiters = [];
+    const err = this.closedError();
+    for (const w of waiters) w.reject(err);
+  }
+
+  private close(stats: NativeStreamStats): void {
+    this.phase = Phase.Done;
+    this.final ??= stats;
+    this.rejectDrains();
+    const ends = this.endWaiters;
+    this.endWaiters = [];
+    for (const resolve of ends) resolve();
+    this.events.close(this.reason ?? 'error', this.final);
+    this.host.finished();
+  }
+
+  private abortReason(cause?: unknown): unknown {
+    if (cause !== undefined) return cause;
+    if (this.reason === 'timeout') return abortError(AbortReason.Timeout);
+    if (this.reason === 'client-closed') return abortError(AbortReason.ClientClosed);
+    return new CoreError('EABORTED', 'the stream was aborted');
+  }
+
+  private closedError(): CoreError {
+    switch (this.reason) {
+      case 'client-closed':
+        return closedError('the client closed the connection');
+      case 'timeout':
+        return closedError('the stream timed out');
+      case 'error':
+        return closedError('the stream was aborted');
+      default:
+        return closedError('the stream is closed');
+    }
+  }
+}
