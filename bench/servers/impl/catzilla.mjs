@@ -3,8 +3,8 @@
 //
 // Streaming endpoints follow the contract in bench/README.md ("Endpoint contract"):
 //   /small     10 chunks of 16 bytes from an async generator (common.mjs smallChunks)
-//   /rows?n=N  NDJSON, one line per yield from a generator. catzilla's idiomatic source is a plain
-//              (sync) generator: the framework pulls it in batches while the socket can take more.
+//   /rows?n=N  NDJSON, one line per yield from the shared plain generator (every peer uses it):
+//              the framework pulls it in batches while the socket can take more.
 //   /bulk?mb=M 64 KiB chunks from a generator; fresh=1 yields a new copy of each chunk
 // /file and /sse are not served yet (404 -> "n/a").
 import path from 'node:path';
@@ -17,27 +17,18 @@ const { App, StreamingResponse } = await import(pathToFileURL(entry).href);
 
 const app = new App({ keepAliveTimeout: 60_000 });
 
-function* rows(n) {
-  for (let i = 0; i < n; i++) yield c.rowLine(i);
-}
-
-function* bulk(mb, fresh) {
-  const chunks = (mb * c.MIB) / c.BULK_CHUNK_SIZE;
-  for (let i = 0; i < chunks; i++) yield fresh ? Buffer.from(c.BULK_TEMPLATE) : c.BULK_TEMPLATE;
-}
-
 app.get('/hello', () => c.HELLO);
 
 app.get('/small', () => new StreamingResponse(c.smallChunks(), { contentType: 'application/octet-stream' }));
 
 app.get('/rows', (req) => {
   const n = c.intParam(req.query.get('n'), 1000, c.MAX_ROWS);
-  return new StreamingResponse(rows(n), { contentType: 'application/x-ndjson' });
+  return new StreamingResponse(c.rows(n), { contentType: 'application/x-ndjson' });
 });
 
 app.get('/bulk', (req) => {
   const mb = c.intParam(req.query.get('mb'), 1, c.MAX_MB);
-  return new StreamingResponse(bulk(mb, req.query.get('fresh') === '1'), { contentType: 'application/octet-stream' });
+  return new StreamingResponse(c.bulk(mb, req.query.get('fresh') === '1'), { contentType: 'application/octet-stream' });
 });
 
 await app.listen({ port: c.port(), host: c.HOST });

@@ -9,8 +9,15 @@ const HELLO_BUF = Buffer.from(c.HELLO);
 const subscribers = new Set();
 
 async function drain(res, gen) {
-  for await (const chunk of gen) {
-    if (!res.write(chunk)) await once(res, 'drain');
+  if (typeof gen[Symbol.iterator] === 'function') {
+    // a sync generator: no await per chunk, only when the socket asks to wait
+    for (const chunk of gen) {
+      if (!res.write(chunk)) await once(res, 'drain');
+    }
+  } else {
+    for await (const chunk of gen) {
+      if (!res.write(chunk)) await once(res, 'drain');
+    }
   }
   res.end();
 }
