@@ -4,6 +4,8 @@
 // and prints one JSON line: { value, unit, elapsedMs, ...details } or { error }.
 // Every client is bounded in work and in time (options.timeoutMs).
 import http from 'node:http';
+import fs from 'node:fs';
+import { spawn } from 'node:child_process';
 
 const HOST = '127.0.0.1';
 
@@ -23,10 +25,10 @@ function withTimeout(promise, ms, what) {
 }
 
 /** Reads /rows?n=N and counts the newline-terminated rows it receives. */
-async function rows(port, { n = 1_000_000, timeoutMs = 180_000 }) {
+async function rows(port, { n = 1_000_000, timeoutMs = 180_000, path = '/rows' }) {
   const t0 = process.hrtime.bigint();
   const run = (async () => {
-    const res = await get(port, `/rows?n=${n}`);
+    const res = await get(port, `${path}?n=${n}`);
     if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
     let lines = 0;
     let bytes = 0;
@@ -49,20 +51,77 @@ async function rows(port, { n = 1_000_000, timeoutMs = 180_000 }) {
   return { value: lines / (ms / 1000), unit: 'rows/s', elapsedMs: ms, rows: lines, bytes, mibPerSec: bytes / 1048576 / (ms / 1000) };
 }
 
-/** Reads /bulk?mb=M and measures MiB/s. */
+/**
+ * Reads /bulk?mb=M with curl (C, decodes chunked framing at memory speed: a Node client
+ * tops out near the servers' own rate here) and measures MiB/s.
+ */
 async function bulk(port, { mb = 1024, fresh = false, timeoutMs = 120_000 }) {
-  const t0 = process.hrtime.bigint();
-  const run = (async () => {
-    const res = await get(port, `/bulk?mb=${mb}${fresh ? '&fresh=1' : ''}`);
-    if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
-    let bytes = 0;
-    for await (const chunk of res) bytes += chunk.length;
-    return bytes;
-  })();
-  const bytes = await withTimeout(run, timeoutMs, 'bulk');
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (bytes !== mb * 1048576) throw new Error(`expected ${mb * 1048576} bytes, got ${bytes}`);
-  return { value: bytes / 1048576 / (ms / 1000), unit: 'MiB/s', elapsedMs: ms, bytes };
+  const url = `http://${HOST}:${port}/bulk?mb=${mb}${fresh ? '&fresh=1' : ''}`;
+  const out = await withTimeout(new Promise((resolve, reject) => {
+    const child = spawn('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', url]);
+    let text = '';
+    let err = '';
+    child.stdout.on('data', (d) => { text += d; });
+    child.stderr.on('data', (d) => { err += d; });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`curl exited ${code}: ${err.trim()}`))));
+  }), timeoutMs, 'bulk');
+  const [status, size, seconds] = out.trim().split(' ').map(Number);
+  if (status !== 200) throw new Error(`status ${status}`);
+  if (size !== mb * 1048576) throw new Error(`expected ${mb * 1048576} bytes, got ${size}`);
+  return { value: size / 1048576 / seconds, unit: 'MiB/s', elapsedMs: seconds * 1000, bytes: size };
+}
+
+function rssKiB(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+/**
+ * `readers` clients read /bulk?mb=M&fresh=1 at `rate` bytes/s each for `seconds`, while the
+ * server's RSS is sampled: reports the peak over the idle RSS (MiB). The server must stay
+ * within idle + 10 MiB + readers x its high watermark whatever the readers' speed.
+ */
+async function slowreaders(port, { readers = 20, mb = 512, rate = 2_000_000, seconds = 15, serverPid, timeoutMs = 60_000 }) {
+  if (!serverPid) throw new Error('slowreaders needs the server pid');
+  const idle = rssKiB(serverPid);
+  let peak = idle;
+  const sampler = setInterval(() => { const r = rssKiB(serverPid); if (r > peak) peak = r; }, 50);
+  const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
+  const reqs = [];
+  let received = 0;
+  try {
+    await withTimeout(Promise.all(Array.from({ length: readers }, () => new Promise((resolve, reject) => {
+      const req = http.get({ host: HOST, port, path: `/bulk?mb=${mb}&fresh=1`, agent }, (res) => {
+        if (res.statusCode !== 200) return reject(new Error(`status ${res.statusCode}`));
+        const t0 = Date.now();
+        let got = 0;
+        res.on('data', (chunk) => {
+          got += chunk.length;
+          received += chunk.length;
+          // token bucket: pause until the reader's budget catches up with what it took
+          const ahead = got / rate * 1000 - (Date.now() - t0);
+          if (ahead > 0) {
+            res.pause();
+            setTimeout(() => res.resume(), ahead);
+          }
+        });
+        res.on('error', () => {});
+        setTimeout(resolve, seconds * 1000);
+      });
+      req.on('error', reject);
+      reqs.push(req);
+    }))), timeoutMs, 'slowreaders');
+  } finally {
+    clearInterval(sampler);
+    for (const r of reqs) r.destroy();
+    agent.destroy();
+  }
+  const overMiB = (peak - idle) / 1024;
+  return {
+    value: overMiB, unit: 'MiB over idle', idleMiB: idle / 1024, peakMiB: peak / 1024,
+    readers, ratePerReader: rate, seconds, receivedMiB: received / 1048576,
+  };
 }
 
 /**
@@ -141,7 +200,74 @@ async function sse(port, { clients = 1000, events = 1000, timeoutMs = 180_000 })
   }
 }
 
-const CLIENTS = { rows, bulk, sse };
+/**
+ * `clients` concurrent curl processes each GET `path` once and check they got `bytes`;
+ * reports the total MiB/s over the wall time of the whole set (curl: a C client, so the
+ * reading side costs as little as it can on the shared client CPU).
+ */
+async function download(port, { path = '/file', clients = 1, bytes, timeoutMs = 120_000 }) {
+  const url = `http://${HOST}:${port}${path}`;
+  const one = () => new Promise((resolve, reject) => {
+    const child = spawn('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', url]);
+    let text = '';
+    let err = '';
+    child.stdout.on('data', (d) => { text += d; });
+    child.stderr.on('data', (d) => { err += d; });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`curl exited ${code}: ${err.trim()}`))));
+  });
+  const t0 = process.hrtime.bigint();
+  const outs = await withTimeout(Promise.all(Array.from({ length: clients }, one)), timeoutMs, 'download');
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  let total = 0;
+  for (const out of outs) {
+    const [status, size] = out.trim().split(' ').map(Number);
+    if (status !== 200) throw new Error(`status ${status}`);
+    if (bytes !== undefined && size !== bytes) throw new Error(`expected ${bytes} bytes, got ${size}`);
+    total += size;
+  }
+  return { value: total / 1048576 / (ms / 1000), unit: 'MiB/s', elapsedMs: ms, bytes: total, clients };
+}
+
+/**
+ * Reads /gzip-rows?n=N with Accept-Encoding: gzip, gunzips it and counts rows; checks the
+ * last row and that the response really was gzip. rows/s of decoded rows.
+ */
+async function gziprows(port, { n = 1_000_000, timeoutMs = 180_000 }) {
+  const zlib = await import('node:zlib');
+  const t0 = process.hrtime.bigint();
+  const run = new Promise((resolve, reject) => {
+    const req = http.get({ host: HOST, port, path: `/gzip-rows?n=${n}`, agent: false, headers: { 'Accept-Encoding': 'gzip' } }, (res) => {
+      if (res.statusCode !== 200) return reject(new Error(`status ${res.statusCode}`));
+      if (res.headers['content-encoding'] !== 'gzip') return reject(new Error(`not gzip: ${res.headers['content-encoding']}`));
+      let lines = 0;
+      let bytes = 0;
+      let wire = 0;
+      let last = Buffer.alloc(0);
+      res.on('data', (c) => { wire += c.length; });
+      const gunzip = res.pipe(zlib.createGunzip());
+      gunzip.on('data', (chunk) => {
+        bytes += chunk.length;
+        let i = -1;
+        while ((i = chunk.indexOf(10, i + 1)) !== -1) lines++;
+        last = chunk.length >= 200 ? chunk : Buffer.concat([last, chunk]).subarray(-400);
+      });
+      gunzip.on('end', () => resolve({ lines, bytes, wire, last }));
+      gunzip.on('error', reject);
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+  const { lines, bytes, wire, last } = await withTimeout(run, timeoutMs, 'gzip-rows');
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (lines !== n) throw new Error(`expected ${n} rows, got ${lines}`);
+  if (n > 0 && !last.toString('latin1').endsWith(`{"id":${n - 1},"name":"user-${n - 1}","score":${((n - 1) * 7) % 1000},"ok":true}\n`)) {
+    throw new Error('last row differs from the contract');
+  }
+  return { value: lines / (ms / 1000), unit: 'rows/s', elapsedMs: ms, rows: lines, bytes, wireBytes: wire, ratio: bytes / Math.max(1, wire) };
+}
+
+const CLIENTS = { rows, bulk, sse, slowreaders, download, gziprows };
 
 const [name, portArg, optsArg] = process.argv.slice(2);
 const client = CLIENTS[name];

@@ -75,3 +75,7 @@ export function onStop(fn) {
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
 }
+
+// /mixed (catzilla only): a memory header, the $BENCH_FILE file, a memory footer.
+export const MIXED_HEADER = Buffer.from('--- mixed header ---\n');
+export const MIXED_FOOTER = Buffer.from('\n--- mixed footer ---\n');

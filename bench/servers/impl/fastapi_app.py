@@ -54,6 +54,26 @@ async def rows_gen(n):
         yield f'{{"id":{i},"name":"user-{i}","score":{(i * 7) % 1000},"ok":true}}\n'
 
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pyrows_gen  # noqa: E402  the generator shared by every pyrows peer
+
+# PYROWS_MODE=sync (default): the sync generator as written, which Starlette iterates in its
+# thread pool; PYROWS_MODE=async: the same generator wrapped in an async generator on the loop.
+PYROWS_MODE = os.environ.get("PYROWS_MODE", "sync")
+
+
+async def pyrows_async(n):
+    for line in pyrows_gen.ndjson(n):
+        yield line
+
+
+@app.get("/pyrows")
+async def pyrows(n: str | None = None):
+    count = pyrows_gen.row_count(n)
+    body = pyrows_async(count) if PYROWS_MODE == "async" else pyrows_gen.ndjson(count)
+    return StreamingResponse(body, media_type="application/x-ndjson")
+
+
 @app.get("/rows")
 async def rows(n: str | None = None):
     return StreamingResponse(rows_gen(int_param(n, 1000, MAX_ROWS)), media_type="application/x-ndjson")

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Readable, PassThrough } from 'node:stream';
 import Fastify from 'fastify';
 import fastifyStatic from '@fastify/static';
+import fastifyCompress from '@fastify/compress';
 import * as c from './common.mjs';
 
 const app = Fastify({ logger: false, keepAliveTimeout: 60_000 });
@@ -50,6 +51,17 @@ app.post('/publish', async (req) => {
     for (const s of subscribers) s.write(ev);
   }
   return { subscribers: count };
+});
+
+// gzip-rows: the /rows stream through @fastify/compress, registered in its own scope so no
+// other route is compressed.
+await app.register(async (scope) => {
+  // application/x-ndjson is not in mime-db's compressible list: customTypes opts it in.
+  await scope.register(fastifyCompress, { encodings: ['gzip'], threshold: 1024, customTypes: /^application\/x-ndjson$/ });
+  scope.get('/gzip-rows', (req, reply) => {
+    const n = c.intParam(req.query.n, 1000, c.MAX_ROWS);
+    reply.type('application/x-ndjson').send(Readable.from(c.rows(n), { objectMode: false }));
+  });
 });
 
 await app.listen({ port: c.port(), host: c.HOST });
