@@ -434,7 +434,7 @@ void ServerWrap::OnStreamEnd(catzilla_server_t* s, catzilla_request_id_t id, con
   napi_value argv[3];
   napi_create_double(w->Env(), (double)id, &argv[0]);
   napi_create_uint32(w->Env(), (uint32_t)stats->state, &argv[1]);
-  argv[2] = StreamStatsObject(w->Env(), *stats);
+  argv[2] = StreamStatsArray(w->Env(), *stats);
   w->Call(w->on_stream_end_, 3, argv);
 }
 

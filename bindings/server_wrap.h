@@ -38,6 +38,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   catzilla_stream_context_t* StreamFor(const Napi::CallbackInfo& info);
   int WriteChunk(catzilla_stream_context_t* stream, napi_value chunk);
   static Napi::Object StreamStatsObject(Napi::Env env, const catzilla_stream_stats_t& st);
+  static napi_value StreamStatsArray(napi_env env, const catzilla_stream_stats_t& st);
 
   // core callbacks
   static void OnRequest(catzilla_server_t* s, catzilla_request_id_t id, const catzilla_request_info_t* info);

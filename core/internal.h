@@ -85,7 +85,7 @@ void catzilla__stats_record_latency(catzilla_server_t* server, catzilla_stream_s
 uint64_t catzilla__wall_ms(void);
 
 /* ---- stream.c ---- */
-#define CATZILLA__STREAM_MAX_PIECES 64
+#define CATZILLA__STREAM_MAX_PIECES 16
 
 typedef enum {
   CATZILLA__FRAMING_CHUNKED = 0,

@@ -65,7 +65,7 @@ void catzilla__ring_source_pump(catzilla_ring_source_t* src) {
     catzilla_stream_context_t* stream = src->stream;
     src->stream = NULL;
     stream->ring_source = NULL;
-    if (state == 1) catzilla_stream_end(stream);
+    if (state == 1) catzilla_stream_end(stream, NULL);
     else catzilla_stream_abort(stream);
   }
   if (src->stream == NULL) {

@@ -83,8 +83,14 @@ static void stream__leave_backpressure(catzilla_stream_context_t* s) {
   s->server->stats.backpressure_us += us;
 }
 
-/* A final state: detach from the connection and tell JavaScript (deferred). */
+/* A final state: detach from the connection and tell JavaScript (deferred) unless the
+ * caller reports it itself. */
+static void stream__end_state_notify(catzilla_stream_context_t* s, catzilla_stream_state_t state, bool notify);
 static void stream__end_state(catzilla_stream_context_t* s, catzilla_stream_state_t state) {
+  stream__end_state_notify(s, state, true);
+}
+
+static void stream__end_state_notify(catzilla_stream_context_t* s, catzilla_stream_state_t state, bool notify) {
   catzilla_server_t* server = s->server;
   if (s->state == CATZILLA_STREAM_BACKPRESSURED) stream__leave_backpressure(s);
   s->state = state;
@@ -103,8 +109,10 @@ static void stream__end_state(catzilla_stream_context_t* s, catzilla_stream_stat
     conn->stream = NULL;
     s->conn = NULL;
   }
-  s->refs++; /* for the notification */
-  catzilla__server_queue_notify(server, s);
+  if (notify) {
+    s->refs++; /* for the notification */
+    catzilla__server_queue_notify(server, s);
+  }
   stream__unref(s); /* the connection's */
   (void)conn;
 }
@@ -399,7 +407,7 @@ static int stream__flush(catzilla_stream_context_t* s) {
   if (written == total) {
     catzilla__stats_record_latency(server, &s->stats, 0);
     stream__release_corked(s);
-    s->head.len = 0;
+    if (s->head.base != NULL) catzilla__buf_free(&s->head); /* sent once: no need to keep it */
     if (last) s->framing = CATZILLA__FRAMING_NONE; /* terminator sent */
     return 0;
   }
@@ -654,7 +662,7 @@ int catzilla_stream_flush(catzilla_stream_context_t* s) {
   return err;
 }
 
-int catzilla_stream_end(catzilla_stream_context_t* s) {
+int catzilla_stream_end(catzilla_stream_context_t* s, catzilla_stream_stats_t* finished) {
   if (s->conn == NULL || stream__final(s)) return CATZILLA_ECLOSED;
   if (s->ending) return 0;
   if (s->framing == CATZILLA__FRAMING_LENGTH && s->stats.bytes != s->declared_length) {
@@ -666,7 +674,17 @@ int catzilla_stream_end(catzilla_stream_context_t* s) {
   s->state = CATZILLA_STREAM_FINISHING;
   int err = stream__flush(s);
   if (err) return err;
-  /* finishing is noticed from the loop (flush list), never inside this call */
+  if (stream__final(s)) return 0; /* the flush failed: on_stream_end reports it */
+  catzilla__conn_t* conn = s->conn;
+  if (finished != NULL && s->writes_pending == 0 && s->outbox_head == NULL && s->npieces == 0 && s->head.len == 0) {
+    /* everything went to the kernel now: finished, reported to the caller instead of later */
+    catzilla_stream_get_stats(s, finished);
+    finished->state = CATZILLA_STREAM_FINISHED;
+    stream__end_state_notify(s, CATZILLA_STREAM_FINISHED, false);
+    catzilla__conn_response_done(conn);
+    return 1;
+  }
+  /* finishing is noticed from the loop (write callbacks, flush list), never inside this call */
   if (s->writes_pending == 0) stream__schedule_flush(s);
   return 0;
 }

@@ -4,7 +4,7 @@
  * when there is nothing to do. `npm run demo` and `npm test` run it first.
  *
  *   1. system packages: cmake, gcc, g++, make, node-llhttp (llhttp's C sources), libuv1-dev (the C unit
- *      tests), curl, python3, pkg-config. Missing ones are installed with apt-get when running as root,
+ *      tests), curl, python3, pkg-config, chromium (browser tests), python3-pytest. Missing ones are installed with apt-get when running as root,
  *      or through `sudo -n` when sudo needs no password; otherwise it says what to run and exits 1.
  *   2. `npm install` when node_modules is missing or older than package.json / package-lock.json.
  *      npm runs package.json's "install" script, which is the build (scripts/build.mjs).
@@ -30,6 +30,10 @@ const REQUIREMENTS = [
   { pkg: 'curl', command: 'curl' },
   { pkg: 'python3', command: 'python3' },
   { pkg: 'pkg-config', command: 'pkg-config' },
+  // headless browser tests (EventSource, the dashboard): Debian's chromium, driven by playwright-core
+  { pkg: 'chromium', files: ['/usr/bin/chromium'] },
+  // the Python bridge's own tests
+  { pkg: 'python3-pytest', probe: ['python3', '-m', 'pytest', '--version'] },
 ];
 
 function say(message) {
@@ -59,6 +63,7 @@ function run(cmd, args, { quiet = false, env = process.env, cwd = root } = {}) {
 
 function isPresent(req) {
   if (req.command) return onPath(req.command);
+  if (req.probe) return run(req.probe[0], req.probe.slice(1), { quiet: true }) === 0;
   if (req.files.every((file) => fs.existsSync(file))) return true;
   return Boolean(req.pkgConfig) && onPath('pkg-config') && run('pkg-config', ['--exists', req.pkgConfig], { quiet: true }) === 0;
 }

@@ -9,7 +9,7 @@
 import { errorCode, HttpError } from './errors.js';
 import type { MiddlewareChain, Endpoint } from './middleware.js';
 import type { NativeServer, NativeServerCallbacks } from './native.js';
-import { RespondFlags } from './native.js';
+import { RespondFlags, streamStatsFrom } from './native.js';
 import { toHttpResponse } from './normalize.js';
 import { Request } from './request.js';
 import { APPLICATION_JSON, HttpResponse, TEXT_PLAIN, type ResponseLike } from './response.js';
@@ -98,7 +98,7 @@ export class Dispatcher {
           if (session === undefined) return;
           this.streams.delete(id);
           if (this.live.get(id) !== undefined) this.live.delete(id);
-          session.onStreamEnd(state, stats);
+          session.onStreamEnd(state, streamStatsFrom(stats));
         } catch (err) {
           this.log(err);
         }
@@ -209,6 +209,7 @@ export class Dispatcher {
         started: () => req.markStreaming(),
         finished: () => {
           if (this.streams.get(id) === session) this.streams.delete(id);
+          if (this.live.get(id) === req) this.live.delete(id);
         },
       };
       session = new StreamSession(this.target!, {

@@ -39,3 +39,36 @@ export { ResponseHeaders, type HeadersInit, type HeaderValue } from './headers.j
 export { HttpError, CoreError, type HttpErrorOptions } from './errors.js';
 export { reasonPhrase } from './status.js';
 export type { NativeAddress as AddressInfo, NativeServerStats as ServerStats, NativeStreamStats as StreamStats } from './native.js';
+export {
+  sse,
+  lastEventId,
+  serializeEvent,
+  serializeComment,
+  SSEStream,
+  Channel,
+  SSE_HEADERS,
+  type SSEEvent,
+  type SSEOptions,
+  type SSEHandler,
+  type SSESource,
+  type ChannelOptions,
+  type ChannelStats,
+  type OverflowPolicy,
+} from './sse/index.js';
+export { ndjson, jsonArray, csv, csvField, csvLine, encodeRecords, NDJSON_TYPE, CSV_TYPE, type CsvOptions, type CsvColumn, type CsvRow, type Framing, type Encoder } from './formats/index.js';
+export {
+  compress,
+  streamCompression,
+  compressionStats,
+  negotiateEncoding,
+  isCompressible,
+  ENCODINGS,
+  type CompressOptions,
+  type CompressMiddleware,
+  type CompressionStats,
+  type StreamCompressionStats,
+  type Encoding,
+  type EncoderSettings,
+  type ZlibLevels,
+  type BrotliLevels,
+} from './compression/index.js';

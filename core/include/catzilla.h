@@ -254,8 +254,11 @@ int catzilla_stream_write_file(catzilla_stream_context_t* stream, int fd, uint64
                                unsigned flags);
 /* Send what is corked now rather than at the end of the loop turn. */
 int catzilla_stream_flush(catzilla_stream_context_t* stream);
-/* Finish: the terminator (chunked) leaves with the last data. A short declared length is an error. */
-int catzilla_stream_end(catzilla_stream_context_t* stream);
+/* Finish: the terminator (chunked) leaves with the last data. A short declared length is an
+ * error. Returns 1 when every byte was handed to the kernel at once: then `finished` (when not
+ * NULL) receives the final counters and no on_stream_end follows; 0 when it will finish later
+ * (on_stream_end reports it). */
+int catzilla_stream_end(catzilla_stream_context_t* stream, catzilla_stream_stats_t* finished);
 /* Fail: what is queued is sent, then the connection closes without a terminator. */
 int catzilla_stream_abort(catzilla_stream_context_t* stream);
 void catzilla_stream_get_stats(const catzilla_stream_context_t* stream, catzilla_stream_stats_t* out);

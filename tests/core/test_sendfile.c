@@ -49,7 +49,7 @@ static void on_request(catzilla_server_t* s, catzilla_request_id_t id, const cat
   CHECK(fd >= 0);
   if (region) {
     CHECK_INT(catzilla_stream_write_file(stream, fd, 1000, 5000, CATZILLA_FILE_CLOSE), 1);
-    CHECK_INT(catzilla_stream_end(stream), 0);
+    CHECK_INT(catzilla_stream_end(stream, NULL), 0);
     return;
   }
   CHECK(catzilla_stream_write(stream, "HEADER\n", 7, NULL, NULL) >= 0);
@@ -57,7 +57,7 @@ static void on_request(catzilla_server_t* s, catzilla_request_id_t id, const cat
   CHECK(catzilla_stream_write_file(stream, fd, 0, len, CATZILLA_FILE_CLOSE) >= 0);
   if (catzilla_stream_of(s, id) == NULL) return;
   CHECK(catzilla_stream_write(stream, "FOOTER\n", 7, NULL, NULL) >= 0);
-  if (!truncated) CHECK_INT(catzilla_stream_end(stream), 0);
+  if (!truncated) CHECK_INT(catzilla_stream_end(stream, NULL), 0);
 }
 static void on_body(catzilla_server_t* s, catzilla_request_id_t id, const char* d, size_t n) {}
 static void on_body_end(catzilla_server_t* s, catzilla_request_id_t id) {}

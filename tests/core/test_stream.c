@@ -26,7 +26,7 @@ static void pump_big(catzilla_request_id_t id) {
     big_written += BIG_CHUNK;
     if (r <= 0) return; /* backpressured: on_drain continues */
   }
-  if (s) CHECK_INT(catzilla_stream_end(s), 0);
+  if (s) CHECK_INT(catzilla_stream_end(s, NULL), 0);
 }
 
 static size_t visited_live;
@@ -75,8 +75,13 @@ static void on_request(catzilla_server_t* s, catzilla_request_id_t id, const cat
       int n = snprintf(line, sizeof(line), "{\"id\":%d}\n", i);
       CHECK_INT(catzilla_stream_write(stream, line, (size_t)n, NULL, NULL), 1);
     }
-    CHECK_INT(catzilla_stream_end(stream), 0);
-    CHECK_INT(catzilla_stream_write(stream, "x", 1, NULL, NULL), CATZILLA_ECLOSED);
+    /* all of it fits the socket at once: finished now, reported here (no on_stream_end) */
+    catzilla_stream_stats_t fin;
+    CHECK_INT(catzilla_stream_end(stream, &fin), 1);
+    CHECK_INT(fin.state, CATZILLA_STREAM_FINISHED);
+    CHECK_INT(fin.chunks, 1000);
+    CHECK_INT(fin.writes, 1);
+    CHECK(catzilla_stream_of(s, id) == NULL);
   } else if (strncmp(info->url, "/big", 4) == 0) {
     big_id = id;
     pump_big(id);

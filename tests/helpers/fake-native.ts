@@ -7,7 +7,7 @@
 import { Dispatcher, type Handler, type RouteOptions } from '../../ts/dispatch.js';
 import { CoreError } from '../../ts/errors.js';
 import { MiddlewareChain, normalizePrefix, type Middleware } from '../../ts/middleware.js';
-import { AbortReason, RequestFlags, StreamState, type NativeAddress, type NativeServerCallbacks, type NativeStreamStats } from '../../ts/native.js';
+import { AbortReason, RequestFlags, STREAM_STATS_FIELDS, StreamState, type NativeAddress, type NativeServerCallbacks, type NativeStreamStats } from '../../ts/native.js';
 import { Router } from '../../ts/router.js';
 import type { FlowOptions } from '../../ts/streaming/options.js';
 
@@ -71,12 +71,13 @@ export class FakeNative {
     return this.queue(s, chunks);
   }
   streamFlush(id: number): void { this.live(id).calls.push('flush'); }
-  streamEnd(id: number): void {
+  streamEnd(id: number): Float64Array | undefined {
     const s = this.live(id);
     s.calls.push('end');
     if (s.contentLength >= 0 && this.bytes(s) !== s.contentLength) throw new CoreError('ELENGTH', 'short');
     s.state = 'ending';
     if (this.autoFinish) setImmediate(() => this.finish(id));
+    return undefined;
   }
   streamAbort(id: number): void {
     const s = this.live(id);
@@ -84,9 +85,9 @@ export class FakeNative {
     s.state = 'aborted';
     if (this.autoFinish) setImmediate(() => this.end(s, StreamState.Errored));
   }
-  streamStats(id: number): NativeStreamStats {
+  streamStats(id: number): Float64Array {
     const s = this.live(id);
-    return this.statsOf(s);
+    return toArray(this.statsOf(s));
   }
 
   /** The queue empties: onDrain when it had passed the high watermark. */
@@ -123,7 +124,7 @@ export class FakeNative {
     s.state = 'done';
     s.endState = state;
     this.dead.add(s.id);
-    this.cb.onStreamEnd(s.id, state, this.statsOf(s));
+    this.cb.onStreamEnd(s.id, state, toArray(this.statsOf(s)));
   }
   private live(id: number): FakeStream {
     const s = this.streams.get(id);
@@ -202,4 +203,9 @@ export async function until(pred: () => boolean, what: string, maxMs = 5000): Pr
     else await new Promise((resolve) => setTimeout(resolve, 2));
   }
   throw new Error(`never happened within ${maxMs} ms: ${what}`);
+}
+
+/** Counters in the core's Float64Array layout. */
+function toArray(stats: NativeStreamStats): Float64Array {
+  return Float64Array.from(STREAM_STATS_FIELDS.map((k) => stats[k]));
 }

@@ -10,7 +10,7 @@
  * the native stream was never started.
  */
 import { abortError, CoreError, errorCode } from '../errors.js';
-import { AbortReason, StreamFlags, StreamState, type NativeServer, type NativeStreamStats } from '../native.js';
+import { AbortReason, StreamFlags, StreamState, streamStatsFrom, type NativeServer, type NativeStreamStats } from '../native.js';
 import { checkChunk, type Chunk } from './chunk.js';
 import type { ResolvedFlow } from './options.js';
 import { Pump, type ChunkMapper, type PumpOwner } from './pump.js';
@@ -200,7 +200,9 @@ export class StreamSession implements PumpOwner, WriterBackend {
     this.phase = Phase.Ending;
     this.rejectDrains();
     try {
-      this.target.streamEnd(this.spec.id);
+      // finished at once (all of it went to the kernel): the final counters come back here
+      const finished = this.target.streamEnd(this.spec.id);
+      if (finished !== undefined) this.onStreamEnd(StreamState.Finished, streamStatsFrom(finished));
     } catch (err) {
       if (errorCode(err) === 'ECLOSED') return; // gone meanwhile: onAbort/onStreamEnd tell the rest
       this.phase = Phase.Open;
@@ -226,7 +228,7 @@ export class StreamSession implements PumpOwner, WriterBackend {
     if (this.final !== null) return this.final;
     if (this.phase === Phase.Pending || this.phase === Phase.Done) return emptyStats();
     try {
-      return this.target.streamStats(this.spec.id);
+      return streamStatsFrom(this.target.streamStats(this.spec.id));
     } catch {
       return emptyStats(); // ended; the final snapshot is on its way
     }

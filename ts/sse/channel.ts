@@ -1,0 +1,236 @@
+/**
+ * `Channel`: a broadcast hub for SSE with resumable, monotonic ids.
+ *
+ *   const chat = new Channel({ replay: 1000, policy: 'drop-oldest' });
+ *   app.get('/events', (req) => chat.subscribe(req));
+ *   await chat.publish({ event: 'message', data: { user, text } });
+ *
+ * Each event is serialized once into one Buffer; that Buffer goes into every
+ * subscriber's queue and into the replay ring. A client that reconnects with
+ * Last-Event-ID gets exactly the events after that id from the ring, or, when they
+ * are no longer there (or the id is unknown), a `gap` event first and then the whole
+ * ring. A slow subscriber costs at most `maxQueueBytes` (plus its stream's high
+ * watermark) and never slows the others, unless the policy is 'block'.
+ */
+import type { Request } from '../request.js';
+import type { StreamingResponse } from '../streaming/response.js';
+import { serializeEvent, type SSEEvent } from './event.js';
+import { POLICIES, SubscriberQueue, type OverflowPolicy } from './queue.js';
+import { ReplayRing } from './ring.js';
+import { lastEventId, sse, type SSEOptions } from './response.js';
+import type { SSEStream } from './stream.js';
+
+export interface ChannelOptions {
+  /** Events kept for replay (default 1000; 0 keeps none). */
+  replay?: number;
+  /** Byte budget of the replay ring (default 4 MiB). */
+  replayBytes?: number;
+  /** Bytes a subscriber may have queued before the policy applies (default 256 KiB). */
+  maxQueueBytes?: number;
+  /** What happens past maxQueueBytes (default 'drop-oldest'). */
+  policy?: OverflowPolicy;
+  /** Send `id:` fields (default true; without them clients cannot resume). */
+  ids?: boolean;
+  /** Type of the event sent when a client's Last-Event-ID cannot be served (default "gap"). */
+  gapEvent?: string;
+  /** The first event gets startId + 1 (default 0), e.g. to continue a persisted sequence. */
+  startId?: number;
+  /** Defaults for every subscribe() (heartbeat, comment, retry, watermarks...). */
+  sse?: SSEOptions;
+}
+
+export interface ChannelStats {
+  subscribers: number;
+  /** Id of the last event published ("0" before any). */
+  lastId: string;
+  published: number;
+  /** Events dropped by 'drop-oldest', over all subscribers. */
+  dropped: number;
+  /** Subscribers disconnected by the 'disconnect' policy. */
+  disconnected: number;
+  /** Events replayed to reconnecting clients. */
+  replayed: number;
+  /** Gap events sent. */
+  gaps: number;
+  /** Publishes that waited for a slow subscriber ('block'). */
+  blocked: number;
+  /** Bytes queued for subscribers now. */
+  queuedBytes: number;
+  ring: { events: number; bytes: number; oldestId: string | null };
+}
+
+interface Subscriber {
+  queue: SubscriberQueue;
+  stream: SSEStream | null;
+}
+
+const DECIMAL = /^\d{1,15}$/;
+
+export class Channel {
+  private seq: number;
+  private readonly subs = new Set<Subscriber>();
+  private readonly ring: ReplayRing;
+  private readonly limit: number;
+  private readonly policy: OverflowPolicy;
+  private readonly ids: boolean;
+  private readonly gapEvent: string;
+  private readonly sseDefaults: SSEOptions;
+  private closed = false;
+  private counters = { published: 0, dropped: 0, disconnected: 0, replayed: 0, gaps: 0, blocked: 0 };
+
+  constructor(options: ChannelOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('Channel options must be an object');
+    const replay = count(options.replay, 1000, 'replay');
+    this.ring = new ReplayRing(replay, count(options.replayBytes, 4 * 1024 * 1024, 'replayBytes'));
+    this.limit = count(options.maxQueueBytes, 256 * 1024, 'maxQueueBytes');
+    this.policy = options.policy ?? 'drop-oldest';
+    if (!POLICIES.includes(this.policy)) throw new TypeError(`Channel policy must be one of ${POLICIES.join(', ')}, got ${String(options.policy)}`);
+    this.ids = options.ids ?? true;
+    this.gapEvent = options.gapEvent ?? 'gap';
+    serializeEvent({ event: this.gapEvent }); // validates the name now, not at the first gap
+    this.seq = count(options.startId, 0, 'startId');
+    this.sseDefaults = options.sse ?? {};
+  }
+
+  /** Number of connected subscribers. */
+  get size(): number {
+    return this.subs.size;
+  }
+
+  /** Id of the last event published. */
+  get lastId(): string {
+    return String(this.seq);
+  }
+
+  /**
+   * Publishes an event (a string is its data; the channel assigns the id). Resolves with
+   * the id once every subscriber took it: at once, except under 'block' while a
+   * subscriber's queue is over its limit.
+   */
+  publish(event: SSEEvent | string): Promise<string> {
+    if (this.closed) return Promise.reject(new TypeError('Channel.publish(): the channel is closed'));
+    let buf: Buffer;
+    const seq = this.seq + 1;
+    try {
+      const fields: SSEEvent = typeof event === 'string' ? { data: event } : event;
+      if (typeof fields !== 'object' || fields === null) throw new TypeError(`Channel.publish() needs an event object or a string, got ${fields === null ? 'null' : typeof fields}`);
+      if (fields.id !== undefined) throw new TypeError('Channel.publish(): the channel assigns ids; do not set `id`');
+      buf = Buffer.from(serializeEvent(this.ids ? { event: fields.event, id: seq, retry: fields.retry, data: fields.data } : fields));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.seq = seq;
+    this.counters.published++;
+    this.ring.push(seq, buf);
+    const id = String(seq);
+    let waits: Promise<void>[] | null = null;
+    for (const sub of this.subs) {
+      const before = sub.queue.dropped;
+      if (sub.queue.push(buf)) {
+        this.counters.dropped += sub.queue.dropped - before;
+        continue;
+      }
+      if (this.policy === 'disconnect') this.disconnect(sub);
+      else (waits ??= []).push(sub.queue.whenBelowLimit());
+    }
+    if (waits === null) return Promise.resolve(id);
+    this.counters.blocked++;
+    return Promise.all(waits).then(() => id);
+  }
+
+  /** An SSE response subscribing the client, resuming from its Last-Event-ID. */
+  subscribe(req: Request, options?: SSEOptions): StreamingResponse {
+    if (this.closed) throw new TypeError('Channel.subscribe(): the channel is closed');
+    const sub: Subscriber = { queue: new SubscriberQueue(this.limit, this.policy), stream: null };
+    const res = sse(req, (stream) => this.serve(sub, stream), { ...this.sseDefaults, ...options });
+    // The client may leave while the loop waits for events: end the subscription at once.
+    res.onClose(() => this.leave(sub));
+    return res;
+  }
+
+  /**
+   * Drops every subscriber's connection at once (say, before a deploy); their clients
+   * reconnect and resume from their Last-Event-ID. Returns how many were dropped.
+   */
+  disconnectAll(): number {
+    const subs = [...this.subs];
+    for (const sub of subs) {
+      this.leave(sub);
+      sub.stream?.abort();
+    }
+    return subs.length;
+  }
+
+  /** Ends every subscription (after its queued events) and refuses further publishes. */
+  close(): void {
+    this.closed = true;
+    for (const sub of this.subs) sub.queue.finish();
+  }
+
+  stats(): ChannelStats {
+    let queuedBytes = 0;
+    for (const sub of this.subs) queuedBytes += sub.queue.bytes;
+    const oldest = this.ring.oldest;
+    return {
+      subscribers: this.subs.size,
+      lastId: this.lastId,
+      ...this.counters,
+      queuedBytes,
+      ring: { events: this.ring.size, bytes: this.ring.byteSize, oldestId: oldest === null ? null : String(oldest) },
+    };
+  }
+
+  private async serve(sub: Subscriber, stream: SSEStream): Promise<void> {
+    if (sub.queue.isClosed) return; // the client left before the handler ran
+    sub.stream = stream;
+    this.replay(sub, stream.lastEventId);
+    this.subs.add(sub);
+    if (this.closed) sub.queue.finish();
+    try {
+      for (;;) {
+        let batch = sub.queue.take();
+        if (batch instanceof Promise) batch = await batch;
+        if (batch === null) return;
+        await stream.write(batch);
+      }
+    } finally {
+      this.leave(sub);
+    }
+  }
+
+  /** Queues what a client with `last` missed (before it joins, so nothing interleaves). */
+  private replay(sub: Subscriber, last: string | null): void {
+    if (last === null || last === '' || !this.ids) return;
+    const n = DECIMAL.test(last) ? Number(last) : NaN;
+    if (n === this.seq) return;
+    const oldest = this.ring.oldest;
+    let from = n;
+    if (!(n < this.seq) || oldest === null || n < oldest - 1) {
+      this.counters.gaps++;
+      const gap = { lastEventId: last, oldestId: oldest === null ? null : String(oldest), lastId: this.lastId, reason: n > this.seq || Number.isNaN(n) ? 'unknown-id' : 'too-old' };
+      sub.queue.push(Buffer.from(serializeEvent({ event: this.gapEvent, data: gap })), false);
+      from = -1;
+    }
+    for (const buf of this.ring.since(from)) {
+      sub.queue.push(buf, false);
+      this.counters.replayed++;
+    }
+  }
+
+  private disconnect(sub: Subscriber): void {
+    this.counters.disconnected++;
+    this.leave(sub);
+    sub.stream?.abort(); // no error: a policy decision, not a failure to log
+  }
+
+  private leave(sub: Subscriber): void {
+    this.subs.delete(sub);
+    sub.queue.close();
+  }
+}
+
+function count(value: number | undefined, dflt: number, name: string): number {
+  if (value === undefined) return dflt;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new TypeError(`Channel option ${name} must be a non-negative integer, got ${String(value)}`);
+  return value;
+}

@@ -1,0 +1,140 @@
+/**
+ * The queue of one Channel subscriber: Buffers waiting for its connection, with a
+ * byte limit and what to do past it. The queue grows only while the connection is
+ * backpressured (its writer's promise is pending), so the limit is what a slow
+ * subscriber may cost on top of the stream's own high watermark.
+ *
+ *   'drop-oldest'  the oldest queued events are dropped (counted in `dropped`)
+ *   'disconnect'   the subscriber is disconnected; it reconnects with Last-Event-ID
+ *   'block'        the publisher waits (`whenBelowLimit()`) until the queue drains
+ */
+export type OverflowPolicy = 'drop-oldest' | 'disconnect' | 'block';
+
+export const POLICIES: readonly OverflowPolicy[] = ['drop-oldest', 'disconnect', 'block'];
+
+/** Largest batch handed to one write when several events are queued. */
+const MAX_BATCH_BYTES = 64 * 1024;
+
+export class SubscriberQueue {
+  private items: Buffer[] = [];
+  private head = 0;
+  /** Bytes queued. */
+  bytes = 0;
+  /** Events dropped by 'drop-oldest'. */
+  dropped = 0;
+  private closed = false;
+  private ending = false;
+  private reader: ((batch: Buffer | null) => void) | null = null;
+  private spaceWaiters: Array<() => void> = [];
+
+  constructor(
+    readonly limit: number,
+    readonly policy: OverflowPolicy,
+  ) {}
+
+  /**
+   * Queues `buf`; false when it passed the limit ('disconnect': the caller disconnects;
+   * 'block': it waits). `enforce: false` (replay) queues without applying the policy.
+   */
+  push(buf: Buffer, enforce = true): boolean {
+    if (this.closed || this.ending) return true;
+    const reader = this.reader;
+    if (reader !== null && this.bytes === 0) {
+      this.reader = null;
+      reader(buf);
+      return true;
+    }
+    this.items.push(buf);
+    this.bytes += buf.length;
+    if (reader !== null) {
+      this.reader = null;
+      reader(this.takeBatch());
+    }
+    if (this.bytes <= this.limit || !enforce) return true;
+    if (this.policy === 'drop-oldest') {
+      // Keep the newest event even when it alone passes the limit.
+      while (this.bytes > this.limit && this.items.length - this.head > 1) {
+        this.bytes -= this.items[this.head]!.length;
+        this.items[this.head++] = undefined as unknown as Buffer;
+        this.dropped++;
+      }
+      this.compact();
+      return true;
+    }
+    return false;
+  }
+
+  /** The next batch (one Buffer), at once when queued; null once closed. */
+  take(): Buffer | null | Promise<Buffer | null> {
+    if (this.bytes > 0) return this.takeBatch();
+    if (this.closed || this.ending) return null;
+    return new Promise<Buffer | null>((resolve) => {
+      this.reader = resolve;
+    });
+  }
+
+  /** Resolves once the queue is at or below its limit (or closed). */
+  whenBelowLimit(): Promise<void> {
+    if (this.closed || this.bytes <= this.limit) return Promise.resolve();
+    return new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
+  }
+
+  /** No more events: take() returns what is queued, then null. */
+  finish(): void {
+    if (this.closed || this.ending) return;
+    this.ending = true;
+    if (this.bytes > 0) return;
+    const reader = this.reader;
+    this.reader = null;
+    reader?.(null);
+  }
+
+  /** Drops everything and wakes every waiter; take() then returns null. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.items = [];
+    this.head = 0;
+    this.bytes = 0;
+    const reader = this.reader;
+    this.reader = null;
+    reader?.(null);
+    this.releaseSpace();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Concatenates queued events up to MAX_BATCH_BYTES (always at least one). */
+  private takeBatch(): Buffer {
+    const items = this.items;
+    let end = this.head + 1;
+    let size = items[this.head]!.length;
+    while (end < items.length && size + items[end]!.length <= MAX_BATCH_BYTES) size += items[end++]!.length;
+    const batch = end - this.head === 1 ? items[this.head]! : Buffer.concat(items.slice(this.head, end), size);
+    for (let i = this.head; i < end; i++) items[i] = undefined as unknown as Buffer;
+    this.head = end;
+    this.bytes -= size;
+    this.compact();
+    if (this.bytes <= this.limit) this.releaseSpace();
+    return batch;
+  }
+
+  private compact(): void {
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private releaseSpace(): void {
+    const waiters = this.spaceWaiters;
+    if (waiters.length === 0) return;
+    this.spaceWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
