@@ -3,9 +3,9 @@
  * server behind it (listen, graceful close, stats).
  */
 import { MiddlewareChain, normalizePrefix, type Middleware } from './middleware.js';
-import { Dispatcher, type Handler, type Logger, type RouteOptions } from './dispatch.js';
+import { Dispatcher, type DispatchObserver, type Handler, type Logger, type RouteOptions } from './dispatch.js';
 import { CoreError } from './errors.js';
-import { native, type NativeAddress, type NativeServer, type NativeServerOptions, type NativeServerStats } from './native.js';
+import { native, type NativeAddress, type NativeServer, type NativeServerOptions, type NativeServerStats, type NativeStreamStats } from './native.js';
 import { ANY_METHOD, Router } from './router.js';
 import { checkFlow, type FlowOptions } from './streaming/options.js';
 import { emptyServerStats } from './streaming/stats.js';
@@ -19,6 +19,19 @@ export interface AppOptions extends Partial<NativeServerOptions>, FlowOptions {
   /** Where 500s and mid-stream errors log their stack. Defaults to `console`. */
   logger?: Logger;
 }
+
+/**
+ * A handler that wants to know where it is mounted (metrics, dashboards): `app.get(path, h)`
+ * calls `h[MOUNT](app, method, path)` once, after the route is added.
+ */
+export const MOUNT: unique symbol = Symbol.for('catzilla.mount');
+
+export interface Mountable {
+  [MOUNT](app: App, method: string, path: string): void;
+}
+
+/** A live stream of the native server, with its client's address (see NativeServer.liveStreams). */
+export type LiveStream = NativeStreamStats & { id: number; remote: NativeAddress };
 
 export interface ListenOptions {
   /** 0 picks a free port. */
@@ -53,6 +66,7 @@ export class App {
   private readonly flow: FlowOptions;
   private server: NativeServer | null = null;
   private closing: Promise<void> | null = null;
+  private readonly observers: DispatchObserver[] = [];
 
   constructor(options: AppOptions = {}) {
     const merged = { ...DEFAULTS };
@@ -122,7 +136,7 @@ export class App {
     if (typeof host !== 'string' || host === '') throw new TypeError(`listen host must be a non-empty string, got ${JSON.stringify(host)}`);
     if (!Number.isInteger(backlog) || backlog < 1) throw new TypeError(`listen backlog must be a positive integer, got ${String(backlog)}`);
 
-    const dispatcher = new Dispatcher(this.router, this.middleware, this.logger, this.flow);
+    const dispatcher = new Dispatcher(this.router, this.middleware, this.logger, this.flow, this.observers);
     const server = new (native().Server)({ ...this.serverOptions }, dispatcher.callbacks());
     dispatcher.attach(server);
     let address: NativeAddress;
@@ -167,10 +181,24 @@ export class App {
     return emptyServerStats();
   }
 
+  /** Every live stream of the native server with its counters and client address (none before listen). */
+  liveStreams(): LiveStream[] {
+    return this.server !== null ? this.server.liveStreams() : [];
+  }
+
+  /** Adds an observer of every answer and stream end (ts/metrics/ uses one); it sees requests from then on. */
+  observe(observer: DispatchObserver): this {
+    if (typeof observer !== 'object' || observer === null) throw new TypeError('observe() needs an observer object');
+    if (!this.observers.includes(observer)) this.observers.push(observer);
+    return this;
+  }
+
   private route(method: string, path: string, handler: Handler, options?: RouteOptions): this {
     if (typeof handler !== 'function') throw new TypeError(`Handler for ${method} ${path} must be a function, got ${typeof handler}`);
     const flow = options === undefined ? undefined : checkFlow(options, `Route options of ${method} ${path}`);
     this.router.add(method, path, handler, flow);
+    const mount = (handler as Partial<Mountable>)[MOUNT];
+    if (typeof mount === 'function') mount.call(handler, this, method, path);
     return this;
   }
 }

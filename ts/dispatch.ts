@@ -8,7 +8,7 @@
  */
 import { errorCode, HttpError } from './errors.js';
 import type { MiddlewareChain, Endpoint } from './middleware.js';
-import type { NativeServer, NativeServerCallbacks } from './native.js';
+import type { NativeServer, NativeServerCallbacks, NativeStreamStats } from './native.js';
 import { RespondFlags, streamStatsFrom } from './native.js';
 import { toHttpResponse } from './normalize.js';
 import { Request } from './request.js';
@@ -18,7 +18,7 @@ import { checkStatus, isBodilessStatus, reasonPhrase } from './status.js';
 import { StreamBody } from './streaming/body.js';
 import { resolveFlow, type FlowOptions } from './streaming/options.js';
 import { StreamingResponse } from './streaming/response.js';
-import { StreamSession, type SessionHost, type StreamTarget } from './streaming/session.js';
+import { StreamSession, type CloseReason, type SessionHost, type StreamTarget } from './streaming/session.js';
 import { discardSource, isStreamLike } from './streaming/source.js';
 
 export type Handler = (req: Request) => ResponseLike | Promise<ResponseLike>;
@@ -28,6 +28,22 @@ export type RouteOptions = FlowOptions;
 
 export interface Logger {
   error(...args: unknown[]): void;
+}
+
+/**
+ * Sees every answer and the end of every stream (ts/metrics/ counts them per route).
+ * `route` is the matched pattern, or undefined when no route matched. Called on the
+ * request path: keep it cheap. A throw is logged, never passed on.
+ */
+export interface DispatchObserver {
+  /** A status line was handed to the core: a whole response, or a stream's start. */
+  responded(route: string | undefined, status: number): void;
+  /** The client went away before any response was sent. */
+  aborted(route: string | undefined): void;
+  /** The native stream `id` started (its status was reported by `responded` just before). */
+  streamStarted(id: number, req: Request, res: HttpResponse): void;
+  /** A stream session is over, whether or not its native stream ever started. */
+  streamClosed(id: number, route: string | undefined, reason: CloseReason, stats: NativeStreamStats): void;
 }
 
 /** The part of NativeServer the dispatcher uses (a fake in unit tests). */
@@ -51,6 +67,8 @@ export class Dispatcher {
     private readonly logger: Logger,
     /** App-level stream settings (route and response settings override them). */
     private readonly flow: FlowOptions = {},
+    /** The app's observers (read at each event, so one added after listen counts too). */
+    private readonly observers: readonly DispatchObserver[] = [],
   ) {}
 
   /** The callbacks object for `new Server(options, callbacks)`; `attach` must follow before any request. */
@@ -121,6 +139,7 @@ export class Dispatcher {
     }
     if (match.kind === 'found') {
       req.params = match.params;
+      req.route = match.pattern;
       if (match.options !== undefined) req.routeOptions = match.options;
     }
 
@@ -145,6 +164,7 @@ export class Dispatcher {
     const req = this.live.get(id);
     if (req !== undefined) {
       this.live.delete(id);
+      if (req.open && this.observers.length > 0) this.observe((o) => o.aborted(req.route));
       req.markAborted(reason);
     }
     this.streams.get(id)?.onAbort(reason);
@@ -206,10 +226,14 @@ export class Dispatcher {
           if (this.streams.get(id) === session) this.streams.delete(id);
           this.fail(req, err);
         },
-        started: () => req.markStreaming(),
+        started: () => {
+          req.markStreaming();
+          if (this.observers.length > 0) this.observe((o) => (o.responded(req.route, status), o.streamStarted(id, req, res)));
+        },
         finished: () => {
           if (this.streams.get(id) === session) this.streams.delete(id);
           if (this.live.get(id) === req) this.live.delete(id);
+          if (this.observers.length > 0) this.observe((o) => o.streamClosed(id, req.route, session.closeReason ?? 'error', session.stats()));
         },
       };
       session = new StreamSession(this.target!, {
@@ -254,12 +278,28 @@ export class Dispatcher {
       this.target!.respond(id, status, block, body, flags);
     } catch (err) {
       const code = errorCode(err);
-      if (code === 'ECLOSED' || code === 'ESERVERCLOSED') return; // the client (or server) went away first
+      if (code === 'ECLOSED' || code === 'ESERVERCLOSED') {
+        // the client (or server) went away first
+        if (this.observers.length > 0) this.observe((o) => o.aborted(req.route));
+        return;
+      }
       this.log(err);
       try {
         this.target!.respond(id, 500, TEXT_BLOCK, reasonPhrase(500), 0);
+        status = 500;
       } catch {
-        // Nothing more can be done for this request; the core will close it.
+        return; // Nothing more can be done for this request; the core will close it.
+      }
+    }
+    if (this.observers.length > 0) this.observe((o) => o.responded(req.route, status));
+  }
+
+  private observe(event: (observer: DispatchObserver) => void): void {
+    for (const observer of this.observers) {
+      try {
+        event(observer);
+      } catch (err) {
+        this.log(err);
       }
     }
   }

@@ -72,3 +72,21 @@ export {
   type ZlibLevels,
   type BrotliLevels,
 } from './compression/index.js';
+export { PythonBridge, PythonError, type PythonBridgeOptions, type PythonEndpointOptions, type PythonBridgeStats } from './python/index.js';
+export {
+  FileRegion,
+  fileRegion,
+  isFileRegion,
+  sendFile,
+  sendRegions,
+  serveStatic,
+  type FileRegionOptions,
+  type SendFileOptions,
+  type SendRegionsOptions,
+  type FileResponseOptions,
+  type StaticOptions,
+  type StaticHandler,
+  type EtagMode,
+  type DotfilesPolicy,
+  type SymlinksPolicy,
+} from './files/index.js';

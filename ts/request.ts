@@ -38,6 +38,8 @@ export class Request implements AsyncIterable<Buffer> {
 
   /** @internal The core's id for this request and its response. */
   readonly nativeId: number;
+  /** The pattern of the matched route (e.g. '/users/:id'), or undefined when no route matched. */
+  route: string | undefined = undefined;
   /** @internal Stream settings of the matched route. */
   routeOptions: FlowOptions | undefined = undefined;
   private readonly source: RequestSource;

@@ -15,7 +15,7 @@ export const ANY_METHOD = '*';
 export type Params = Record<string, string>;
 
 export type RouteMatch<H, O = unknown> =
-  | { readonly kind: 'found'; readonly handler: H; readonly params: Params; readonly options?: O }
+  | { readonly kind: 'found'; readonly handler: H; readonly params: Params; readonly options?: O; readonly pattern?: string }
   /** Some route matches the path but none the method; `allow` is the sorted `Allow` value. */
   | { readonly kind: 'method-not-allowed'; readonly allow: string }
   | { readonly kind: 'not-found' };
@@ -167,7 +167,8 @@ function pick<H>(methods: Map<string, H>, method: string): string | undefined {
 function found<H, O>(leaf: Leaf<H>, key: string, params: Params): RouteMatch<H, O> {
   const options = leaf.options.get(key) as O | undefined;
   const handler = leaf.methods.get(key)!;
-  return options === undefined ? { kind: 'found', handler, params } : { kind: 'found', handler, params, options };
+  const pattern = leaf.pattern;
+  return options === undefined ? { kind: 'found', handler, params, pattern } : { kind: 'found', handler, params, options, pattern };
 }
 
 /** Validates a route pattern and splits it into segments (the leading '/' dropped). */

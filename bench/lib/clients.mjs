@@ -51,21 +51,26 @@ async function rows(port, { n = 1_000_000, timeoutMs = 180_000, path = '/rows' }
   return { value: lines / (ms / 1000), unit: 'rows/s', elapsedMs: ms, rows: lines, bytes, mibPerSec: bytes / 1048576 / (ms / 1000) };
 }
 
-/**
- * Reads /bulk?mb=M with curl (C, decodes chunked framing at memory speed: a Node client
- * tops out near the servers' own rate here) and measures MiB/s.
- */
-async function bulk(port, { mb = 1024, fresh = false, timeoutMs = 120_000 }) {
-  const url = `http://${HOST}:${port}/bulk?mb=${mb}${fresh ? '&fresh=1' : ''}`;
-  const out = await withTimeout(new Promise((resolve, reject) => {
-    const child = spawn('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', url]);
+/** Downloads `url` with curl into /dev/null; resolves to curl's `-w` report. */
+function curlDiscard(url, report) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('curl', ['-sS', '-o', '/dev/null', '-w', report, url]);
     let text = '';
     let err = '';
     child.stdout.on('data', (d) => { text += d; });
     child.stderr.on('data', (d) => { err += d; });
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`curl exited ${code}: ${err.trim()}`))));
-  }), timeoutMs, 'bulk');
+  });
+}
+
+/**
+ * Reads /bulk?mb=M with curl (C, decodes chunked framing at memory speed: a Node client
+ * tops out near the servers' own rate here) and measures MiB/s.
+ */
+async function bulk(port, { mb = 1024, fresh = false, timeoutMs = 120_000 }) {
+  const url = `http://${HOST}:${port}/bulk?mb=${mb}${fresh ? '&fresh=1' : ''}`;
+  const out = await withTimeout(curlDiscard(url, '%{http_code} %{size_download} %{time_total}'), timeoutMs, 'bulk');
   const [status, size, seconds] = out.trim().split(' ').map(Number);
   if (status !== 200) throw new Error(`status ${status}`);
   if (size !== mb * 1048576) throw new Error(`expected ${mb * 1048576} bytes, got ${size}`);
@@ -207,15 +212,7 @@ async function sse(port, { clients = 1000, events = 1000, timeoutMs = 180_000 })
  */
 async function download(port, { path = '/file', clients = 1, bytes, timeoutMs = 120_000 }) {
   const url = `http://${HOST}:${port}${path}`;
-  const one = () => new Promise((resolve, reject) => {
-    const child = spawn('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', url]);
-    let text = '';
-    let err = '';
-    child.stdout.on('data', (d) => { text += d; });
-    child.stderr.on('data', (d) => { err += d; });
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`curl exited ${code}: ${err.trim()}`))));
-  });
+  const one = () => curlDiscard(url, '%{http_code} %{size_download}');
   const t0 = process.hrtime.bigint();
   const outs = await withTimeout(Promise.all(Array.from({ length: clients }, one)), timeoutMs, 'download');
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;

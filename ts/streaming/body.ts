@@ -8,6 +8,7 @@ import { checkSource, discardSource, iteratePuller, openPuller, type StreamSourc
 import type { ChunkMapper } from './pump.js';
 import { writerPuller } from './channel.js';
 import { checkChunk } from './chunk.js';
+import { isFileRegion } from '../files/region.js';
 
 /** Maps one chunk; return null or undefined to drop it. Must be synchronous. */
 export type ChunkMap = (chunk: string | Uint8Array) => string | Uint8Array | null | undefined;
@@ -86,6 +87,11 @@ export class StreamBody {
 
 async function* mapChunksOf(chunks: AsyncIterable<unknown>, mapper: ChunkMapper | null): AsyncGenerator<string | Uint8Array, void, undefined> {
   for await (const chunk of chunks) {
+    if (isFileRegion(chunk)) {
+      // Regions pass through untouched (mappers map memory chunks); a transform sees them as they are.
+      yield chunk as unknown as string | Uint8Array;
+      continue;
+    }
     const value = mapper === null ? chunk : mapper(chunk);
     if (value === null || value === undefined) continue;
     yield checkChunk(value);

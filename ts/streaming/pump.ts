@@ -13,7 +13,14 @@
  * checked every 16 chunks, so one fast producer never starves other connections.
  * Async sources cost the promises they return and nothing more per chunk; while one is
  * pending, a partial batch is written at the next check phase instead of waiting.
+ *
+ * File regions (ts/files/region.ts) end the batch before them and are written alone with
+ * `writeFile` (sendfile in the core, in order with the memory chunks); a path region is
+ * opened first (async fs.open). They bypass chunk mappers, which map memory chunks. A
+ * region met while the stream is over its high watermark waits for the drain, like a
+ * batched chunk; a region that is never written releases what it holds.
  */
+import { abandonRegion, isFileRegion, openRegion, type FileRegion, type OpenedRegion } from '../files/region.js';
 import { checkChunk, chunkSize, type Chunk } from './chunk.js';
 import { isThenable, type PullResult, type Puller } from './source.js';
 
@@ -26,6 +33,8 @@ export interface PumpOwner {
   write(chunk: Chunk): boolean;
   /** Writes several chunks in one call; same result as write. */
   writev(chunks: Chunk[]): boolean;
+  /** Writes a file region (the core takes `closeFd` descriptors even when this throws); same result as write. */
+  writeFile(region: OpenedRegion): boolean;
   /** The source ended and every chunk was written. */
   sourceEnded(): void;
   /** The source, a chunk check, the mapper or a write failed; the source is already cancelled. */
@@ -42,6 +51,8 @@ const enum State {
   Pulling,
   /** Waiting for resume() (the stream is over its high watermark). */
   Blocked,
+  /** Waiting for a file region to be opened. */
+  Opening,
   /** Between two slices of a synchronous run. */
   Yielding,
   Done,
@@ -59,6 +70,8 @@ export class Pump {
   private sliceStart = 0;
   private count = 0;
   private timer: NodeJS.Immediate | null = null;
+  /** A file region met while over the high watermark: written first at the drain. */
+  private heldRegion: FileRegion | null = null;
 
   /** Byte cap of a batch: BATCH_BYTES, or the high watermark when smaller. */
   private readonly batchCap: number;
@@ -90,6 +103,11 @@ export class Pump {
     if (this.state !== State.Blocked) return;
     this.state = State.Running;
     this.sliceStart = now();
+    const held = this.heldRegion;
+    if (held !== null) {
+      this.heldRegion = null;
+      if (!this.takeRegion(held)) return;
+    }
     this.loop();
   }
 
@@ -167,6 +185,7 @@ export class Pump {
       return false;
     }
     let value: unknown = r.value;
+    if (isFileRegion(value)) return this.takeRegion(value);
     let chunk: Chunk;
     try {
       if (this.mapper !== null) {
@@ -189,6 +208,61 @@ export class Pump {
         this.state = State.Blocked; // the chunk stays batched until the drain
         return false;
       }
+    }
+    return true;
+  }
+
+  /** Writes a file region after the batch; false when the loop must stop (blocked, opening, failed). */
+  private takeRegion(region: FileRegion): boolean {
+    if (!this.flush()) {
+      region.release();
+      return false;
+    }
+    if (this.overWater) {
+      this.heldRegion = region;
+      this.state = State.Blocked;
+      return false;
+    }
+    let opened: OpenedRegion | Promise<OpenedRegion>;
+    try {
+      opened = openRegion(region);
+    } catch (err) {
+      return this.fail(err, true, false);
+    }
+    if (isThenable(opened)) {
+      this.state = State.Opening;
+      opened.then(
+        (o) => {
+          if (this.state !== State.Opening) return abandonRegion(o); // cancelled meanwhile
+          this.state = State.Running;
+          if (!this.writeRegion(o)) return;
+          if ((++this.count & 15) === 0 && now() - this.sliceStart >= SLICE_MS) return this.yieldTurn();
+          this.loop();
+        },
+        (err: unknown) => {
+          if (this.state === State.Opening) this.fail(err, true, false);
+        },
+      );
+      return false;
+    }
+    return this.writeRegion(opened);
+  }
+
+  private writeRegion(o: OpenedRegion): boolean {
+    if (o.length === 0) {
+      abandonRegion(o);
+      return true;
+    }
+    let ok: boolean;
+    try {
+      ok = this.owner.writeFile(o);
+    } catch (err) {
+      return this.fail(err, true, false);
+    }
+    if (!ok) {
+      this.overWater = true;
+      this.state = State.Blocked;
+      return false;
     }
     return true;
   }
@@ -217,6 +291,10 @@ export class Pump {
 
   private stop(): void {
     this.state = State.Done;
+    if (this.heldRegion !== null) {
+      this.heldRegion.release();
+      this.heldRegion = null;
+    }
     if (this.timer !== null) {
       clearImmediate(this.timer);
       this.timer = null;

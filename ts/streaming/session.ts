@@ -11,6 +11,7 @@
  */
 import { abortError, CoreError, errorCode } from '../errors.js';
 import { AbortReason, StreamFlags, StreamState, streamStatsFrom, type NativeServer, type NativeStreamStats } from '../native.js';
+import { abandonRegion, type OpenedRegion } from '../files/region.js';
 import { checkChunk, type Chunk } from './chunk.js';
 import type { ResolvedFlow } from './options.js';
 import { Pump, type ChunkMapper, type PumpOwner } from './pump.js';
@@ -21,7 +22,7 @@ import { closedError, StreamingWriter, type WriterBackend } from './writer.js';
 export type CloseReason = 'finished' | 'client-closed' | 'error' | 'timeout';
 
 /** The native calls a stream makes (a fake in unit tests). */
-export type StreamTarget = Pick<NativeServer, 'streamStart' | 'streamWrite' | 'streamWritev' | 'streamFlush' | 'streamEnd' | 'streamAbort' | 'streamStats'>;
+export type StreamTarget = Pick<NativeServer, 'streamStart' | 'streamWrite' | 'streamWritev' | 'streamWriteFile' | 'streamFlush' | 'streamEnd' | 'streamAbort' | 'streamStats'>;
 
 /** Where the session reports to its response (hooks) and to the dispatcher. */
 export interface SessionEvents {
@@ -157,6 +158,16 @@ export class StreamSession implements PumpOwner, WriterBackend {
   writev(chunks: Chunk[]): boolean {
     if (this.phase !== Phase.Open && !this.openForWrite()) throw this.closedError();
     const ok = this.target.streamWritev(this.spec.id, chunks);
+    if (!ok) this.events.backpressure();
+    return ok;
+  }
+
+  writeFile(region: OpenedRegion): boolean {
+    if (this.phase !== Phase.Open && !this.openForWrite()) {
+      abandonRegion(region);
+      throw this.closedError();
+    }
+    const ok = this.target.streamWriteFile(this.spec.id, region.fd, region.offset, region.length, region.closeFd);
     if (!ok) this.events.backpressure();
     return ok;
   }

@@ -1,0 +1,79 @@
+"""The frame protocol between the Node.js pool and a worker.
+
+Every frame is a 9-byte header ``type (u8) | stream id (u32 BE) | payload length (u32 BE)``
+followed by the payload. Node -> worker: START, CREDIT, CANCEL. Worker -> Node:
+HELLO, HEAD, DATA, END, ERROR, CLOSED. The TypeScript side (ts/python/protocol.ts)
+mirrors these numbers.
+"""
+import json
+import struct
+
+HEADER = struct.Struct(">BII")
+HEADER_SIZE = HEADER.size
+U32 = struct.Struct(">I")
+MAX_PAYLOAD = 1 << 30
+
+# Node -> worker
+START = 1    # payload: u32 JSON length, JSON {target, method, path, query, headers, params, window}, body bytes
+CREDIT = 2   # payload: u32 bytes the stream may produce beyond what it already did
+CANCEL = 3   # no payload: close the generator (finally / with blocks run), answer CLOSED
+
+# worker -> Node
+HELLO = 20   # stream 0, JSON {pid, python}: the worker is ready
+HEAD = 21    # JSON {status, headers: [[name, value], ...]}: sent right before the first DATA
+DATA = 22    # encoded items, concatenated
+END = 23     # the generator finished
+ERROR = 24   # JSON {type, message, traceback}; before HEAD it becomes a 500, after it an aborted stream
+CLOSED = 25  # answer to CANCEL: the generator is closed
+
+
+def frame(kind, stream_id, payload=b""):
+    """One frame as bytes (header + payload)."""
+    return HEADER.pack(kind, stream_id, len(payload)) + payload
+
+
+def json_payload(value):
+    return json.dumps(value, separators=(",", ":")).encode("utf-8")
+
+
+def parse_start(payload):
+    """Splits a START payload into (spec dict, body bytes)."""
+    if len(payload) < 4:
+        raise ValueError("START frame too short")
+    (n,) = U32.unpack_from(payload, 0)
+    if 4 + n > len(payload):
+        raise ValueError("START frame: JSON length past the end of the payload")
+    spec = json.loads(payload[4:4 + n].decode("utf-8"))
+    return spec, bytes(payload[4 + n:])
+
+
+def build_start(spec, body=b""):
+    """The START payload for `spec` (used by tests and tools)."""
+    data = json_payload(spec)
+    return U32.pack(len(data)) + data + body
+
+
+class FrameReader:
+    """Incremental parser: feed() bytes, get back complete (type, stream id, payload) tuples."""
+
+    def __init__(self):
+        self._buf = bytearray()
+
+    def feed(self, data):
+        buf = self._buf
+        buf += data
+        frames = []
+        pos = 0
+        n = len(buf)
+        while n - pos >= HEADER_SIZE:
+            kind, sid, length = HEADER.unpack_from(buf, pos)
+            if length > MAX_PAYLOAD:
+                raise ValueError("frame payload of %d bytes is too large" % length)
+            end = pos + HEADER_SIZE + length
+            if end > n:
+                break
+            frames.append((kind, sid, bytes(buf[pos + HEADER_SIZE:end])))
+            pos = end
+        if pos:
+            del buf[:pos]
+        return frames

@@ -1,0 +1,319 @@
+"""One endpoint call: runs the target, paces it by credit, batches its output.
+
+Pacing: Node grants credit in bytes (an initial window, then what the socket took).
+A generator is advanced only while the bytes it produced are below the credit, so a
+client that stops reading stops the generator.
+
+Batching: each encoded item goes into an outbox and one flush is scheduled on the
+event loop unless one is pending. The flush sends everything in the outbox as one
+DATA frame. A slow generator's item therefore leaves at once, while a fast one's
+items pile up until the loop gets to run (a GIL switch interval, or until it awaits)
+and leave in large frames.
+
+Sync callables and generators run in a thread of their own, so a blocking or
+CPU-bound one never stalls the worker's event loop (the other streams); async ones
+run as tasks on the loop.
+"""
+import asyncio
+import collections
+import inspect
+import threading
+import traceback
+from time import monotonic as _monotonic
+
+from . import protocol as P
+from .encoding import content_type_of, encode_document, encode_item
+from .request import HTTPError, Request, Response
+from .targets import resolve
+
+# An async generator that never awaits anything real yields to the loop after this many bytes.
+ASYNC_SLICE_BYTES = 256 * 1024
+# A sync producer that emitted less than FLUSH_DELAY seconds ago is flushed FLUSH_DELAY later,
+# or once FLUSH_BYTES are pending, whichever comes first.
+FLUSH_DELAY = 0.001
+FLUSH_BYTES = 64 * 1024
+
+_DONE = object()
+
+
+def _is_stream(value):
+    """Whether a returned value is streamed (iterated) rather than sent as one document."""
+    if isinstance(value, (str, bytes, bytearray, memoryview, dict, list, tuple)) or value is None:
+        return False
+    return hasattr(value, "__aiter__") or hasattr(value, "__iter__")
+
+
+class Stream:
+    def __init__(self, worker, sid, spec, body):
+        self.worker = worker
+        self.loop = worker.loop
+        self.sid = sid
+        self.target = spec.get("target")
+        self.request = Request.from_spec(spec, body)
+        self.granted = int(spec.get("window", 256 * 1024))
+        self.used = 0
+        self.cond = threading.Condition()
+        self.credit_event = asyncio.Event()
+        self.outbox = collections.deque()
+        self.flush_pending = False
+        self.urgent_pending = False
+        self.pending_bytes = 0
+        self.last_emit = 0.0
+        self.head = None          # the sealed head, set by the producer with the first item
+        self.head_sent = False
+        self.cancelled = False
+        self.finished = False
+        self.task = None          # asyncio task of an async producer
+        self.thread = None
+
+    # ---- control (event loop thread) ----
+
+    def start(self):
+        try:
+            fn = resolve(self.target)
+        except BaseException as err:  # noqa: BLE001
+            self.finish(_format(err))
+            return
+        if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+            self.task = self.loop.create_task(self._run_async_call(fn))
+        else:
+            self.thread = threading.Thread(target=self._run_sync_call, args=(fn,), name="catzilla-stream-%d" % self.sid, daemon=True)
+            self.thread.start()
+
+    def add_credit(self, n):
+        with self.cond:
+            self.granted += n
+            self.cond.notify()
+        self.credit_event.set()
+
+    def cancel(self):
+        if self.cancelled or self.finished:
+            return
+        self.cancelled = True
+        with self.cond:
+            self.cond.notify()
+        self.credit_event.set()
+        if self.task is not None:
+            self.task.cancel()
+
+    def flush(self):
+        """Sends the outbox as one DATA frame (HEAD first, once)."""
+        self.flush_pending = False
+        self.urgent_pending = False
+        self.pending_bytes = 0
+        out = self.outbox
+        if not out or self.finished:
+            return
+        parts = []
+        while out:
+            parts.append(out.popleft())
+        if self.cancelled:
+            return
+        self._send_head()
+        self.worker.send(P.DATA, self.sid, parts[0] if len(parts) == 1 else b"".join(parts))
+
+    def finish(self, error=None):
+        """The producer is done: flush, then END, ERROR or (after a cancel) CLOSED."""
+        if self.finished:
+            return
+        self.flush()
+        self.finished = True
+        if self.cancelled:
+            self.worker.send(P.CLOSED, self.sid, P.json_payload({"error": error}) if error else b"")
+        elif error is not None:
+            self.worker.send(P.ERROR, self.sid, P.json_payload(error))
+        else:
+            if self.head is None:
+                self.head = self.request.response.seal(None)
+            self._send_head()
+            self.worker.send(P.END, self.sid)
+        self.worker.stream_done(self)
+
+    def _send_head(self):
+        if not self.head_sent:
+            self.head_sent = True
+            self.worker.send(P.HEAD, self.sid, P.json_payload(self.head))
+
+    # ---- producers ----
+
+    def _emit(self, data, item, threadsafe):
+        """Queues one encoded item (any thread) and makes sure a flush is scheduled."""
+        if self.head is None:
+            self.head = self.request.response.seal(content_type_of(item))
+        self.outbox.append(data)
+        n = len(data)
+        self.used += n
+        if not threadsafe:
+            if not self.flush_pending:
+                self.flush_pending = True
+                self.loop.call_soon(self.flush)
+            return
+        # From the producer thread. Waking the loop releases the GIL to it, so waking it per
+        # item would cost a thread switch per item: a producer that emitted recently (a fast
+        # one) gets its flush FLUSH_DELAY later, with whatever it produced meanwhile, or as
+        # soon as FLUSH_BYTES piled up; one that was quiet (a slow one) is flushed at once.
+        self.pending_bytes += n
+        if not self.flush_pending:
+            self.flush_pending = True
+            now = _monotonic()
+            if now - self.last_emit >= FLUSH_DELAY:
+                self.loop.call_soon_threadsafe(self.flush)
+            else:
+                self.loop.call_soon_threadsafe(self._arm_flush)
+            self.last_emit = now
+        elif self.pending_bytes >= FLUSH_BYTES and not self.urgent_pending:
+            self.urgent_pending = True
+            self.loop.call_soon_threadsafe(self.flush)
+
+    def _arm_flush(self):
+        self.loop.call_later(FLUSH_DELAY, self.flush)
+
+    def _emit_document(self, value):
+        """A returned (not streamed) value: one item with a document content type."""
+        if value is None:
+            head = self.request.response
+            if head.status == 200 and not head.sent:
+                head.status = 204  # like a Node handler returning null
+            if self.head is None:
+                self.head = head.seal(None)
+            return
+        data, ctype = encode_document(value)
+        if self.head is None:
+            self.head = self.request.response.seal(ctype)
+        if data:
+            self.outbox.append(data)
+
+    def _unwrap(self, result):
+        if isinstance(result, Response):
+            result.apply(self.request.response)
+            return result.body
+        return result
+
+    def _run_sync_call(self, fn):
+        """Thread: call a sync target, then iterate what it returned (or hand an async result to the loop)."""
+        error = None
+        try:
+            result = self._unwrap(fn(self.request))
+            if inspect.isawaitable(result) or hasattr(result, "__aiter__"):
+                asyncio.run_coroutine_threadsafe(self._run_async_result(result), self.loop)
+                return
+            if _is_stream(result):
+                self._iterate_sync(result)
+            elif not self.cancelled:
+                self._emit_document(result)
+        except BaseException as err:  # noqa: BLE001
+            error = _format(err)
+        self.loop.call_soon_threadsafe(self.finish, error)
+
+    def _iterate_sync(self, iterable):
+        it = iter(iterable)
+        cond = self.cond
+        try:
+            while True:
+                if self.used >= self.granted:
+                    with cond:
+                        while self.used >= self.granted and not self.cancelled:
+                            cond.wait()
+                if self.cancelled:
+                    break
+                try:
+                    item = next(it)
+                except StopIteration:
+                    return
+                if self.cancelled:
+                    break
+                data = encode_item(item)
+                if data:
+                    self._emit(data, item, True)
+        except BaseException:
+            _close_sync(it)
+            raise
+        _close_sync(it)  # cancelled: run the generator's finally / with blocks now
+
+    async def _run_async_call(self, fn):
+        try:
+            result = fn(self.request)
+        except BaseException as err:  # noqa: BLE001 - e.g. a TypeError for a wrong signature
+            self.finish(_format(err))
+            return
+        await self._run_async_result(result)
+
+    async def _run_async_result(self, result):
+        """Awaits and iterates what an async target (or a sync one) returned, on the loop."""
+        self.task = asyncio.current_task()
+        if self.cancelled:
+            self.task.cancel()
+        error = None
+        try:
+            if inspect.isawaitable(result):
+                result = await result
+            await self._consume_async(self._unwrap(result))
+        except asyncio.CancelledError:
+            pass
+        except BaseException as err:  # noqa: BLE001
+            error = _format(err)
+        self.finish(error)
+
+    async def _consume_async(self, result):
+        if hasattr(result, "__aiter__"):
+            await self._iterate_async(result)
+        elif _is_stream(result):
+            # A sync iterable returned by an async target: iterate it in a thread too.
+            await self.loop.run_in_executor(None, self._iterate_sync, result)
+        elif not self.cancelled:
+            self._emit_document(result)
+
+    async def _iterate_async(self, aiterable):
+        it = aiterable.__aiter__()
+        slice_bytes = 0
+        try:
+            while True:
+                if self.used >= self.granted:
+                    self.credit_event.clear()
+                    if self.used >= self.granted and not self.cancelled:
+                        await self.credit_event.wait()
+                    continue
+                if self.cancelled:
+                    break
+                try:
+                    item = await it.__anext__()
+                except StopAsyncIteration:
+                    return
+                data = encode_item(item)
+                if data:
+                    self._emit(data, item, False)
+                    slice_bytes += len(data)
+                    if slice_bytes >= ASYNC_SLICE_BYTES:
+                        slice_bytes = 0
+                        await asyncio.sleep(0)  # let other streams and the flush run
+        except BaseException:
+            await _close_async(it)
+            raise
+        await _close_async(it)
+
+
+def _close_sync(it):
+    close = getattr(it, "close", None)
+    if close is not None:
+        close()
+
+
+async def _close_async(it):
+    aclose = getattr(it, "aclose", None)
+    if aclose is None:
+        return
+    try:
+        await aclose()
+    except RuntimeError:
+        pass  # "aclose(): asynchronous generator is already running": it is being cancelled
+
+
+def _format(err):
+    info = {
+        "type": type(err).__name__,
+        "message": str(err),
+        "traceback": "".join(traceback.format_exception(type(err), err, err.__traceback__)),
+    }
+    if isinstance(err, HTTPError):
+        info.update(status=err.status, message=err.message, headers=[[k, str(v)] for k, v in err.headers.items()])
+    return info

@@ -1,0 +1,265 @@
+/**
+ * `PythonBridge`: mounts Python functions as catzilla endpoints.
+ *
+ *   const python = new PythonBridge({ app, paths: [here], workers: 2 });
+ *   app.get('/export', python.endpoint('handlers:rows'));
+ *   await app.listen();   // starts the workers and imports every target first
+ *   await app.close();    // closes the generators and ends the workers
+ *
+ * The function gets a `catzilla_bridge.Request` and returns or yields str, bytes or
+ * dicts (JSON lines), sync or async. Data travels as batched frames over the workers'
+ * pipes, paced by credit from the catzilla stream (see stream.ts); pythonia is used
+ * only for the startup check (validate.ts).
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { App, CloseOptions, ListenOptions } from '../app.js';
+import type { Handler } from '../dispatch.js';
+import { CoreError } from '../errors.js';
+import type { Request } from '../request.js';
+import { StreamingResponse, type FlowOptions } from '../streaming/index.js';
+import { WorkerPool } from './pool.js';
+import type { StartSpec } from './protocol.js';
+import { validateTargets, type ValidationReport } from './validate.js';
+
+export interface PythonBridgeOptions {
+  /** Ties the bridge to the app: `app.listen()` starts and validates it, `app.close()` ends it. */
+  app?: App;
+  /** Python executable. Default: $CATZILLA_PYTHON, else "python3". */
+  python?: string;
+  /** Worker processes (each runs many streams). Default: min(4, CPUs). */
+  workers?: number;
+  /** Directories put first on the workers' sys.path to find the target modules. Default: [process.cwd()]. */
+  paths?: string[];
+  /** Bytes a generator may run ahead of the socket (its credit window). Default 256 KiB. */
+  window?: number;
+  /** ms for the workers to start and the targets to import. Default 15000. */
+  startupTimeout?: number;
+  /** ms the workers get to close their generators at close() before SIGKILL. Default 2000. */
+  closeTimeout?: number;
+  /** How targets are checked at start: 'pythonia' (default), 'subprocess', or false (not at all). */
+  validate?: 'pythonia' | 'subprocess' | false;
+  /** Extra environment for the workers. */
+  env?: Record<string, string>;
+  /** Receives the workers' stderr (print(), warnings). Default: process.stderr. */
+  stderr?: (text: string) => void;
+}
+
+export interface PythonEndpointOptions extends FlowOptions {
+  /** Send the head as soon as the function produced it instead of with the first data. */
+  flushHeaders?: boolean;
+}
+
+export interface PythonBridgeStats {
+  /** Process ids of the running workers. */
+  workers: number[];
+  /** Python streams in progress (cancelled ones until their generator closed). */
+  activeStreams: number;
+  /** How the last startup check ran, if it ran. */
+  validatedVia: 'pythonia' | 'subprocess' | null;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** python/ at the package root (same depth from ts/python and dist/python). */
+export const PYTHON_PACKAGE_DIR = path.resolve(here, '..', '..', 'python');
+
+const DEFAULT_WINDOW = 256 * 1024;
+
+export class PythonBridge {
+  private readonly python: string;
+  private readonly size: number;
+  private readonly paths: string[];
+  private readonly window: number;
+  private readonly startupTimeout: number;
+  private readonly closeTimeout: number;
+  private readonly validateVia: 'pythonia' | 'subprocess' | false;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly stderr: (text: string) => void;
+  private readonly targets = new Set<string>();
+  private pool: WorkerPool | null = null;
+  private starting: Promise<WorkerPool> | null = null;
+  private closing: Promise<void> | null = null;
+  private validatedVia: ValidationReport['via'] | null = null;
+  private readonly apps = new WeakSet<App>();
+
+  constructor(options: PythonBridgeOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('PythonBridge options must be an object');
+    this.python = options.python ?? process.env.CATZILLA_PYTHON ?? 'python3';
+    if (typeof this.python !== 'string' || this.python === '') throw new TypeError('PythonBridge option python must be a non-empty string');
+    this.size = positiveInt(options.workers ?? Math.max(1, Math.min(4, os.availableParallelism())), 'workers');
+    this.window = positiveInt(options.window ?? DEFAULT_WINDOW, 'window');
+    this.startupTimeout = positiveInt(options.startupTimeout ?? 15000, 'startupTimeout');
+    this.closeTimeout = nonNegativeInt(options.closeTimeout ?? 2000, 'closeTimeout');
+    const paths = options.paths ?? [process.cwd()];
+    if (!Array.isArray(paths) || paths.some((p) => typeof p !== 'string')) throw new TypeError('PythonBridge option paths must be an array of strings');
+    this.paths = paths.map((p) => path.resolve(p));
+    const via = options.validate ?? 'pythonia';
+    if (via !== 'pythonia' && via !== 'subprocess' && via !== false) throw new TypeError(`PythonBridge option validate must be 'pythonia', 'subprocess' or false`);
+    this.validateVia = via;
+    const pythonPath = [PYTHON_PACKAGE_DIR, process.env.PYTHONPATH].filter(Boolean).join(path.delimiter);
+    this.env = {
+      ...process.env,
+      ...options.env,
+      PYTHONPATH: pythonPath,
+      CATZILLA_BRIDGE_PATH: JSON.stringify(this.paths),
+      PYTHONUNBUFFERED: '1',
+    };
+    this.stderr = options.stderr ?? ((text) => process.stderr.write(text));
+    if (options.app !== undefined) this.attach(options.app);
+  }
+
+  /**
+   * A handler that runs `target` ("module:function") in a worker for each request and
+   * streams what it returns or yields.
+   */
+  endpoint(target: string, options: PythonEndpointOptions = {}): Handler {
+    if (typeof target !== 'string' || !/^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$/.test(target)) {
+      throw new TypeError(`python.endpoint() needs a "module:function" target, got ${JSON.stringify(target)}`);
+    }
+    this.targets.add(target);
+    const { flushHeaders, ...flow } = options;
+    return async (req: Request) => {
+      const pool = await this.ready();
+      const body = await req.buffer();
+      const stream = await pool.open(startSpec(target, req, this.window), body);
+      const onAbort = (): void => stream.cancel();
+      req.signal.addEventListener('abort', onAbort, { once: true });
+      let head;
+      try {
+        head = await stream.head();
+      } catch (err) {
+        stream.cancel();
+        throw err;
+      } finally {
+        req.signal.removeEventListener('abort', onAbort);
+      }
+      return new StreamingResponse((writer) => stream.pipe(writer), {
+        ...flow,
+        flushHeaders,
+        status: head.status,
+        headers: head.headers,
+        onClose: () => stream.cancel(),
+      });
+    };
+  }
+
+  /** Makes `app.listen()` start (and validate) the bridge first and `app.close()` end it. */
+  attach(app: App): this {
+    if (this.apps.has(app)) return this;
+    this.apps.add(app);
+    const listen = app.listen.bind(app);
+    const close = app.close.bind(app);
+    Object.assign(app, {
+      listen: async (options?: ListenOptions) => {
+        await this.start();
+        try {
+          return await listen(options);
+        } catch (err) {
+          await this.close();
+          throw err;
+        }
+      },
+      close: async (options?: CloseOptions) => {
+        try {
+          await close(options);
+        } finally {
+          await this.close();
+        }
+      },
+    });
+    return this;
+  }
+
+  /** Starts the workers and imports every target registered so far; idempotent. */
+  start(): Promise<void> {
+    return this.ready().then(() => undefined);
+  }
+
+  /** Cancels every stream's generator and ends the workers (SIGKILL after closeTimeout). */
+  close(): Promise<void> {
+    if (this.closing !== null) return this.closing;
+    const starting = this.starting;
+    this.starting = null;
+    this.closing = (async () => {
+      let pool = this.pool;
+      this.pool = null;
+      if (pool === null && starting !== null) pool = await starting.catch(() => null);
+      if (pool !== null) await pool.close(this.closeTimeout);
+    })().finally(() => {
+      this.closing = null;
+    });
+    return this.closing;
+  }
+
+  stats(): PythonBridgeStats {
+    return { workers: this.pool?.pids ?? [], activeStreams: this.pool?.activeStreams ?? 0, validatedVia: this.validatedVia };
+  }
+
+  private async ready(): Promise<WorkerPool> {
+    if (this.closing !== null) await this.closing;
+    if (this.pool !== null) return this.pool;
+    this.starting ??= this.launch();
+    try {
+      return await this.starting;
+    } catch (err) {
+      this.starting = null;
+      throw err;
+    }
+  }
+
+  private async launch(): Promise<WorkerPool> {
+    const pool = new WorkerPool(this.size, {
+      python: this.python,
+      env: this.env,
+      startupTimeout: this.startupTimeout,
+      stderr: this.stderr,
+    });
+    await pool.start(); // Python missing or broken: a clear error here, before pythonia runs
+    try {
+      if (this.validateVia !== false && this.targets.size > 0) {
+        const report = await validateTargets([...this.targets], {
+          python: this.python, pythonDir: PYTHON_PACKAGE_DIR, paths: this.paths, env: this.env,
+          timeoutMs: this.startupTimeout, via: this.validateVia,
+        });
+        this.validatedVia = report.via;
+        if (!report.ok) throw importError(report);
+      }
+    } catch (err) {
+      await pool.close(0);
+      throw err;
+    }
+    this.pool = pool;
+    return pool;
+  }
+}
+
+function startSpec(target: string, req: Request, window: number): StartSpec {
+  const q = req.url.indexOf('?');
+  return {
+    target,
+    method: req.method,
+    path: req.path,
+    query: q < 0 ? '' : req.url.slice(q + 1),
+    headers: req.headers as Record<string, string>,
+    params: { ...req.params } as Record<string, string>,
+    window,
+  };
+}
+
+function importError(report: ValidationReport): CoreError {
+  const parts = report.errors.map((e) => `Python endpoint "${e.target}" cannot be loaded:\n${e.traceback.trimEnd()}`);
+  const err = new CoreError('EPYTHONIMPORT', parts.join('\n\n'));
+  err.stack = `CoreError [EPYTHONIMPORT]: ${parts.join('\n\n')}`;
+  return err;
+}
+
+function positiveInt(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw new TypeError(`PythonBridge option ${name} must be a positive integer, got ${String(value)}`);
+  return value;
+}
+
+function nonNegativeInt(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new TypeError(`PythonBridge option ${name} must be a non-negative integer, got ${String(value)}`);
+  return value;
+}
