@@ -5,7 +5,10 @@
  */
 import zlib from 'node:zlib';
 import { expect } from 'chai';
-import { compress, HttpResponse, ndjson, sse, StreamingResponse, streamCompression } from '../../ts/index.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { compress, fileRegion, HttpResponse, ndjson, sse, StreamingResponse, streamCompression } from '../../ts/index.js';
 import { deferred, fetchRaw, RawClient, requestBytes } from '../helpers/raw-client.js';
 import { connectSSE } from '../helpers/sse-client.js';
 import { withApp } from '../helpers/with-app.js';
@@ -31,6 +34,27 @@ describe('compression: compress() middleware', () => {
     app.get('/rows', () => ndjson((function* () { for (let i = 0; i < 50_000; i++) yield { i, name: `user-${i}` }; })()));
     app.get('/sized', () => new StreamingResponse([BIG], { contentType: 'text/plain', contentLength: Buffer.byteLength(BIG) }));
   };
+
+  it('reads file regions of a compressed stream into the compressor (sendfile cannot apply): header + file + footer', async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'catzilla-cz-')), 'part.txt');
+    fs.writeFileSync(file, BIG);
+    try {
+      await withApp((app: any) => {
+        app.use(compress({ threshold: 0 }));
+        app.get('/mixed', () => new StreamingResponse((function* () {
+          yield 'HEADER\n';
+          yield fileRegion(file, { offset: 10, length: 5000 });
+          yield 'FOOTER\n';
+        })(), { contentType: 'text/plain' }));
+      }, async ({ port }) => {
+        const r = await fetchRaw(port, { path: '/mixed', headers: { 'Accept-Encoding': 'gzip' } });
+        expect(r.get('content-encoding')).to.equal('gzip');
+        expect(zlib.gunzipSync(r.body).toString()).to.equal('HEADER\n' + BIG.slice(10, 5010) + 'FOOTER\n');
+      });
+    } finally {
+      fs.rmSync(path.dirname(file), { recursive: true, force: true });
+    }
+  });
 
   for (const coding of ['gzip', 'deflate', 'br']) {
     it(`compresses a whole body with ${coding} and adds Vary: Accept-Encoding`, async () => {

@@ -19,6 +19,7 @@ import type { Request } from '../request.js';
 import { HttpResponse } from '../response.js';
 import { StreamBody } from '../streaming/body.js';
 import type { Chunk } from '../streaming/chunk.js';
+import { expandRegions } from '../files/region.js';
 import { StreamingResponse } from '../streaming/response.js';
 import { isCompressible } from './compressible.js';
 import {
@@ -123,7 +124,9 @@ export function compress(options: CompressOptions = {}): CompressMiddleware {
       stats.byEncoding[encoding].responses++;
       return createStreamEncoder(encoding, streamSettings);
     };
-    const transform = (chunks: AsyncIterable<Chunk>) => new CompressedStream(chunks, open, flushWindow, own, stats, stats.byEncoding[encoding]);
+    // file regions in the body are read (a compressor needs their bytes; sendfile cannot apply)
+    const transform = (chunks: AsyncIterable<Chunk>) =>
+      new CompressedStream(expandRegions(chunks) as AsyncIterable<Chunk>, open, flushWindow, own, stats, stats.byEncoding[encoding]);
     if (res instanceof StreamingResponse) res.transformBody(transform);
     else body.transform(transform);
     markEncoded(res, encoding);

@@ -196,3 +196,36 @@ function checkInteger(value: unknown, name: string): number {
   }
   return value;
 }
+
+/**
+ * The bytes of a region, read through JavaScript: for transforms that must see them (a
+ * compressor), where sendfile cannot apply. Closes what the region owns on every path.
+ */
+export async function* regionBytes(region: FileRegion): AsyncGenerator<Buffer, void, undefined> {
+  const opened = await openRegion(region);
+  if (opened.length === 0) {
+    abandonRegion(opened);
+    return;
+  }
+  const stream = fs.createReadStream('', {
+    fd: opened.fd,
+    start: opened.offset,
+    end: opened.offset + opened.length - 1,
+    autoClose: false,
+    highWaterMark: 64 * 1024,
+  });
+  try {
+    for await (const chunk of stream) yield chunk as Buffer;
+  } finally {
+    stream.destroy();
+    abandonRegion(opened);
+  }
+}
+
+/** Memory chunks as they are; file regions expanded into their bytes (see regionBytes). */
+export async function* expandRegions<T>(chunks: AsyncIterable<T>): AsyncGenerator<T | Buffer, void, undefined> {
+  for await (const chunk of chunks) {
+    if (isFileRegion(chunk)) yield* regionBytes(chunk);
+    else yield chunk;
+  }
+}
