@@ -189,17 +189,6 @@ Napi::Object ServerWrap::AddressObject(Napi::Env env, const struct sockaddr_stor
   return out;
 }
 
-namespace {
-struct KeptBuffer {
-  napi_env env;
-  napi_ref ref;
-};
-void ReleaseKept(void* arg) {
-  KeptBuffer* kept = static_cast<KeptBuffer*>(arg);
-  napi_delete_reference(kept->env, kept->ref);
-  delete kept;
-}
-}  // namespace
 
 bool ServerWrap::StringInto(napi_env env, napi_value v, std::string& out, bool latin1) {
   size_t len = 0;
@@ -239,10 +228,8 @@ Napi::Value ServerWrap::Respond(const Napi::CallbackInfo& info) {
     r.body = static_cast<const char*>(ab.Data()) + ta.ByteOffset();
     r.body_len = ta.ByteLength();
     if (r.body_len > 16 * 1024) {
-      KeptBuffer* kept = new KeptBuffer{env, nullptr};
-      napi_create_reference(env, body, 1, &kept->ref);
       r.release = ReleaseKept;
-      r.release_arg = kept;
+      r.release_arg = KeepValue(env, body);
     }
   } else if (!info[3].IsNull() && !info[3].IsUndefined()) {
     Napi::TypeError::New(env, "response body must be a string, a Uint8Array or null").ThrowAsJavaScriptException();

@@ -11,6 +11,23 @@ extern "C" {
 
 namespace catzilla_bindings {
 
+// A JS value (a Buffer the core sends without copying) kept alive until the core releases it:
+// `KeepValue` makes the holder, `ReleaseKept` (a catzilla_release_cb) drops it.
+struct KeptValue {
+  napi_env env;
+  napi_ref ref;
+};
+inline KeptValue* KeepValue(napi_env env, napi_value value) {
+  KeptValue* kept = new KeptValue{env, nullptr};
+  napi_create_reference(env, value, 1, &kept->ref);
+  return kept;
+}
+inline void ReleaseKept(void* arg) {
+  KeptValue* kept = static_cast<KeptValue*>(arg);
+  napi_delete_reference(kept->env, kept->ref);
+  delete kept;
+}
+
 class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
  public:
   static void Init(Napi::Env env, Napi::Object exports);

@@ -8,15 +8,6 @@
 namespace catzilla_bindings {
 
 namespace {
-struct KeptChunk {
-  napi_env env;
-  napi_ref ref;
-};
-void ReleaseChunk(void* arg) {
-  KeptChunk* kept = static_cast<KeptChunk*>(arg);
-  napi_delete_reference(kept->env, kept->ref);
-  delete kept;
-}
 constexpr size_t kReferenceThreshold = 4096;  // smaller chunks are copied into the cork buffer
 }  // namespace
 
@@ -77,9 +68,7 @@ int ServerWrap::WriteChunk(catzilla_stream_context_t* stream, napi_value chunk) 
   napi_get_typedarray_info(env, chunk, &ta_type, &length, &data, &arraybuffer, &offset);
   if (ta_type != napi_uint8_array) return UV_EINVAL;
   if (length >= kReferenceThreshold) {
-    KeptChunk* kept = new KeptChunk{env, nullptr};
-    napi_create_reference(env, chunk, 1, &kept->ref);
-    return catzilla_stream_write(stream, static_cast<const char*>(data), length, ReleaseChunk, kept);
+    return catzilla_stream_write(stream, static_cast<const char*>(data), length, ReleaseKept, KeepValue(env, chunk));
   }
   return catzilla_stream_write(stream, static_cast<const char*>(data), length, nullptr, nullptr);
 }

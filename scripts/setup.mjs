@@ -16,6 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import fs from 'node:fs';
 import path from 'node:path';
+import { onPath } from './on-path.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -45,16 +46,6 @@ function fail(message) {
   process.exit(1);
 }
 
-function onPath(cmd) {
-  return (process.env.PATH || '').split(path.delimiter).some((dir) => {
-    try {
-      fs.accessSync(path.join(dir || '.', cmd), fs.constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
 
 function run(cmd, args, { quiet = false, env = process.env, cwd = root } = {}) {
   const result = spawnSync(cmd, args, { cwd, env, stdio: ['ignore', quiet ? 'ignore' : 'inherit', quiet ? 'ignore' : 'inherit'] });

@@ -67,7 +67,6 @@ static void on_stream_end(catzilla_server_t* s, catzilla_request_id_t id, const 
   ended[st->state]++;
   last_stats = *st;
 }
-static void server_closed(catzilla_server_t* s, void* arg) { *(int*)arg = 1; }
 
 static size_t check_mixed(const char* body, size_t n) {
   size_t bad = 0;
@@ -89,10 +88,8 @@ int main(void) {
   catzilla_server_options_t opt;
   catzilla_server_options_default(&opt);
   catzilla_server_callbacks_t cb = {on_request, on_body, on_body_end, on_abort, on_drain, on_stream_end};
-  CHECK_INT(catzilla_server_new(loop, &opt, &cb, NULL, &server), 0);
-  struct sockaddr_storage bound;
-  CHECK_INT(catzilla_server_listen(server, "127.0.0.1", 0, 128, &bound), 0);
-  int port = ntohs(((struct sockaddr_in*)&bound)->sin_port);
+  int port = start_server(&server, &opt, &cb);
+  CHECK(port > 0);
   char* body = malloc(file_size + 4096);
   int chunks;
 
@@ -138,11 +135,7 @@ int main(void) {
   for (int i = 0; i < 100 && ended[CATZILLA_STREAM_ABORTED] == aborted; i++) uv_run(loop, UV_RUN_NOWAIT);
   CHECK_INT(ended[CATZILLA_STREAM_ABORTED], aborted + 1);
 
-  int closed = 0;
-  CHECK_INT(catzilla_server_close(server, 1000, server_closed, &closed), 0);
-  while (!closed) uv_run(loop, UV_RUN_ONCE);
-  catzilla_server_free(server);
-  CHECK_INT(uv_run(loop, UV_RUN_NOWAIT), 0);
+  CHECK_INT(stop_server(server), 0); /* nothing left on the loop */
   CHECK_INT(open_fds(), 0); /* every descriptor closed, on every path */
   CHECK_INT(uv_loop_close(loop), 0);
   unlink(path);

@@ -110,7 +110,6 @@ static void on_stream_end(catzilla_server_t* s, catzilla_request_id_t id, const 
   if (id == big_id) big_stats = *st;
 }
 
-static void server_closed(catzilla_server_t* s, void* arg) { *(int*)arg = 1; }
 
 int main(void) {
   loop = uv_default_loop();
@@ -118,10 +117,8 @@ int main(void) {
   catzilla_server_options_t opt;
   catzilla_server_options_default(&opt);
   catzilla_server_callbacks_t cb = {on_request, on_body, on_body_end, on_abort, on_drain, on_stream_end};
-  CHECK_INT(catzilla_server_new(loop, &opt, &cb, NULL, &server), 0);
-  struct sockaddr_storage bound;
-  CHECK_INT(catzilla_server_listen(server, "127.0.0.1", 0, 128, &bound), 0);
-  int port = ntohs(((struct sockaddr_in*)&bound)->sin_port);
+  int port = start_server(&server, &opt, &cb);
+  CHECK(port > 0);
   char* body = malloc(BIG_TOTAL + 1);
   int chunks = 0;
 
@@ -176,11 +173,7 @@ int main(void) {
   CHECK_INT(st.streams_aborted, 1);
   CHECK_INT(st.streams_active, 0);
 
-  int closed = 0;
-  CHECK_INT(catzilla_server_close(server, 1000, server_closed, &closed), 0);
-  while (!closed) uv_run(loop, UV_RUN_ONCE);
-  catzilla_server_free(server);
-  CHECK_INT(uv_run(loop, UV_RUN_NOWAIT), 0);
+  CHECK_INT(stop_server(server), 0); /* nothing left on the loop */
   CHECK_INT(uv_loop_close(loop), 0);
   free(body);
   TEST_END();
