@@ -4,7 +4,7 @@
  * when there is nothing to do. `npm run demo` and `npm test` run it first.
  *
  *   1. system packages: cmake, gcc, g++, make, node-llhttp (llhttp's C sources), libuv1-dev (the C unit
- *      tests), curl, python3, pkg-config, chromium (browser tests), python3-pytest. Missing ones are installed with apt-get when running as root,
+ *      tests), curl, python3, pkg-config, chromium (browser tests), python3-pytest, python3-prometheus-client. Missing ones are installed with apt-get when running as root,
  *      or through `sudo -n` when sudo needs no password; otherwise it says what to run and exits 1.
  *   2. `npm install` when node_modules is missing or older than package.json / package-lock.json.
  *      npm runs package.json's "install" script, which is the build (scripts/build.mjs).
@@ -35,6 +35,8 @@ const REQUIREMENTS = [
   { pkg: 'chromium', files: ['/usr/bin/chromium'] },
   // the Python bridge's own tests
   { pkg: 'python3-pytest', probe: ['python3', '-m', 'pytest', '--version'] },
+  // a real Prometheus text parser for the metrics tests
+  { pkg: 'python3-prometheus-client', probe: ['python3', '-c', 'import prometheus_client.parser'] },
 ];
 
 function say(message) {

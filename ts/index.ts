@@ -90,3 +90,23 @@ export {
   type DotfilesPolicy,
   type SymlinksPolicy,
 } from './files/index.js';
+export {
+  metrics,
+  metricsRegistry,
+  metricsSnapshot,
+  streamsIntrospection,
+  liveStreams,
+  dashboard,
+  type MetricsOptions,
+  type MetricsFormat,
+  type MetricsSnapshot,
+  type IntrospectionOptions,
+  type LiveStreamInfo,
+  type DashboardOptions,
+  type DashboardSample,
+  type DashboardHandler,
+  type AccessOptions,
+  type RouteTotals,
+} from './metrics/index.js';
+export { MOUNT, type Mountable, type LiveStream } from './app.js';
+export type { DispatchObserver } from './dispatch.js';
