@@ -66,6 +66,8 @@ export class App {
   private readonly flow: FlowOptions;
   private server: NativeServer | null = null;
   private closing: Promise<void> | null = null;
+  private readonly listenHooks: Array<() => void | Promise<void>> = [];
+  private readonly closeHooks: Array<() => void | Promise<void>> = [];
   private readonly observers: DispatchObserver[] = [];
 
   constructor(options: AppOptions = {}) {
@@ -128,9 +130,45 @@ export class App {
     return this;
   }
 
+  /**
+   * Runs `fn` at every `listen()`, before the port is bound (in registration order): a hook that
+   * rejects makes listen reject, after the close hooks ran to release what earlier hooks started.
+   */
+  onListen(fn: () => void | Promise<void>): this {
+    if (typeof fn !== 'function') throw new TypeError('onListen(fn): fn must be a function');
+    this.listenHooks.push(fn);
+    return this;
+  }
+
+  /** Runs `fn` at every `close()` once the server has closed (also after a failed listen). */
+  onClose(fn: () => void | Promise<void>): this {
+    if (typeof fn !== 'function') throw new TypeError('onClose(fn): fn must be a function');
+    this.closeHooks.push(fn);
+    return this;
+  }
+
+  /** Runs every close hook, even when one fails; rejects with the first failure. */
+  private async runCloseHooks(): Promise<void> {
+    let failure: unknown = null;
+    for (const fn of this.closeHooks) {
+      try {
+        await fn();
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+    if (failure !== null) throw failure;
+  }
+
   /** Starts listening; resolves with the bound address (useful with port 0). */
   async listen(options: ListenOptions = {}): Promise<NativeAddress> {
     if (this.server !== null) throw new CoreError('EALREADYLISTENING', 'App is already listening; close() it first');
+    try {
+      for (const fn of this.listenHooks) await fn();
+    } catch (err) {
+      await this.runCloseHooks().catch(() => {});
+      throw err;
+    }
     const { port = 0, host = '0.0.0.0', backlog = 511 } = options;
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`listen port must be an integer in [0, 65535], got ${String(port)}`);
     if (typeof host !== 'string' || host === '') throw new TypeError(`listen host must be a non-empty string, got ${JSON.stringify(host)}`);
@@ -148,6 +186,7 @@ export class App {
       } catch {
         // Not listening: nothing to release.
       }
+      await this.runCloseHooks().catch(() => {});
       throw err;
     }
     this.server = server;
@@ -161,8 +200,8 @@ export class App {
     if (!Number.isInteger(timeout) || timeout < 0) throw new TypeError(`close timeout must be a non-negative integer, got ${String(timeout)}`);
     if (this.closing !== null) return this.closing;
     const server = this.server;
-    if (server === null) return Promise.resolve();
-    this.closing = new Promise<void>((resolve, reject) => {
+    if (server === null) return this.closeHooks.length ? this.runCloseHooks() : Promise.resolve();
+    const closed = new Promise<void>((resolve, reject) => {
       try {
         server.close(timeout, () => {
           if (this.server === server) this.server = null;
@@ -172,6 +211,7 @@ export class App {
         reject(err);
       }
     });
+    this.closing = closed.then(() => this.runCloseHooks());
     return this.closing;
   }
 

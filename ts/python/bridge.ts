@@ -14,7 +14,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { App, CloseOptions, ListenOptions } from '../app.js';
+import type { App } from '../app.js';
 import type { Handler } from '../dispatch.js';
 import { CoreError } from '../errors.js';
 import type { Request } from '../request.js';
@@ -148,26 +148,8 @@ export class PythonBridge {
   attach(app: App): this {
     if (this.apps.has(app)) return this;
     this.apps.add(app);
-    const listen = app.listen.bind(app);
-    const close = app.close.bind(app);
-    Object.assign(app, {
-      listen: async (options?: ListenOptions) => {
-        await this.start();
-        try {
-          return await listen(options);
-        } catch (err) {
-          await this.close();
-          throw err;
-        }
-      },
-      close: async (options?: CloseOptions) => {
-        try {
-          await close(options);
-        } finally {
-          await this.close();
-        }
-      },
-    });
+    app.onListen(() => this.start());
+    app.onClose(() => this.close());
     return this;
   }
 
