@@ -80,6 +80,18 @@ extern const char catzilla__chunk_crlf[2];
 extern const char catzilla__chunk_crlf_last[7]; /* "\r\n0\r\n\r\n" */
 extern const char catzilla__chunk_last[5];      /* "0\r\n\r\n" */
 
+/* ---- sendfile.c: file regions to a socket, and its writability ---- */
+typedef struct catzilla__poller_s catzilla__poller_t;
+typedef void (*catzilla__writable_cb)(void* arg, int status);
+/* Call `cb(arg, status)` once `tcp` is writable (the poller is created on first use). */
+int catzilla__poller_wait(catzilla__poller_t** poller, uv_loop_t* loop, uv_tcp_t* tcp, catzilla__writable_cb cb,
+                          void* arg);
+void catzilla__poller_release(catzilla__poller_t** poller);
+/* Send up to `budget` bytes of the region (advancing offset/remaining, *sent = bytes sent):
+ * 0 when the region is done, UV_EAGAIN (socket full or budget spent), UV_EOF (file too
+ * short), or another negative error. */
+int catzilla__sendfile(uv_tcp_t* tcp, int fd, uint64_t* offset, uint64_t* remaining, size_t budget, size_t* sent);
+
 /* ---- stats.c ---- */
 void catzilla__stats_record_latency(catzilla_server_t* server, catzilla_stream_stats_t* stream, uint64_t us);
 uint64_t catzilla__wall_ms(void);
@@ -131,10 +143,9 @@ struct catzilla_stream_context_s {
   catzilla_ring_source_t* ring_source;
   void* outbox_head;                 /* units waiting behind a file region, in order */
   void* outbox_tail;
-  struct catzilla__poller_s* poller; /* writability of the socket while sendfile waits */
+  catzilla__poller_t* poller;        /* writability of the socket while sendfile waits */
   catzilla_stream_stats_t stats;
 };
-typedef struct catzilla__poller_s catzilla__poller_t;
 
 void catzilla__stream_conn_closed(catzilla_stream_context_t* stream);
 void catzilla__stream_flush_all(catzilla_server_t* server);

@@ -13,12 +13,8 @@
  * callbacks, the prepare and idle handles), never from inside a call JavaScript made.
  */
 #include "internal.h"
-#include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <sys/sendfile.h>
-#endif
 
 typedef struct stream__write_s {
   uv_write_t req;
@@ -218,32 +214,13 @@ static void stream__on_write(uv_write_t* req, int status) {
   stream__unref(s);
 }
 
-/* ---- file regions: sendfile, waiting for writability on a dup of the socket ---- */
+/* ---- file regions (sendfile.c does the system side) ---- */
 
-struct catzilla__poller_s {
-  uv_poll_t poll;
-  catzilla_stream_context_t* stream;
-  int fd;
-};
+static void stream__poller_release(catzilla_stream_context_t* s) { catzilla__poller_release(&s->poller); }
 
-static void stream__poller_closed(uv_handle_t* handle) {
-  catzilla__poller_t* p = (catzilla__poller_t*)handle;
-  close(p->fd);
-  free(p);
-}
-
-static void stream__poller_release(catzilla_stream_context_t* s) {
-  if (s->poller == NULL) return;
-  s->poller->stream = NULL;
-  uv_close((uv_handle_t*)&s->poller->poll, stream__poller_closed);
-  s->poller = NULL;
-}
-
-static void stream__on_writable(uv_poll_t* poll, int status, int events) {
-  catzilla__poller_t* p = (catzilla__poller_t*)poll;
-  uv_poll_stop(poll);
-  catzilla_stream_context_t* s = p->stream;
-  if (s == NULL || stream__final(s)) return;
+static void stream__on_writable(void* arg, int status) {
+  catzilla_stream_context_t* s = arg;
+  if (stream__final(s)) return;
   if (status < 0) {
     if (s->conn) catzilla__conn_close(s->conn, CATZILLA_ABORT_CONNECTION_ERROR);
     return;
@@ -255,66 +232,19 @@ static void stream__on_writable(uv_poll_t* poll, int status, int events) {
   }
 }
 
-/* libuv owns the socket's own watcher, so writability is watched on a duplicate of the
- * descriptor (epoll keys registrations by descriptor and open file). */
-static int stream__wait_writable(catzilla_stream_context_t* s) {
-  if (s->poller == NULL) {
-    uv_os_fd_t sock;
-    int err = uv_fileno((uv_handle_t*)&s->conn->tcp, &sock);
-    if (err) return err;
-    catzilla__poller_t* p = malloc(sizeof(*p));
-    if (p == NULL) return UV_ENOMEM;
-    p->fd = dup(sock);
-    if (p->fd < 0) {
-      free(p);
-      return (-errno);
-    }
-    err = uv_poll_init(s->server->loop, &p->poll, p->fd);
-    if (err) {
-      close(p->fd);
-      free(p);
-      return err;
-    }
-    p->stream = s;
-    s->poller = p;
-  }
-  return uv_poll_start(&s->poller->poll, UV_WRITABLE, stream__on_writable);
-}
-
 #define STREAM__SENDFILE_TURN_BYTES (8u * 1024 * 1024) /* then yield to other connections */
 
 /* 0: the region is sent; UV_EAGAIN: wait for writability; < 0: failed. */
 static int stream__sendfile(catzilla_stream_context_t* s, stream__write_t* w) {
-#ifdef __linux__
-  uv_os_fd_t sock;
-  int err = uv_fileno((uv_handle_t*)&s->conn->tcp, &sock);
-  if (err) return err;
-  size_t this_turn = 0;
-  while (w->file_remaining > 0) {
-    if (this_turn >= STREAM__SENDFILE_TURN_BYTES) return UV_EAGAIN;
-    size_t want = w->file_remaining > (1u << 30) ? (1u << 30) : (size_t)w->file_remaining;
-    off_t off = (off_t)w->file_offset;
-    ssize_t n = sendfile(sock, w->fd, &off, want);
-    if (n > 0) {
-      w->file_offset += (uint64_t)n;
-      w->file_remaining -= (uint64_t)n;
-      s->queued_bytes -= (size_t)n;
-      s->stats.bytes_sent += (uint64_t)n;
-      s->stats.sendfile_bytes += (uint64_t)n;
-      s->server->stats.bytes_written += (uint64_t)n;
-      s->server->stats.sendfile_bytes += (uint64_t)n;
-      this_turn += (size_t)n;
-      continue;
-    }
-    if (n == 0) return UV_EOF; /* the file is shorter than the region: truncated meanwhile */
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return UV_EAGAIN;
-    return (-errno);
-  }
-  return 0;
-#else
-  return UV_ENOSYS;
-#endif
+  size_t sent = 0;
+  int r = catzilla__sendfile(&s->conn->tcp, w->fd, &w->file_offset, &w->file_remaining,
+                             STREAM__SENDFILE_TURN_BYTES, &sent);
+  s->queued_bytes -= sent;
+  s->stats.bytes_sent += sent;
+  s->stats.sendfile_bytes += sent;
+  s->server->stats.bytes_written += sent;
+  s->server->stats.sendfile_bytes += sent;
+  return r;
 }
 
 /* Send the outbox in order: memory units to libuv, file regions by sendfile once
@@ -342,7 +272,7 @@ static void stream__pump(catzilla_stream_context_t* s) {
     if (conn->writes_pending > 0) return; /* the write callback pumps again */
     int r = stream__sendfile(s, w);
     if (r == UV_EAGAIN) {
-      if (stream__wait_writable(s) != 0) stream__fail(s);
+      if (catzilla__poller_wait(&s->poller, s->server->loop, &conn->tcp, stream__on_writable, s) != 0) stream__fail(s);
       return;
     }
     if (r < 0) {
