@@ -335,6 +335,10 @@ int catzilla_respond(catzilla_server_t* s, catzilla_request_id_t id, const catzi
     if (r->release) r->release(r->release_arg);
     return CATZILLA_ESTREAMING;
   }
+  if (r->body_len > UINT32_MAX || r->headers_len > UINT32_MAX) { /* a uv_buf_t holds 32-bit lengths */
+    if (r->release) r->release(r->release_arg);
+    return CATZILLA_ETOOLARGE;
+  }
   if (r->status < 200 || r->status > 999) {
     if (r->release) r->release(r->release_arg);
     return UV_EINVAL;

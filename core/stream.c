@@ -518,6 +518,10 @@ int catzilla_stream_write(catzilla_stream_context_t* s, const char* data, size_t
     if (release) release(release_arg);
     return s->state == CATZILLA_STREAM_BACKPRESSURED ? 0 : 1;
   }
+  if (len > UINT32_MAX) { /* a uv_buf_t holds 32-bit lengths: write it in parts */
+    if (release) release(release_arg);
+    return CATZILLA_ETOOLARGE;
+  }
   catzilla_server_t* server = s->server;
   if (s->framing == CATZILLA__FRAMING_LENGTH && s->stats.bytes + len > s->declared_length) {
     if (release) release(release_arg);
