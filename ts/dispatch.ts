@@ -116,7 +116,8 @@ export class Dispatcher {
           if (session === undefined) return;
           this.streams.delete(id);
           if (this.live.get(id) !== undefined) this.live.delete(id);
-          session.onStreamEnd(state, streamStatsFrom(stats));
+          session.onStreamEnd(state, stats); // read into an object only when someone asks
+
         } catch (err) {
           this.log(err);
         }
@@ -214,28 +215,14 @@ export class Dispatcher {
     const id = req.nativeId;
     let streaming: StreamingResponse | null = null;
     let session: StreamSession;
+    let host: StreamHost;
     try {
       streaming = res instanceof StreamingResponse ? res : new StreamingResponse(res.body as StreamBody, { status: res.status, headers: res.headers });
       const status = checkStatus(streaming.status, 'response status');
       const block = streaming.headers.toBlock(CORE_FIELDS);
       const noBody = req.method === 'HEAD' || isBodilessStatus(status);
       const { source, mapper } = (streaming.body as StreamBody).claim();
-      const host: SessionHost = {
-        log: (err) => this.log(err),
-        answerError: (err) => {
-          if (this.streams.get(id) === session) this.streams.delete(id);
-          this.fail(req, err);
-        },
-        started: () => {
-          req.markStreaming();
-          if (this.observers.length > 0) this.observe((o) => (o.responded(req.route, status), o.streamStarted(id, req, res)));
-        },
-        finished: () => {
-          if (this.streams.get(id) === session) this.streams.delete(id);
-          if (this.live.get(id) === req) this.live.delete(id);
-          if (this.observers.length > 0) this.observe((o) => o.streamClosed(id, req.route, session.closeReason ?? 'error', session.stats()));
-        },
-      };
+      host = new StreamHost(this, req, res, status);
       session = new StreamSession(this.target!, {
         id,
         status,
@@ -248,7 +235,8 @@ export class Dispatcher {
         mapper,
         errorRecord: streaming.errorRecord,
       }, streaming, host);
-      streaming.attach(session, (err) => this.log(err));
+      host.session = session;
+      streaming.attach(session, this.logError);
     } catch (err) {
       streaming?.discard('error', err);
       return this.fail(req, err);
@@ -256,6 +244,32 @@ export class Dispatcher {
     this.streams.set(id, session);
     session.begin();
   }
+
+  /** @internal StreamHost: nothing was sent yet, answer the stream's error like a handler error. */
+  streamAnswerError(host: StreamHost, err: unknown): void {
+    const id = host.req.nativeId;
+    if (this.streams.get(id) === host.session) this.streams.delete(id);
+    this.fail(host.req, err);
+  }
+
+  /** @internal StreamHost: the native stream started. */
+  streamStarted(host: StreamHost): void {
+    const { req, res, status } = host;
+    req.markStreaming();
+    if (this.observers.length > 0) this.observe((o) => (o.responded(req.route, status), o.streamStarted(req.nativeId, req, res)));
+  }
+
+  /** @internal StreamHost: the session is over. */
+  streamFinished(host: StreamHost): void {
+    const { req, session } = host;
+    const id = req.nativeId;
+    if (this.streams.get(id) === session) this.streams.delete(id);
+    if (this.live.get(id) === req) this.live.delete(id);
+    if (this.observers.length > 0) this.observe((o) => o.streamClosed(id, req.route, session.closeReason ?? 'error', session.stats()));
+  }
+
+  /** @internal One shared function for hook errors (no closure per stream). */
+  readonly logError = (err: unknown): void => this.log(err);
 
   /** Turns a thrown value into a response: HttpError keeps its status; anything else is a logged 500. */
   private fail(req: Request, err: unknown): void {
@@ -310,6 +324,36 @@ export class Dispatcher {
     } catch {
       // A throwing logger must not take the server down.
     }
+  }
+}
+
+/**
+ * What a StreamSession reports to the dispatcher: one small object per stream, its methods on
+ * the prototype (an idle stream, an SSE subscriber say, holds no closures for them).
+ */
+class StreamHost implements SessionHost {
+  session!: StreamSession;
+  constructor(
+    private readonly dispatcher: Dispatcher,
+    readonly req: Request,
+    readonly res: HttpResponse,
+    readonly status: number,
+  ) {}
+
+  log(err: unknown): void {
+    this.dispatcher.logError(err);
+  }
+
+  answerError(err: unknown): void {
+    this.dispatcher.streamAnswerError(this, err);
+  }
+
+  started(): void {
+    this.dispatcher.streamStarted(this);
+  }
+
+  finished(): void {
+    this.dispatcher.streamFinished(this);
   }
 }
 

@@ -33,8 +33,8 @@ export class Request implements AsyncIterable<Buffer> {
   readonly url: string;
   /** The target without its query (still percent-encoded); '/' for an absolute-form target without a path. */
   readonly path: string;
-  /** Route params, percent-decoded; `*` holds the rest of the path for a wildcard route. */
-  params: Params = Object.create(null) as Params;
+  /** Set by the router; the empty default is created on first read. */
+  private routeParams: Params | null = null;
 
   /** @internal The core's id for this request and its response. */
   readonly nativeId: number;
@@ -66,6 +66,15 @@ export class Request implements AsyncIterable<Buffer> {
     this.path = targetPath(url);
   }
 
+  /** Route params, percent-decoded; `*` holds the rest of the path for a wildcard route. */
+  get params(): Params {
+    return (this.routeParams ??= Object.create(null) as Params);
+  }
+
+  set params(params: Params) {
+    this.routeParams = params;
+  }
+
   /** '1.0' or '1.1'. */
   get httpVersion(): '1.0' | '1.1' {
     return this.flags & RequestFlags.Http10 ? '1.0' : '1.1';
@@ -87,7 +96,9 @@ export class Request implements AsyncIterable<Buffer> {
 
   /** One header's value (any case), or undefined. */
   header(name: string): string | undefined {
-    return this.headers[name.toLowerCase()];
+    const key = name.toLowerCase();
+    // Before `headers` was read, one field is found in the raw block without parsing (and keeping) them all.
+    return this.parsedHeaders !== null ? this.parsedHeaders[key] : findHeader(this.rawHeaders, key);
   }
 
   /** The peer's address, or '' once the connection is gone. */
@@ -230,6 +241,23 @@ export function targetPath(url: string): string {
   const q = url.indexOf('?', scheme + 3);
   if (slash === -1 || (q !== -1 && q < slash)) return '/';
   return url.slice(slash, q === -1 ? undefined : q);
+}
+
+/** The value of the lowercase field `key` in the core's block, joined like parseHeaders does; undefined when absent. */
+export function findHeader(raw: string, key: string): string | undefined {
+  let out: string | undefined;
+  let start = 0;
+  while (start < raw.length) {
+    let end = raw.indexOf('\r\n', start);
+    if (end === -1) end = raw.length;
+    const colon = raw.indexOf(':', start);
+    if (colon !== -1 && colon < end && colon - start === key.length && raw.slice(start, colon).toLowerCase() === key) {
+      const value = raw.slice(colon + 1, end).trim();
+      out = out === undefined ? value : out + (key === 'cookie' ? '; ' : ', ') + value;
+    }
+    start = end + 2;
+  }
+  return out;
 }
 
 /** Parses the core's `Name: value\r\n` block into a null-prototype record. */

@@ -13,12 +13,14 @@
  * watermark) and never slows the others, unless the policy is 'block'.
  */
 import type { Request } from '../request.js';
-import type { StreamingResponse } from '../streaming/response.js';
+import type { CloseTarget, StreamingResponse } from '../streaming/response.js';
+import { HOLD, RESOLVED } from '../streaming/writer.js';
 import { serializeEvent, type SSEEvent } from './event.js';
 import { POLICIES, SubscriberQueue, type OverflowPolicy } from './queue.js';
 import { ReplayRing } from './ring.js';
-import { lastEventId, sse, type SSEOptions } from './response.js';
+import { lastEventId, sse, type SSEOptions, type SSEServer } from './response.js';
 import type { SSEStream } from './stream.js';
+import type { SSEHandler } from './response.js';
 
 export interface ChannelOptions {
   /** Events kept for replay (default 1000; 0 keeps none). */
@@ -59,9 +61,84 @@ export interface ChannelStats {
   ring: { events: number; bytes: number; oldestId: string | null };
 }
 
-interface Subscriber {
-  queue: SubscriberQueue;
-  stream: SSEStream | null;
+/**
+ * One subscription, driven by callbacks: an idle subscriber holds no promise, no closure and
+ * no timer, only this object, its queue and its stream. Events published in one synchronous
+ * run are written together from one microtask per channel (`Channel.flushReady`).
+ */
+class Subscriber implements SSEServer, CloseTarget {
+  readonly queue: SubscriberQueue;
+  stream: SSEStream | null = null;
+  /** In the channel's ready list. */
+  scheduled = false;
+  /** A write is waiting for the stream to drain. */
+  writing = false;
+
+  constructor(
+    private readonly channel: Channel,
+    limit: number,
+    policy: OverflowPolicy,
+  ) {
+    this.queue = new SubscriberQueue(limit, policy);
+  }
+
+  /** sse() handler: joins the channel; the stream stays open (HOLD) until the subscription ends. */
+  serveStream(stream: SSEStream): unknown {
+    if (this.queue.isClosed) return undefined; // the client left before the handler ran
+    this.stream = stream;
+    this.channel.join(this);
+    this.queue.watcher = this;
+    this.pump();
+    return HOLD;
+  }
+
+  /** The response ended (client gone, aborted, finished). */
+  responseClosed(): void {
+    this.channel.leave(this);
+  }
+
+  /** SubscriberQueue watcher: something was queued, or the queue finished. */
+  queueReady(): void {
+    if (this.scheduled || this.writing || this.stream === null) return;
+    this.scheduled = true;
+    this.channel.schedule(this);
+  }
+
+  /** Writes what is queued while the stream takes it; ends the stream once the queue is done. */
+  pump(): void {
+    this.scheduled = false;
+    const stream = this.stream;
+    if (stream === null || this.writing) return;
+    for (;;) {
+      const batch = this.queue.takeNow();
+      if (batch === null) {
+        if (this.queue.isDone) this.finish(stream);
+        return;
+      }
+      const written = stream.write(batch);
+      if (written !== RESOLVED) {
+        this.writing = true;
+        written.then(
+          () => {
+            this.writing = false;
+            this.pump();
+          },
+          (err: unknown) => {
+            this.writing = false;
+            this.channel.leave(this);
+            stream.abort(err); // a no-op when the client left first (not an error then)
+          },
+        );
+        return;
+      }
+    }
+  }
+
+  private finish(stream: SSEStream): void {
+    const closed = this.queue.isClosed;
+    this.channel.leave(this);
+    if (!closed) stream.close().catch(() => {});
+  }
 }
 
 const DECIMAL = /^\d{1,15}$/;
@@ -141,10 +218,10 @@ export class Channel {
   /** An SSE response subscribing the client, resuming from its Last-Event-ID. */
   subscribe(req: Request, options?: SSEOptions): StreamingResponse {
     if (this.closed) throw new TypeError('Channel.subscribe(): the channel is closed');
-    const sub: Subscriber = { queue: new SubscriberQueue(this.limit, this.policy), stream: null };
-    const res = sse(req, (stream) => this.serve(sub, stream), { ...this.sseDefaults, ...options });
-    // The client may leave while the loop waits for events: end the subscription at once.
-    res.onClose(() => this.leave(sub));
+    const sub = new Subscriber(this, this.limit, this.policy);
+    const res = sse(req, sub as unknown as SSEHandler, options === undefined ? this.sseDefaults : { ...this.sseDefaults, ...options });
+    // The client may leave while nothing is being written: end the subscription at once.
+    res.addCloseTarget(sub);
     return res;
   }
 
@@ -180,23 +257,32 @@ export class Channel {
     };
   }
 
-  private async serve(sub: Subscriber, stream: SSEStream): Promise<void> {
-    if (sub.queue.isClosed) return; // the client left before the handler ran
-    sub.stream = stream;
-    this.replay(sub, stream.lastEventId);
+  /** @internal A subscriber's stream is open: replay what it missed, then join. */
+  join(sub: Subscriber): void {
+    this.replay(sub, sub.stream!.lastEventId);
     this.subs.add(sub);
     if (this.closed) sub.queue.finish();
-    try {
-      for (;;) {
-        let batch = sub.queue.take();
-        if (batch instanceof Promise) batch = await batch;
-        if (batch === null) return;
-        await stream.write(batch);
-      }
-    } finally {
-      this.leave(sub);
-    }
   }
+
+  /** @internal Subscribers with something to write, flushed from one microtask. */
+  schedule(sub: Subscriber): void {
+    this.ready.push(sub);
+    if (this.ready.length === 1) queueMicrotask(this.flushReady);
+  }
+
+  private readonly ready: Subscriber[] = [];
+
+  private readonly flushReady = (): void => {
+    const ready = this.ready;
+    for (let i = 0; i < ready.length; i++) {
+      try {
+        ready[i]!.pump();
+      } catch {
+        // A subscriber's failure is its own (its stream is aborted); the others go on.
+      }
+    }
+    ready.length = 0;
+  };
 
   /** Queues what a client with `last` missed (before it joins, so nothing interleaves). */
   private replay(sub: Subscriber, last: string | null): void {
@@ -223,7 +309,8 @@ export class Channel {
     sub.stream?.abort(); // no error: a policy decision, not a failure to log
   }
 
-  private leave(sub: Subscriber): void {
+  /** @internal */
+  leave(sub: Subscriber): void {
     this.subs.delete(sub);
     sub.queue.close();
   }

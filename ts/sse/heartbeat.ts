@@ -45,3 +45,11 @@ function tick(members: Set<Beating>): void {
     }
   }
 }
+
+/** Unregisters `member` from the heartbeat of `periodMs` (no-op when it is not registered). */
+export function stopHeartbeat(member: Beating, periodMs: number): void {
+  const group = groups.get(periodMs);
+  if (group === undefined || !group.members.delete(member) || group.members.size > 0) return;
+  clearInterval(group.timer);
+  groups.delete(periodMs);
+}

@@ -12,11 +12,14 @@ export type OverflowPolicy = 'drop-oldest' | 'disconnect' | 'block';
 
 export const POLICIES: readonly OverflowPolicy[] = ['drop-oldest', 'disconnect', 'block'];
 
+/** The shared empty item list (replaced by a fresh array at the first push: push() never writes into it). */
+const EMPTY: Buffer[] = [];
+
 /** Largest batch handed to one write when several events are queued. */
 const MAX_BATCH_BYTES = 64 * 1024;
 
 export class SubscriberQueue {
-  private items: Buffer[] = [];
+  private items: Buffer[] = EMPTY;
   private head = 0;
   /** Bytes queued. */
   bytes = 0;
@@ -25,7 +28,9 @@ export class SubscriberQueue {
   private closed = false;
   private ending = false;
   private reader: ((batch: Buffer | null) => void) | null = null;
-  private spaceWaiters: Array<() => void> = [];
+  private spaceWaiters: Array<() => void> | null = null;
+  /** @internal Told (synchronously) when an event is queued or the queue finishes: a callback instead of take()'s promise. */
+  watcher: { queueReady(): void } | null = null;
 
   constructor(
     readonly limit: number,
@@ -44,12 +49,14 @@ export class SubscriberQueue {
       reader(buf);
       return true;
     }
+    if (this.items === EMPTY) this.items = [];
     this.items.push(buf);
     this.bytes += buf.length;
     if (reader !== null) {
       this.reader = null;
       reader(this.takeBatch());
     }
+    this.watcher?.queueReady();
     if (this.bytes <= this.limit || !enforce) return true;
     if (this.policy === 'drop-oldest') {
       // Keep the newest event even when it alone passes the limit.
@@ -64,6 +71,16 @@ export class SubscriberQueue {
     return false;
   }
 
+  /** @internal The next batch when one is queued, else null (see `isDone`). */
+  takeNow(): Buffer | null {
+    return this.bytes > 0 ? this.takeBatch() : null;
+  }
+
+  /** @internal Nothing queued and nothing more will be (finished or closed). */
+  get isDone(): boolean {
+    return this.bytes === 0 && (this.closed || this.ending);
+  }
+
   /** The next batch (one Buffer), at once when queued; null once closed. */
   take(): Buffer | null | Promise<Buffer | null> {
     if (this.bytes > 0) return this.takeBatch();
@@ -76,7 +93,7 @@ export class SubscriberQueue {
   /** Resolves once the queue is at or below its limit (or closed). */
   whenBelowLimit(): Promise<void> {
     if (this.closed || this.bytes <= this.limit) return Promise.resolve();
-    return new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
+    return new Promise<void>((resolve) => (this.spaceWaiters ??= []).push(resolve));
   }
 
   /** No more events: take() returns what is queued, then null. */
@@ -87,13 +104,14 @@ export class SubscriberQueue {
     const reader = this.reader;
     this.reader = null;
     reader?.(null);
+    this.watcher?.queueReady();
   }
 
   /** Drops everything and wakes every waiter; take() then returns null. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.items = [];
+    this.items = EMPTY;
     this.head = 0;
     this.bytes = 0;
     const reader = this.reader;
@@ -123,7 +141,7 @@ export class SubscriberQueue {
 
   private compact(): void {
     if (this.head === this.items.length) {
-      this.items = [];
+      this.items = EMPTY;
       this.head = 0;
     } else if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
@@ -133,8 +151,8 @@ export class SubscriberQueue {
 
   private releaseSpace(): void {
     const waiters = this.spaceWaiters;
-    if (waiters.length === 0) return;
-    this.spaceWaiters = [];
+    if (waiters === null) return;
+    this.spaceWaiters = null;
     for (const resolve of waiters) resolve();
   }
 }

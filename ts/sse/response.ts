@@ -17,6 +17,7 @@ import { StreamingResponse, type StreamingOptions } from '../streaming/response.
 import type { StreamingWriter } from '../streaming/writer.js';
 import { retryLine, serializeComment, type SSEEvent } from './event.js';
 import { startHeartbeat } from './heartbeat.js';
+import { RESOLVED } from '../streaming/writer.js';
 import { SSEStream } from './stream.js';
 
 export type SSEHandler = (stream: SSEStream) => unknown;
@@ -45,7 +46,8 @@ export const DEFAULT_HEARTBEAT_MS = 15_000;
 export function lastEventId(req: Request): string | null {
   const header = req.header('last-event-id');
   if (header !== undefined && header !== null) return header;
-  return req.query.get('lastEventId');
+  // No query string: nothing to parse (and no URLSearchParams kept for the stream's life).
+  return typeof req.url === 'string' && req.url.indexOf('?') === -1 ? null : req.query.get('lastEventId');
 }
 
 export function sse(source: SSESource, options?: SSEOptions): StreamingResponse;
@@ -69,16 +71,18 @@ export function sse(a: Request | SSESource, b?: SSESource | SSEOptions, c?: SSEO
   const preamble = (retry === undefined ? '' : retryLine(retry) + '\n') + (comment === null ? '' : serializeComment(comment));
   const last = given !== undefined ? given : fromRequest;
 
-  const res = new StreamingResponse(
-    async (writer: StreamingWriter) => {
-      const stream = new SSEStream(writer, last);
-      const stop = heartbeat > 0 ? startHeartbeat(stream, heartbeat) : null;
-      try {
-        if (preamble !== '') await stream.write(preamble);
-        await handler(stream);
-      } finally {
-        stop?.();
+  const res: StreamingResponse = new StreamingResponse(
+    (writer: StreamingWriter) => {
+      // Not an async function: a long-lived handler (a Channel subscriber returns HOLD) leaves no
+      // pending promise chain here. The heartbeat stops when the response closes.
+      const stream = new SSEStream(writer, last, heartbeat);
+      res.addCloseTarget(stream);
+      if (heartbeat > 0) startHeartbeat(stream, heartbeat);
+      if (preamble !== '') {
+        const written = stream.write(preamble);
+        if (written !== RESOLVED) return written.then(() => runHandler(handler, stream));
       }
+      return runHandler(handler, stream);
     },
     { ...rest, headers, flushHeaders: true },
   );
@@ -87,12 +91,22 @@ export function sse(a: Request | SSESource, b?: SSESource | SSEOptions, c?: SSEO
   return res;
 }
 
+function runHandler(handler: SSEHandler | SSEServer, stream: SSEStream): unknown {
+  return typeof handler === 'function' ? handler(stream) : handler.serveStream(stream);
+}
+
+/** @internal A handler object (a Channel subscriber): no closure per stream. */
+export interface SSEServer {
+  serveStream(stream: SSEStream): unknown;
+}
+
 function isRequest(value: unknown): value is Request {
   return typeof value === 'object' && value !== null && typeof (value as Request).header === 'function' && typeof (value as Request).method === 'string';
 }
 
-function toHandler(source: SSESource): SSEHandler {
+function toHandler(source: SSESource | SSEServer): SSEHandler | SSEServer {
   if (typeof source === 'function') return source;
+  if (typeof source === 'object' && source !== null && typeof (source as SSEServer).serveStream === 'function') return source as SSEServer;
   if (typeof source === 'object' && source !== null && (Symbol.asyncIterator in source || Symbol.iterator in source)) {
     return async (stream) => {
       for await (const event of source as AsyncIterable<SSEEvent | string>) await stream.send(event);

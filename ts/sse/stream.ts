@@ -6,11 +6,12 @@
  */
 import type { StreamingWriter } from '../streaming/writer.js';
 import { serializeComment, serializeEvent, retryLine, type SSEEvent } from './event.js';
-import type { Beating } from './heartbeat.js';
+import { stopHeartbeat, type Beating } from './heartbeat.js';
+import type { CloseTarget } from '../streaming/response.js';
 
 const HEARTBEAT = ':\n\n';
 
-export class SSEStream implements Beating {
+export class SSEStream implements Beating, CloseTarget {
   /** Set by every write, cleared by each heartbeat tick. */
   private active = true;
 
@@ -19,7 +20,14 @@ export class SSEStream implements Beating {
     private readonly writer: StreamingWriter,
     /** The client's Last-Event-ID (header, or `lastEventId` query parameter), or null. */
     readonly lastEventId: string | null,
+    /** @internal The heartbeat period this stream is registered for (0: none). */
+    private readonly heartbeat = 0,
   ) {}
+
+  /** @internal The response ended: no more heartbeats. */
+  responseClosed(): void {
+    if (this.heartbeat > 0) stopHeartbeat(this, this.heartbeat);
+  }
 
   /** Sends one event (a string is its data). Throws a TypeError for CR/LF in `event` or `id`. */
   send(event: SSEEvent | string): Promise<void> {

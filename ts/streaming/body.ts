@@ -18,7 +18,8 @@ export type BodyTransform = (chunks: AsyncIterable<string | Uint8Array>) => Stre
 
 export class StreamBody {
   private current: StreamSource;
-  private maps: ChunkMap[] = [];
+  /** Stacked maps, created by the first mapChunks() (most bodies have none). */
+  private maps: ChunkMap[] | null = null;
   private used = false;
 
   constructor(source: StreamSource) {
@@ -38,7 +39,7 @@ export class StreamBody {
   mapChunks(fn: ChunkMap): void {
     if (typeof fn !== 'function') throw new TypeError(`mapChunks() needs a function, got ${typeof fn}`);
     this.checkUnused('mapChunks()');
-    this.maps.push(fn);
+    (this.maps ??= []).push(fn);
   }
 
   transform(fn: BodyTransform): void {
@@ -67,7 +68,8 @@ export class StreamBody {
 
   private takeMapper(): ChunkMapper | null {
     const maps = this.maps;
-    this.maps = [];
+    if (maps === null) return null;
+    this.maps = null;
     if (maps.length === 0) return null;
     if (maps.length === 1) return maps[0] as ChunkMapper;
     return (chunk: unknown) => {

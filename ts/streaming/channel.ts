@@ -37,7 +37,7 @@ class WriterChannel implements Puller, WriterBackend {
   pull(): PullResult | PromiseLike<PullResult> {
     if (this.state === 'idle') {
       this.state = 'open';
-      new StreamingWriter(this).run(this.fn, (err) => this.fail(err));
+      new StreamingWriter(this).run(this.fn);
     }
     if (this.queue.length > 0) {
       const chunk = this.queue.shift()!;
@@ -97,6 +97,10 @@ class WriterChannel implements Puller, WriterBackend {
   abort(err: unknown): void {
     if (this.state !== 'open') return;
     this.fail(err ?? new Error('stream aborted by the application'));
+  }
+
+  runFailed(err: unknown): void {
+    this.fail(err);
   }
 
   waitDrain(): Promise<void> {

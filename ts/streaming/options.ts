@@ -23,11 +23,16 @@ export const FLOW_DEFAULTS: Readonly<ResolvedFlow> = Object.freeze({
 
 const KEYS = ['highWaterMark', 'lowWaterMark', 'stallTimeout'] as const;
 
+/** A layer that sets nothing (shared, frozen). */
+const NO_FLOW: FlowOptions = Object.freeze({});
+
 /** Validates the flow fields of `options` (ignoring other fields) and returns only those that are set. */
 export function checkFlow(options: FlowOptions | undefined, where: string): FlowOptions {
-  const out: FlowOptions = {};
-  if (options === undefined || options === null) return out;
+  if (options === undefined || options === null) return NO_FLOW;
   if (typeof options !== 'object') throw new TypeError(`${where} must be an object, got ${typeof options}`);
+  // The common case (no flow field set) shares one frozen empty layer: nothing to allocate per response.
+  if (options.highWaterMark === undefined && options.lowWaterMark === undefined && options.stallTimeout === undefined) return NO_FLOW;
+  const out: FlowOptions = {};
   for (const key of KEYS) {
     const value = options[key];
     if (value === undefined) continue;
@@ -48,8 +53,13 @@ export function checkFlow(options: FlowOptions | undefined, where: string): Flow
  * high watermark below an inherited low watermark gets a low watermark of a quarter of it.
  */
 export function resolveFlow(...layers: Array<FlowOptions | undefined>): ResolvedFlow {
-  const out: ResolvedFlow = { ...FLOW_DEFAULTS };
-  for (const layer of layers) {
+  // Every layer empty (the usual case): the shared, frozen defaults.
+  let i = 0;
+  while (i < layers.length && isEmptyLayer(layers[i])) i++;
+  if (i === layers.length) return FLOW_DEFAULTS;
+  const out: ResolvedFlow = { highWaterMark: FLOW_DEFAULTS.highWaterMark, lowWaterMark: FLOW_DEFAULTS.lowWaterMark, stallTimeout: FLOW_DEFAULTS.stallTimeout };
+  for (; i < layers.length; i++) {
+    const layer = layers[i];
     if (layer === undefined) continue;
     if (layer.highWaterMark !== undefined) out.highWaterMark = layer.highWaterMark;
     if (layer.lowWaterMark !== undefined) out.lowWaterMark = layer.lowWaterMark;
@@ -57,4 +67,8 @@ export function resolveFlow(...layers: Array<FlowOptions | undefined>): Resolved
     if (out.lowWaterMark > out.highWaterMark) out.lowWaterMark = Math.floor(out.highWaterMark / 4);
   }
   return out;
+}
+
+function isEmptyLayer(layer: FlowOptions | undefined): boolean {
+  return layer === undefined || layer === NO_FLOW || (layer.highWaterMark === undefined && layer.lowWaterMark === undefined && layer.stallTimeout === undefined);
 }

@@ -60,6 +60,34 @@ const enum State {
 
 const now = (): number => performance.now();
 
+/**
+ * Pumps whose partial batch waits for an async source: flushed together at the next check
+ * phase by one shared setImmediate (not one Immediate per stream per turn).
+ */
+const idlePumps: Array<Pump | null> = [];
+let idleScheduled = false;
+
+function flushIdlePumps(): void {
+  // In place, so a slot a pump remembers stays its own; a pump queued meanwhile is flushed too.
+  const pumps = idlePumps;
+  for (let i = 0; i < pumps.length; i++) {
+    const pump = pumps[i]!;
+    if (pump === null) continue; // stopped meanwhile
+    pumps[i] = null;
+    try {
+      pump.idleFlush();
+    } catch {
+      // flush() reports its own failures through the owner; nothing may stop the others.
+    }
+  }
+  pumps.length = 0;
+  idleScheduled = false;
+}
+
+function runSlice(pump: Pump): void {
+  pump.nextSlice();
+}
+
 export class Pump {
   private state = State.Idle;
   /** The last write returned false and no drain came since. */
@@ -69,7 +97,10 @@ export class Pump {
   private batchStrings = true;
   private sliceStart = 0;
   private count = 0;
+  /** The Immediate of the next slice of a synchronous run. */
   private timer: NodeJS.Immediate | null = null;
+  /** Index in idlePumps while queued for the shared idle flush, else -1. */
+  private idleSlot = -1;
   /** A file region met while over the high watermark: written first at the drain. */
   private heldRegion: FileRegion | null = null;
 
@@ -129,7 +160,13 @@ export class Pump {
       }
       if (isThenable(r)) {
         this.state = State.Pulling;
-        if (this.batch.length > 0 && this.timer === null) this.timer = setImmediate(this.onIdle);
+        if (this.batch.length > 0 && this.idleSlot === -1) {
+          this.idleSlot = idlePumps.push(this) - 1;
+          if (!idleScheduled) {
+            idleScheduled = true;
+            setImmediate(flushIdlePumps);
+          }
+        }
         r.then(this.onPulled, this.onPullFailed);
         return;
       }
@@ -151,19 +188,20 @@ export class Pump {
     this.fail(err, false);
   };
 
-  /** A partial batch waited a whole loop turn for an async source: write it now. */
-  private readonly onIdle = (): void => {
-    this.timer = null;
+  /** @internal A partial batch waited a whole loop turn for an async source: write it now. */
+  idleFlush(): void {
+    this.idleSlot = -1;
     if (this.state === State.Pulling) this.flush();
-  };
+  }
 
-  private readonly onSlice = (): void => {
+  /** @internal The next slice of a synchronous run (after yielding to the event loop). */
+  nextSlice(): void {
     this.timer = null;
     if (this.state !== State.Yielding) return;
     this.state = State.Running;
     this.sliceStart = now();
     this.loop();
-  };
+  }
 
   private yieldTurn(): void {
     if (!this.flush()) return;
@@ -173,7 +211,7 @@ export class Pump {
     }
     this.state = State.Yielding;
     if (this.timer !== null) clearImmediate(this.timer);
-    this.timer = setImmediate(this.onSlice);
+    this.timer = setImmediate(runSlice, this);
   }
 
   /** Takes one pull result; false when the loop must stop (ended, failed, blocked). */
@@ -291,6 +329,11 @@ export class Pump {
 
   private stop(): void {
     this.state = State.Done;
+    if (this.idleSlot !== -1) {
+      // A stopped pump is not kept alive (with its source and stream) until the check phase.
+      idlePumps[this.idleSlot] = null;
+      this.idleSlot = -1;
+    }
     if (this.heldRegion !== null) {
       this.heldRegion.release();
       this.heldRegion = null;

@@ -47,6 +47,31 @@ export interface StreamingOptions extends FlowOptions, StreamHooks, HttpResponse
 /** Logger used for errors thrown by hooks (set by the dispatcher). */
 export type HookLogger = (err: unknown) => void;
 
+/** @internal Told when a response ended (an object, so a subscriber needs no closure per response). */
+export interface CloseTarget {
+  responseClosed(reason: CloseReason): void;
+}
+
+const HOOK_NAMES = ['onStart', 'onDrain', 'onBackpressure', 'onClose', 'onError'] as const;
+const noLog: HookLogger = () => {};
+
+/**
+ * One validated `Content-Type` field per distinct value, copied into each response's headers
+ * (appendAll from a ResponseHeaders copies without validating again). Bounded: past the cap,
+ * values are validated per response as before.
+ */
+const typeFields = new Map<string, ResponseHeaders>();
+const TYPE_FIELDS_CAP = 256;
+
+function contentTypeField(type: string): ResponseHeaders {
+  let field = typeFields.get(type);
+  if (field === undefined) {
+    field = new ResponseHeaders().set('Content-Type', type);
+    if (typeFields.size < TYPE_FIELDS_CAP) typeFields.set(type, field);
+  }
+  return field;
+}
+
 export class StreamingResponse extends HttpResponse implements SessionEvents {
   declare body: StreamBody | string | Uint8Array | null;
   /** @internal Flow settings given to this response. */
@@ -59,30 +84,46 @@ export class StreamingResponse extends HttpResponse implements SessionEvents {
   readonly errorRecord: ((err: unknown) => unknown) | null;
   /** @internal The body this response was created with (released if middleware replaced it). */
   readonly originalBody: StreamBody;
-  private readonly hooks: StreamHooks;
-  private listeners: CloseListener[] = [];
+  /** The options' hooks; null when none was given (the common case). */
+  private readonly hooks: StreamHooks | null;
+  /** onClose() listeners and close targets, created by the first one. */
+  private listeners: Array<CloseListener | CloseTarget> | null = null;
   private session: StreamSession | null = null;
   private reason: CloseReason | null = null;
+  /** Final counters; null after the end too until someone asks (then taken from the session). */
   private finalStats: NativeStreamStats | null = null;
-  private logHookError: HookLogger = () => {};
+  private logHookError: HookLogger = noLog;
 
   constructor(source: StreamSource | StreamBody, options: StreamingOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError('StreamingResponse options must be an object');
-    super(null, { status: options.status, headers: options.headers });
+    super(null, options);
     const body = source instanceof StreamBody ? source : new StreamBody(source);
     this.body = body;
     this.originalBody = body;
     this.flow = checkFlow(options, 'StreamingResponse options');
-    if (options.contentType !== undefined) this.headers.set('Content-Type', options.contentType);
-    else if (!this.headers.has('content-type')) this.headers.set('Content-Type', OCTET_STREAM);
-    this.contentLength = declaredLength(options.contentLength, this.headers);
+    const contentType = options.contentType;
+    if (options.headers === undefined) {
+      // No header of the application's: Content-Type is the only field, and there is no Content-Length.
+      if (typeof contentType === 'string' || contentType === undefined) this.headers.appendAll(contentTypeField(contentType ?? OCTET_STREAM));
+      else this.headers.set('Content-Type', contentType);
+      this.contentLength = declaredLength(options.contentLength, null);
+    } else {
+      if (contentType !== undefined) this.headers.set('Content-Type', contentType);
+      else if (!this.headers.has('content-type')) this.headers.set('Content-Type', OCTET_STREAM);
+      this.contentLength = declaredLength(options.contentLength, this.headers);
+    }
     this.flushHeaders = options.flushHeaders === true;
     if (options.errorRecord !== undefined && typeof options.errorRecord !== 'function') throw new TypeError('errorRecord must be a function');
     this.errorRecord = options.errorRecord ?? null;
-    for (const name of ['onStart', 'onDrain', 'onBackpressure', 'onClose', 'onError'] as const) {
-      if (options[name] !== undefined && typeof options[name] !== 'function') throw new TypeError(`StreamingResponse option ${name} must be a function`);
+    const { onStart, onDrain, onBackpressure, onClose, onError } = options;
+    if (onStart === undefined && onDrain === undefined && onBackpressure === undefined && onClose === undefined && onError === undefined) {
+      this.hooks = null;
+    } else {
+      for (const name of HOOK_NAMES) {
+        if (options[name] !== undefined && typeof options[name] !== 'function') throw new TypeError(`StreamingResponse option ${name} must be a function`);
+      }
+      this.hooks = { onStart, onDrain, onBackpressure, onClose, onError };
     }
-    this.hooks = { onStart: options.onStart, onDrain: options.onDrain, onBackpressure: options.onBackpressure, onClose: options.onClose, onError: options.onError };
   }
 
   /** Maps every chunk (synchronously) before it is sent; returning null or undefined drops it. */
@@ -100,14 +141,15 @@ export class StreamingResponse extends HttpResponse implements SessionEvents {
   /** Calls `cb(reason, stats)` once the stream ended (after the options' onClose). */
   onClose(cb: CloseListener): this {
     if (typeof cb !== 'function') throw new TypeError(`onClose() needs a function, got ${typeof cb}`);
-    if (this.reason !== null) queueMicrotask(() => this.callHook(cb, this.reason!, this.finalStats!));
-    else this.listeners.push(cb);
+    if (this.reason !== null) queueMicrotask(() => this.callHook(cb, this.reason!, this.stats));
+    else (this.listeners ??= []).push(cb);
     return this;
   }
 
   /** Live counters while streaming, the last snapshot once ended, zeros before the start. */
   get stats(): NativeStreamStats {
     if (this.finalStats !== null) return this.finalStats;
+    if (this.reason !== null) return (this.finalStats = this.session?.stats() ?? emptyStats());
     return this.session?.stats() ?? emptyStats();
   }
 
@@ -131,37 +173,68 @@ export class StreamingResponse extends HttpResponse implements SessionEvents {
     this.close(reason, emptyStats());
   }
 
+  /**
+   * @internal Like onClose(), for framework objects (an SSE stream, a Channel subscriber):
+   * `target.responseClosed(reason)` once the stream ended, with no closure per response.
+   */
+  addCloseTarget(target: CloseTarget): void {
+    if (this.reason !== null) queueMicrotask(() => this.notifyTarget(target, this.reason!));
+    else (this.listeners ??= []).push(target);
+  }
+
   // ---- SessionEvents ----
   /** @internal */
   start(): void {
-    if (this.hooks.onStart) this.callHook(this.hooks.onStart);
+    const hook = this.hooks?.onStart;
+    if (hook) this.callHook(hook);
   }
   /** @internal */
   drain(): void {
-    if (this.hooks.onDrain) this.callHook(this.hooks.onDrain);
+    const hook = this.hooks?.onDrain;
+    if (hook) this.callHook(hook);
   }
   /** @internal */
   backpressure(): void {
-    if (this.hooks.onBackpressure) this.callHook(this.hooks.onBackpressure);
+    const hook = this.hooks?.onBackpressure;
+    if (hook) this.callHook(hook);
   }
   /** @internal */
   error(err: unknown): void {
-    if (this.hooks.onError) this.callHook(this.hooks.onError, err);
+    const hook = this.hooks?.onError;
+    if (hook) this.callHook(hook, err);
   }
-  /** @internal */
-  close(reason: CloseReason, stats: NativeStreamStats): void {
+  /**
+   * @internal `stats` null: the final counters are read from the session only when someone
+   * wants them (a hook, a listener, `stats`), so a stream nobody watches builds no object.
+   */
+  close(reason: CloseReason, stats: NativeStreamStats | null): void {
     if (this.reason !== null) return;
     this.reason = reason;
     this.finalStats = stats;
-    if (this.hooks.onClose) this.callHook(this.hooks.onClose, reason, stats);
+    const hook = this.hooks?.onClose;
+    if (hook) this.callHook(hook, reason, this.stats);
     const listeners = this.listeners;
-    this.listeners = [];
-    for (const cb of listeners) this.callHook(cb, reason, stats);
+    if (listeners !== null) {
+      this.listeners = null;
+      for (const cb of listeners) {
+        if (typeof cb === 'function') this.callHook(cb, reason, this.stats);
+        else this.notifyTarget(cb, reason);
+      }
+    }
   }
 
-  private callHook<A extends unknown[]>(fn: (...args: A) => void, ...args: A): void {
+  private notifyTarget(target: CloseTarget, reason: CloseReason): void {
     try {
-      const r = fn(...args) as unknown;
+      target.responseClosed(reason);
+    } catch (err) {
+      this.logHookError(err);
+    }
+  }
+
+  /** Calls a hook with exactly the arguments given; a throw or a rejection is logged. */
+  private callHook(fn: (...args: any[]) => unknown, ...args: unknown[]): void {
+    try {
+      const r = fn(...args);
       if (r instanceof Promise) r.catch((err) => this.logHookError(err));
     } catch (err) {
       this.logHookError(err);
@@ -180,13 +253,14 @@ export function stream(fn: WriterCallback, options?: StreamingOptions): Streamin
   return new StreamingResponse(fn, options);
 }
 
-function declaredLength(option: number | undefined, headers: ResponseHeaders): number {
+function declaredLength(option: number | undefined, headers: ResponseHeaders | null): number {
   if (option !== undefined) {
     if (typeof option !== 'number' || !Number.isSafeInteger(option) || option < 0) {
       throw new TypeError(`contentLength must be a non-negative integer, got ${String(option)}`);
     }
     return option;
   }
+  if (headers === null) return -1;
   const header = headers.get('content-length');
   if (header === null || header === undefined) return -1;
   if (!/^\d{1,15}$/.test(header.trim())) throw new TypeError(`Invalid Content-Length header ${JSON.stringify(header)} on a streaming response`);

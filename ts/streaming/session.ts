@@ -30,7 +30,8 @@ export interface SessionEvents {
   drain(): void;
   backpressure(): void;
   error(err: unknown): void;
-  close(reason: CloseReason, stats: NativeStreamStats): void;
+  /** `stats` null: the final counters are to be read from the session's stats() when wanted. */
+  close(reason: CloseReason, stats: NativeStreamStats | null): void;
 }
 
 export interface SessionHost {
@@ -75,11 +76,14 @@ export class StreamSession implements PumpOwner, WriterBackend {
   private phase = Phase.Pending;
   private reason: CloseReason | null = null;
   private final: NativeStreamStats | null = null;
+  /** The core's final counters, turned into `final` only when someone asks. */
+  private finalRaw: Float64Array | null = null;
   private pump: Pump | null = null;
   private writer: StreamingWriter | null = null;
   private controller: AbortController | null = null;
-  private drainWaiters: Array<{ resolve(): void; reject(err: unknown): void }> = [];
-  private endWaiters: Array<() => void> = [];
+  /** Created by the first waiter (most streams never wait). */
+  private drainWaiters: Array<{ resolve(): void; reject(err: unknown): void }> | null = null;
+  private endWaiters: Array<() => void> | null = null;
 
   constructor(
     private readonly target: StreamTarget,
@@ -99,7 +103,7 @@ export class StreamSession implements PumpOwner, WriterBackend {
     if (spec.flushHeaders && !this.startNative(true)) return;
     if (typeof spec.source === 'function') {
       this.writer = new StreamingWriter(this);
-      this.writer.run(spec.source as WriterCallback, (err) => this.fail(err));
+      this.writer.run(spec.source as WriterCallback);
     } else {
       this.pump = new Pump(openPuller(spec.source), this, spec.mapper, spec.flow.highWaterMark);
       this.pump.start();
@@ -112,8 +116,8 @@ export class StreamSession implements PumpOwner, WriterBackend {
     if (this.phase !== Phase.Open) return;
     this.events.drain();
     const waiters = this.drainWaiters;
-    if (waiters.length > 0) {
-      this.drainWaiters = [];
+    if (waiters !== null) {
+      this.drainWaiters = null;
       for (const w of waiters) w.resolve();
     }
     this.pump?.resume();
@@ -131,9 +135,11 @@ export class StreamSession implements PumpOwner, WriterBackend {
     if (wasPending) this.close(emptyStats());
   }
 
-  onStreamEnd(state: number, stats: NativeStreamStats): void {
+  /** `stats`: an object, or the core's Float64Array (read into an object only when wanted). */
+  onStreamEnd(state: number, stats: NativeStreamStats | Float64Array): void {
     if (this.phase === Phase.Done) return;
-    this.final = stats;
+    if (stats instanceof Float64Array) this.finalRaw = stats;
+    else this.final = stats;
     if (this.reason === null) {
       if (state === StreamState.Finished) this.reason = 'finished';
       else if (state === StreamState.Errored) {
@@ -143,7 +149,7 @@ export class StreamSession implements PumpOwner, WriterBackend {
       } else this.reason = 'client-closed';
     }
     if (state !== StreamState.Finished) this.stopProducer(abortError(AbortReason.ClientClosed));
-    this.close(stats);
+    this.close(null);
   }
 
   // ---- PumpOwner / WriterBackend ----
@@ -195,6 +201,10 @@ export class StreamSession implements PumpOwner, WriterBackend {
     this.fail(err);
   }
 
+  runFailed(err: unknown): void {
+    this.fail(err);
+  }
+
   flush(): void {
     if (this.phase === Phase.Pending) {
       this.startNative(true);
@@ -213,7 +223,7 @@ export class StreamSession implements PumpOwner, WriterBackend {
     try {
       // finished at once (all of it went to the kernel): the final counters come back here
       const finished = this.target.streamEnd(this.spec.id);
-      if (finished !== undefined) this.onStreamEnd(StreamState.Finished, streamStatsFrom(finished));
+      if (finished !== undefined) this.onStreamEnd(StreamState.Finished, finished);
     } catch (err) {
       if (errorCode(err) === 'ECLOSED') return; // gone meanwhile: onAbort/onStreamEnd tell the rest
       this.phase = Phase.Open;
@@ -227,16 +237,17 @@ export class StreamSession implements PumpOwner, WriterBackend {
 
   waitDrain(): Promise<void> {
     if (this.phase >= Phase.Ending) return Promise.reject(this.closedError());
-    return new Promise<void>((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
+    return new Promise<void>((resolve, reject) => (this.drainWaiters ??= []).push({ resolve, reject }));
   }
 
   whenEnded(): Promise<void> {
     if (this.phase === Phase.Done) return Promise.resolve();
-    return new Promise<void>((resolve) => this.endWaiters.push(resolve));
+    return new Promise<void>((resolve) => (this.endWaiters ??= []).push(resolve));
   }
 
   stats(): NativeStreamStats {
     if (this.final !== null) return this.final;
+    if (this.finalRaw !== null) return (this.final = streamStatsFrom(this.finalRaw));
     if (this.phase === Phase.Pending || this.phase === Phase.Done) return emptyStats();
     try {
       return streamStatsFrom(this.target.streamStats(this.spec.id));
@@ -343,19 +354,22 @@ export class StreamSession implements PumpOwner, WriterBackend {
 
   private rejectDrains(): void {
     const waiters = this.drainWaiters;
-    if (waiters.length === 0) return;
-    this.drainWaiters = [];
+    if (waiters === null) return;
+    this.drainWaiters = null;
     const err = this.closedError();
     for (const w of waiters) w.reject(err);
   }
 
-  private close(stats: NativeStreamStats): void {
+  /** `stats`: the counters when the native stream never started or never reported (else null). */
+  private close(stats: NativeStreamStats | null): void {
     this.phase = Phase.Done;
-    this.final ??= stats;
+    if (this.final === null && this.finalRaw === null) this.final = stats ?? emptyStats();
     this.rejectDrains();
     const ends = this.endWaiters;
-    this.endWaiters = [];
-    for (const resolve of ends) resolve();
+    if (ends !== null) {
+      this.endWaiters = null;
+      for (const resolve of ends) resolve();
+    }
     this.events.close(this.reason ?? 'error', this.final);
     this.host.finished();
   }

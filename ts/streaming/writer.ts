@@ -23,6 +23,8 @@ export interface WriterBackend {
   end(): void;
   /** Ends the stream as failed (no-op when already ended). */
   abort(err: unknown): void;
+  /** The writer callback threw or rejected with `err`: end the stream as failed and report it. */
+  runFailed(err: unknown): void;
   /** Resolves at the next drain; rejects with ECLOSED when the stream ends first. */
   waitDrain(): Promise<void>;
   /** Resolves once the stream is over, whatever the outcome. */
@@ -33,7 +35,15 @@ export interface WriterBackend {
   readonly writerState: 'open' | 'closed' | 'aborted';
 }
 
-const RESOLVED: Promise<void> = Promise.resolve();
+/** @internal What write() returns when the stream can take more at once (compare to skip a turn). */
+export const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * @internal A writer callback that returns (or resolves to) HOLD keeps its stream open after it
+ * returned, and ends it itself with close() or abort(): a long-lived push stream (a Channel
+ * subscriber) then holds no pending promise of its own.
+ */
+export const HOLD: unique symbol = Symbol('catzilla.writer.hold');
 
 export function closedError(why: string): CoreError {
   return new CoreError('ECLOSED', `Cannot write: ${why}`);
@@ -133,26 +143,31 @@ export class StreamingWriter implements AsyncDisposable {
     return RESOLVED;
   }
 
-  /** @internal Runs `fn(writer)`: close when it resolves, `onFail` when it throws. */
-  run(fn: WriterCallback, onFail: (err: unknown) => void): void {
+  /** @internal Runs `fn(writer)`: close when it resolves (unless to HOLD), fail the backend when it throws. */
+  run(fn: WriterCallback): void {
     this.running = true;
     let result: unknown;
     try {
       result = fn(this);
     } catch (err) {
       this.running = false;
-      onFail(err);
+      this.backend.runFailed(err);
+      return;
+    }
+    if (result === HOLD) {
+      this.running = false;
       return;
     }
     Promise.resolve(result).then(
-      () => {
+      (value: unknown) => {
         this.running = false;
+        if (value === HOLD) return;
         this.closeRequested = true;
         this.backend.end();
       },
       (err: unknown) => {
         this.running = false;
-        onFail(err);
+        this.backend.runFailed(err);
       },
     );
   }
