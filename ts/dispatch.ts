@@ -144,7 +144,7 @@ export class Dispatcher {
       if (match.options !== undefined) req.routeOptions = match.options;
     }
 
-    if (this.middleware.size > 0) {
+    if (this.middleware.size > 0 && this.middleware.appliesTo(req.path)) {
       const endpoint: Endpoint = match.kind === 'found' ? match.handler : () => fallback(req, match);
       this.middleware.run(req, endpoint).then((res) => this.writeResponse(req, res), (err) => this.fail(req, err));
       return;

@@ -51,6 +51,13 @@ export class MiddlewareChain {
     return this.entries.length;
   }
 
+  /** Whether any middleware runs for `path` (when none does, requests skip the async chain). */
+  appliesTo(path: string): boolean {
+    const entries = this.entries;
+    for (let i = 0; i < entries.length; i++) if (underPrefix(path, entries[i]!.prefix)) return true;
+    return false;
+  }
+
   add(prefix: string, fn: Middleware): void {
     if (typeof fn !== 'function') throw new TypeError(`Middleware must be a function, got ${typeof fn}`);
     this.entries.push({ prefix, fn });

@@ -159,9 +159,22 @@ describe('Dispatcher', () => {
         route(ANY_METHOD, '/*', () => 'x');
         use(async () => 'guarded', '/api/');
       });
-      for (const p of ['/api', '/api/v1', '/apix', '/']) t.send('GET', p);
-      await t.settle();
-      expect(t.server.sent.map((s) => s.body)).to.deep.equal(['guarded', 'guarded', 'x', 'x']);
+      const bodies: string[] = [];
+      for (const p of ['/api', '/api/v1', '/apix', '/']) {
+        t.send('GET', p);
+        await t.settle();
+        bodies.push(String(t.server.sent.at(-1)!.body));
+      }
+      expect(bodies).to.deep.equal(['guarded', 'guarded', 'x', 'x']);
+    });
+
+    it('skips the async chain when no middleware applies to the path: a sync handler answers at once', () => {
+      const t = setup(({ route, use }) => {
+        route('GET', '/plain', () => 'plain');
+        use(async (_req, next) => next(), '/api');
+      });
+      t.send('GET', '/plain');
+      expect(t.server.sent.map((s) => s.body)).to.deep.equal(['plain']); // no await: answered synchronously
     });
 
     it('lets middleware catch downstream errors and rejects a second next()', async () => {
