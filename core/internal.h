@@ -91,6 +91,9 @@ void catzilla__poller_release(catzilla__poller_t** poller);
  * 0 when the region is done, UV_EAGAIN (socket full or budget spent), UV_EOF (file too
  * short), or another negative error. */
 int catzilla__sendfile(uv_tcp_t* tcp, int fd, uint64_t* offset, uint64_t* remaining, size_t budget, size_t* sent);
+/* TCP_CORK on or off: while a file region is sent only full segments leave (like nginx's
+ * tcp_nopush); turning it off sends what is left at once. */
+void catzilla__socket_cork(uv_tcp_t* tcp, int on);
 
 /* ---- stats.c ---- */
 void catzilla__stats_record_latency(catzilla_server_t* server, catzilla_stream_stats_t* stream, uint64_t us);

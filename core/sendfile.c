@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 #ifdef __linux__
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #endif
 
 struct catzilla__poller_s {
@@ -91,5 +94,15 @@ int catzilla__sendfile(uv_tcp_t* tcp, int fd, uint64_t* offset, uint64_t* remain
   return 0;
 #else
   return UV_ENOSYS;
+#endif
+}
+
+void catzilla__socket_cork(uv_tcp_t* tcp, int on) {
+#ifdef __linux__
+  uv_os_fd_t sock;
+  if (uv_fileno((uv_handle_t*)tcp, &sock) == 0) setsockopt(sock, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+#else
+  (void)tcp;
+  (void)on;
 #endif
 }

@@ -20,6 +20,7 @@ typedef struct stream__write_s {
   uv_write_t req;
   struct stream__write_s* next;  /* in the outbox */
   bool is_file;                  /* a file region sent with sendfile */
+  bool corked;                   /* TCP_CORK set for this region */
   int fd;
   bool close_fd;
   uint64_t file_offset;
@@ -237,8 +238,13 @@ static void stream__on_writable(void* arg, int status) {
 /* 0: the region is sent; UV_EAGAIN: wait for writability; < 0: failed. */
 static int stream__sendfile(catzilla_stream_context_t* s, stream__write_t* w) {
   size_t sent = 0;
+  if (!w->corked) {
+    catzilla__socket_cork(&s->conn->tcp, 1);
+    w->corked = true;
+  }
   int r = catzilla__sendfile(&s->conn->tcp, w->fd, &w->file_offset, &w->file_remaining,
                              STREAM__SENDFILE_TURN_BYTES, &sent);
+  if (r != UV_EAGAIN) catzilla__socket_cork(&s->conn->tcp, 0); /* done or failed: the tail leaves now */
   s->queued_bytes -= sent;
   s->stats.bytes_sent += sent;
   s->stats.sendfile_bytes += sent;
