@@ -23,146 +23,100 @@ const setup = (app: any) => {
   });
 };
 
+/**
+ * Runs `fn` with one raw client of an app with short timeouts, destroys the client whatever
+ * happens, then (with stillServing) checks that the server still answers a fresh connection.
+ */
+async function withTimeoutClient(fn: (client: RawClient) => Promise<void>, { stillServing = false } = {}): Promise<void> {
+  await withApp(
+    setup,
+    async ({ port }) => {
+      const client = await RawClient.connect(port);
+      try {
+        await fn(client);
+      } finally {
+        client.destroy();
+      }
+      if (stillServing) await expectStillServing(port);
+    },
+    SHORT,
+  );
+}
+
 describe('wire: timeouts', () => {
   it('headers sent partially, then silence -> 408 Request Timeout with Connection: close, then close', async () => {
-    await withApp(
-      setup,
-      async ({ port }) => {
-        const client = await RawClient.connect(port);
-        try {
-          await client.send('GET /alive HTTP/1.1\r\nHost: x\r\nX-Partial: ');
-          const r = await client.readResponse();
-          expect(r.statusLine).to.equal('HTTP/1.1 408 Request Timeout');
-          expect(connectionTokens(r)).to.include('close');
-          await client.waitForClose();
-          expect(client.unread().length).to.equal(0);
-        } finally {
-          client.destroy();
-        }
-        await expectStillServing(port);
-      },
-      SHORT,
-    );
+    await withTimeoutClient(async (client) => {
+      await client.send('GET /alive HTTP/1.1\r\nHost: x\r\nX-Partial: ');
+      const r = await client.readResponse();
+      expect(r.statusLine).to.equal('HTTP/1.1 408 Request Timeout');
+      expect(connectionTokens(r)).to.include('close');
+      await client.waitForClose();
+      expect(client.unread().length).to.equal(0);
+    }, { stillServing: true });
   });
 
   it('an idle keep-alive connection is closed silently after keepAliveTimeout', async () => {
-    await withApp(
-      setup,
-      async ({ port }) => {
-        const client = await RawClient.connect(port);
-        try {
-          await client.send(requestBytes({ path: ALIVE_PATH }));
-          const r = await client.readResponse();
-          expect(r.text()).to.equal(ALIVE_BODY);
-          await client.waitForClose();
-          expect(client.unread().toString('latin1'), 'nothing is sent when an idle connection is closed').to.equal('');
-        } finally {
-          client.destroy();
-        }
-        await expectStillServing(port);
-      },
-      SHORT,
-    );
+    await withTimeoutClient(async (client) => {
+      await client.send(requestBytes({ path: ALIVE_PATH }));
+      const r = await client.readResponse();
+      expect(r.text()).to.equal(ALIVE_BODY);
+      await client.waitForClose();
+      expect(client.unread().toString('latin1'), 'nothing is sent when an idle connection is closed').to.equal('');
+    }, { stillServing: true });
   });
 
   it('a body that stalls -> 408 with Connection: close, then close', async () => {
-    await withApp(
-      setup,
-      async ({ port }) => {
-        const client = await RawClient.connect(port);
-        try {
-          await client.send('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789');
-          const r = await client.readResponse();
-          expect(r.statusLine).to.equal('HTTP/1.1 408 Request Timeout');
-          expect(connectionTokens(r)).to.include('close');
-          await client.waitForClose();
-          expect(client.unread().length, `bytes after the 408: ${JSON.stringify(client.unread().toString('latin1'))}`).to.equal(0);
-        } finally {
-          client.destroy();
-        }
-        await expectStillServing(port);
-      },
-      SHORT,
-    );
+    await withTimeoutClient(async (client) => {
+      await client.send('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789');
+      const r = await client.readResponse();
+      expect(r.statusLine).to.equal('HTTP/1.1 408 Request Timeout');
+      expect(connectionTokens(r)).to.include('close');
+      await client.waitForClose();
+      expect(client.unread().length, `bytes after the 408: ${JSON.stringify(client.unread().toString('latin1'))}`).to.equal(0);
+    }, { stillServing: true });
   });
 
   it('a chunked body that stalls between chunks -> 408, then close', async () => {
-    await withApp(
-      setup,
-      async ({ port }) => {
-        const client = await RawClient.connect(port);
-        try {
-          await client.send('POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n');
-          const r = await client.readResponse();
-          expect(r.statusLine).to.equal('HTTP/1.1 408 Request Timeout');
-          expect(connectionTokens(r)).to.include('close');
-          await client.waitForClose();
-        } finally {
-          client.destroy();
-        }
-      },
-      SHORT,
-    );
+    await withTimeoutClient(async (client) => {
+      await client.send('POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n');
+      const r = await client.readResponse();
+      expect(r.statusLine).to.equal('HTTP/1.1 408 Request Timeout');
+      expect(connectionTokens(r)).to.include('close');
+      await client.waitForClose();
+    });
   });
 
   it('a connection that never sends a byte is closed by the server', async () => {
-    await withApp(
-      setup,
-      async ({ port }) => {
-        const client = await RawClient.connect(port);
-        try {
-          await client.waitForClose();
-          // Nothing was requested, so nothing (not even a 408) must be answered... or a 408 at most.
-          const seen = client.buffer.toString('latin1');
-          expect(seen === '' || seen.startsWith('HTTP/1.1 408 Request Timeout\r\n'), JSON.stringify(seen)).to.equal(true);
-        } finally {
-          client.destroy();
-        }
-      },
-      SHORT,
-    );
+    await withTimeoutClient(async (client) => {
+      await client.waitForClose();
+      // Nothing was requested, so nothing (not even a 408) must be answered... or a 408 at most.
+      const seen = client.buffer.toString('latin1');
+      expect(seen === '' || seen.startsWith('HTTP/1.1 408 Request Timeout\r\n'), JSON.stringify(seen)).to.equal(true);
+    });
   });
 
   it('the headers timer runs from the first byte: a slowloris trickling header bytes still gets 408', async () => {
-    await withApp(
-      setup,
-      async ({ port }) => {
-        const client = await RawClient.connect(port);
-        try {
-          await client.send('GET /alive HTTP/1.1\r\nHost: x\r\nX-Slow: ');
-          // One byte every 50 ms, at most 80 times (4 s), until the server answers or closes.
-          for (let i = 0; i < 80 && client.buffer.length === 0 && !client.gone; i++) {
-            await sleep(50);
-            if (!client.gone) client.socket.write('a');
-          }
-          const r = await client.readResponse();
-          expect(r.statusLine).to.equal('HTTP/1.1 408 Request Timeout');
-          expect(connectionTokens(r)).to.include('close');
-          await client.waitForClose();
-        } finally {
-          client.destroy();
-        }
-      },
-      SHORT,
-    );
+    await withTimeoutClient(async (client) => {
+      await client.send('GET /alive HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+      // One byte every 50 ms, at most 80 times (4 s), until the server answers or closes.
+      for (let i = 0; i < 80 && client.buffer.length === 0 && !client.gone; i++) {
+        await sleep(50);
+        if (!client.gone) client.socket.write('a');
+      }
+      const r = await client.readResponse();
+      expect(r.statusLine).to.equal('HTTP/1.1 408 Request Timeout');
+      expect(connectionTokens(r)).to.include('close');
+      await client.waitForClose();
+    });
   });
 
   it('keepAliveTimeout and headersTimeout do not cut a handler that runs longer than them', async () => {
-    await withApp(
-      setup,
-      async ({ port }) => {
-        const client = await RawClient.connect(port);
-        try {
-          await client.send(requestBytes({ path: '/slow' }));
-          const r = await client.readResponse();
-          expect(r.statusLine).to.equal('HTTP/1.1 200 OK');
-          expect(r.text()).to.equal('slow done');
-        } finally {
-          client.destroy();
-        }
-      },
-      SHORT,
-    );
+    await withTimeoutClient(async (client) => {
+      await client.send(requestBytes({ path: '/slow' }));
+      const r = await client.readResponse();
+      expect(r.statusLine).to.equal('HTTP/1.1 200 OK');
+      expect(r.text()).to.equal('slow done');
+    });
   });
 
   it('bodyTimeout is about silence: a body trickling in for longer than the timeout completes', async () => {
