@@ -207,19 +207,26 @@ export async function* regionBytes(region: FileRegion): AsyncGenerator<Buffer, v
     abandonRegion(opened);
     return;
   }
-  const stream = fs.createReadStream('', {
-    fd: opened.fd,
-    start: opened.offset,
-    end: opened.offset + opened.length - 1,
-    autoClose: false,
-    highWaterMark: 64 * 1024,
-  });
+  // plain reads: the descriptor has one owner (abandonRegion closes it exactly once)
+  let offset = opened.offset;
+  let left = opened.length;
   try {
-    for await (const chunk of stream) yield chunk as Buffer;
+    while (left > 0) {
+      const buffer = Buffer.allocUnsafe(Math.min(left, 64 * 1024));
+      const n = await readAt(opened.fd, buffer, offset);
+      if (n === 0) throw new Error(`file region: the file ended ${left} bytes before the region did`);
+      offset += n;
+      left -= n;
+      yield n === buffer.length ? buffer : buffer.subarray(0, n);
+    }
   } finally {
-    stream.destroy();
     abandonRegion(opened);
   }
+}
+
+function readAt(fd: number, buffer: Buffer, position: number): Promise<number> {
+  return new Promise((resolve, reject) =>
+    fs.read(fd, buffer, 0, buffer.length, position, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead))));
 }
 
 /** Memory chunks as they are; file regions expanded into their bytes (see regionBytes). */
