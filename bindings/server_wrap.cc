@@ -103,6 +103,9 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Server
   callbacks_ = Napi::Persistent(cb);
   napi_async_init(env, nullptr, Napi::String::New(env, "catzilla.Server"), &async_context_);
   method_names_.assign(64, nullptr);
+  Napi::Float64Array stats = Napi::Float64Array::New(env, kStreamStatsFields);
+  stats_data_ = stats.Data();
+  stats_array_ = Napi::Persistent(stats);
 }
 
 ServerWrap::~ServerWrap() {
@@ -421,7 +424,7 @@ void ServerWrap::OnStreamEnd(catzilla_server_t* s, catzilla_request_id_t id, con
   napi_value argv[3];
   napi_create_double(w->Env(), (double)id, &argv[0]);
   napi_create_uint32(w->Env(), (uint32_t)stats->state, &argv[1]);
-  argv[2] = StreamStatsArray(w->Env(), *stats);
+  argv[2] = w->StreamStatsArray(w->Env(), *stats);
   w->Call(w->on_stream_end_, 3, argv);
 }
 

@@ -11,6 +11,9 @@ extern "C" {
 
 namespace catzilla_bindings {
 
+// The number of counters in a stream's stats (STREAM_STATS_FIELDS in ts/native.ts).
+constexpr size_t kStreamStatsFields = 15;
+
 // A JS value (a Buffer the core sends without copying) kept alive until the core releases it:
 // `KeepValue` makes the holder, `ReleaseKept` (a catzilla_release_cb) drops it.
 struct KeptValue {
@@ -55,7 +58,8 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   catzilla_stream_context_t* StreamFor(const Napi::CallbackInfo& info);
   int WriteChunk(catzilla_stream_context_t* stream, napi_value chunk);
   static Napi::Object StreamStatsObject(Napi::Env env, const catzilla_stream_stats_t& st);
-  static napi_value StreamStatsArray(napi_env env, const catzilla_stream_stats_t& st);
+  // Fills the server's shared stats array (STREAM_STATS_FIELDS order) and returns it.
+  napi_value StreamStatsArray(napi_env env, const catzilla_stream_stats_t& st);
 
   // core callbacks
   static void OnRequest(catzilla_server_t* s, catzilla_request_id_t id, const catzilla_request_info_t* info);
@@ -78,6 +82,11 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   napi_async_context async_context_ = nullptr;
   std::vector<napi_ref> method_names_;
   std::string header_scratch_, body_scratch_;
+  // The per-stream counters handed to JS (onStreamEnd, streamEnd, streamStats): one
+  // Float64Array per server, refilled each time (JS copies what it keeps during the call),
+  // so the per-request path allocates no ArrayBuffer.
+  Napi::Reference<Napi::Float64Array> stats_array_;
+  double* stats_data_ = nullptr;
  public:
   // shared with stream_wrap.cc
   static bool ReadId(const Napi::CallbackInfo& info, catzilla_request_id_t* id);

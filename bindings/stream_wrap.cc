@@ -196,22 +196,17 @@ Napi::Object ServerWrap::StreamStatsObject(Napi::Env env, const catzilla_stream_
   return o;
 }
 
-// The per-stream counters as a Float64Array in STREAM_STATS_FIELDS order (ts/native.ts): one
-// allocation instead of an object with fifteen named properties, on the per-request path.
-napi_value ServerWrap::StreamStatsArray(napi_env env, const catzilla_stream_stats_t& st) {
-  const double values[] = {
+// The per-stream counters in STREAM_STATS_FIELDS order (ts/native.ts), in the server's one
+// shared Float64Array: no allocation on the per-request path; valid until the next hand-over.
+napi_value ServerWrap::StreamStatsArray(napi_env, const catzilla_stream_stats_t& st) {
+  const double values[kStreamStatsFields] = {
       (double)st.state, (double)st.bytes, (double)st.bytes_sent, (double)st.chunks, (double)st.writes,
       (double)st.coalesced_writes, (double)st.backpressure_events, (double)st.backpressure_us,
       (double)st.queued_bytes, (double)st.peak_queued_bytes, (double)st.write_latency_total_us,
       (double)st.write_latency_max_us, (double)st.sendfile_bytes, (double)st.started_at_ms,
       (double)st.last_write_at_ms};
-  const size_t n = sizeof(values) / sizeof(values[0]);
-  void* data = nullptr;
-  napi_value buffer, array;
-  napi_create_arraybuffer(env, sizeof(values), &data, &buffer);
-  std::memcpy(data, values, sizeof(values));
-  napi_create_typedarray(env, napi_float64_array, n, buffer, 0, &array);
-  return array;
+  std::memcpy(stats_data_, values, sizeof(values));
+  return stats_array_.Value();
 }
 
 Napi::Value ServerWrap::StreamStats(const Napi::CallbackInfo& info) {

@@ -9,7 +9,7 @@
 import { errorCode, HttpError } from './errors.js';
 import type { MiddlewareChain, Endpoint } from './middleware.js';
 import type { NativeServer, NativeServerCallbacks, NativeStreamStats } from './native.js';
-import { RespondFlags, streamStatsFrom } from './native.js';
+import { RespondFlags } from './native.js';
 import { toHttpResponse } from './normalize.js';
 import { Request } from './request.js';
 import { APPLICATION_JSON, HttpResponse, TEXT_PLAIN, type ResponseLike } from './response.js';
@@ -116,7 +116,7 @@ export class Dispatcher {
           if (session === undefined) return;
           this.streams.delete(id);
           if (this.live.get(id) !== undefined) this.live.delete(id);
-          session.onStreamEnd(state, stats); // read into an object only when someone asks
+          session.onStreamEnd(state, stats);
 
         } catch (err) {
           this.log(err);

@@ -100,7 +100,9 @@ export interface NativeStreamStats {
 
 /**
  * The order of the counters in the Float64Array the core hands over for a stream (onStreamEnd,
- * streamStats, streamEnd): one allocation on the per-request path instead of an object.
+ * streamStats, streamEnd). It is one array per server, refilled at each hand-over (no
+ * allocation on the per-request path): valid only until the next native call, so read what
+ * you keep (streamStatsFrom) at once.
  */
 export const STREAM_STATS_FIELDS = [
   'state', 'bytes', 'bytesSent', 'chunks', 'writes', 'coalescedWrites', 'backpressureEvents',

@@ -135,4 +135,28 @@ describe('wire: streaming flow control', () => {
       expect(stats.streamsCompleted).to.equal(1000);
     });
   });
+  it('final counters belong to their own stream: concurrent streams of different sizes, read at onClose and again later', async () => {
+    const sizes = [1, 7, 23];
+    const atClose = new Map<number, StreamStats>();
+    const responses = new Map<number, StreamingResponse>();
+    await withApp((app) => {
+      app.get('/s/:n', (req) => {
+        const n = Number(req.params.n);
+        const res = new StreamingResponse(function* () {
+          for (let i = 0; i < n; i++) yield Buffer.alloc(100, 97 + (i % 26));
+        }(), { onClose: (_reason, stats) => atClose.set(n, stats) });
+        responses.set(n, res);
+        return res;
+      });
+    }, async ({ port }) => {
+      const bodies = await Promise.all(sizes.map((n) => fetch(`http://127.0.0.1:${port}/s/${n}`).then((r) => r.arrayBuffer())));
+      expect(bodies.map((b) => b.byteLength)).to.deep.equal(sizes.map((n) => n * 100));
+      for (let i = 0; i < 200 && atClose.size < sizes.length; i++) await sleep(10);
+    });
+    for (const n of sizes) {
+      expect(atClose.get(n)!.bytes, `onClose stats of the ${n}-chunk stream`).to.equal(n * 100);
+      expect(responses.get(n)!.stats.bytes, `stats of the ${n}-chunk stream read after every stream ended`).to.equal(n * 100);
+      expect(responses.get(n)!.stats.bytesSent).to.be.at.least(n * 100);
+    }
+  });
 });

@@ -76,8 +76,6 @@ export class StreamSession implements PumpOwner, WriterBackend {
   private phase = Phase.Pending;
   private reason: CloseReason | null = null;
   private final: NativeStreamStats | null = null;
-  /** The core's final counters, turned into `final` only when someone asks. */
-  private finalRaw: Float64Array | null = null;
   private pump: Pump | null = null;
   private writer: StreamingWriter | null = null;
   private controller: AbortController | null = null;
@@ -135,11 +133,10 @@ export class StreamSession implements PumpOwner, WriterBackend {
     if (wasPending) this.close(emptyStats());
   }
 
-  /** `stats`: an object, or the core's Float64Array (read into an object only when wanted). */
+  /** `stats`: an object, or the core's shared Float64Array (read at once: it is refilled later). */
   onStreamEnd(state: number, stats: NativeStreamStats | Float64Array): void {
     if (this.phase === Phase.Done) return;
-    if (stats instanceof Float64Array) this.finalRaw = stats;
-    else this.final = stats;
+    this.final = stats instanceof Float64Array ? streamStatsFrom(stats) : stats;
     if (this.reason === null) {
       if (state === StreamState.Finished) this.reason = 'finished';
       else if (state === StreamState.Errored) {
@@ -247,7 +244,6 @@ export class StreamSession implements PumpOwner, WriterBackend {
 
   stats(): NativeStreamStats {
     if (this.final !== null) return this.final;
-    if (this.finalRaw !== null) return (this.final = streamStatsFrom(this.finalRaw));
     if (this.phase === Phase.Pending || this.phase === Phase.Done) return emptyStats();
     try {
       return streamStatsFrom(this.target.streamStats(this.spec.id));
@@ -363,7 +359,7 @@ export class StreamSession implements PumpOwner, WriterBackend {
   /** `stats`: the counters when the native stream never started or never reported (else null). */
   private close(stats: NativeStreamStats | null): void {
     this.phase = Phase.Done;
-    if (this.final === null && this.finalRaw === null) this.final = stats ?? emptyStats();
+    if (this.final === null) this.final = stats ?? emptyStats();
     this.rejectDrains();
     const ends = this.endWaiters;
     if (ends !== null) {
