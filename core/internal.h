@@ -95,6 +95,10 @@ int catzilla__sendfile(uv_tcp_t* tcp, int fd, uint64_t* offset, uint64_t* remain
  * tcp_nopush); turning it off sends what is left at once. */
 void catzilla__socket_cork(uv_tcp_t* tcp, int on);
 
+/* ---- ws.c ---- */
+/* Validates UTF-8 incrementally (`state` 0 at a character boundary); false at the first bad byte. */
+bool catzilla__utf8_step(uint32_t* state, const uint8_t* s, size_t len);
+
 /* ---- stats.c ---- */
 void catzilla__stats_record_latency(catzilla_server_t* server, catzilla_stream_stats_t* stream, uint64_t us);
 uint64_t catzilla__wall_ms(void);

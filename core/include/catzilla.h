@@ -8,6 +8,7 @@
 #ifndef CATZILLA_H
 #define CATZILLA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -298,6 +299,74 @@ ssize_t catzilla_ring_source_write(catzilla_ring_source_t* source, const void* d
 /* Producer thread: no more data (failed = nonzero aborts the stream instead of ending it).
  * The source frees itself once both sides are done. */
 void catzilla_ring_source_close(catzilla_ring_source_t* source, int failed);
+
+/* ---- WebSocket frame codec (ws.c), RFC 6455 ---- */
+
+enum {
+  CATZILLA_WS_CONTINUATION = 0x0,
+  CATZILLA_WS_TEXT = 0x1,
+  CATZILLA_WS_BINARY = 0x2,
+  CATZILLA_WS_CLOSE = 0x8,
+  CATZILLA_WS_PING = 0x9,
+  CATZILLA_WS_PONG = 0xA,
+};
+
+/* Close codes (RFC 6455 7.4.1) the core sends or reports itself. */
+enum {
+  CATZILLA_WS_NORMAL = 1000,
+  CATZILLA_WS_GOING_AWAY = 1001,
+  CATZILLA_WS_PROTOCOL_ERROR = 1002,
+  CATZILLA_WS_NO_STATUS = 1005,      /* a close frame without a code (never sent) */
+  CATZILLA_WS_ABNORMAL = 1006,       /* the connection ended without a close frame (never sent) */
+  CATZILLA_WS_INVALID_DATA = 1007,   /* invalid UTF-8 in a text message */
+  CATZILLA_WS_POLICY = 1008,
+  CATZILLA_WS_MESSAGE_TOO_BIG = 1009,
+  CATZILLA_WS_INTERNAL_ERROR = 1011,
+  CATZILLA_WS_TRY_AGAIN_LATER = 1013,
+};
+
+#define CATZILLA_WS_MAX_HEADER 10  /* a server frame's header (no mask) */
+#define CATZILLA_WS_MAX_CONTROL 125 /* payload of a control frame */
+
+/* One whole message (text/binary, fragments joined) or control frame (close/ping/pong), its
+ * payload unmasked; valid during the call only (data may be NULL when len is 0). Return 0 to
+ * go on, or a negative value to stop parsing after this frame. */
+typedef int (*catzilla_ws_event_cb)(void* arg, int opcode, const char* data, size_t len);
+
+/* An incremental parser of client frames. */
+typedef struct {
+  uint64_t max_message;   /* a message over this many bytes fails with 1009 */
+  uint64_t payload_left;  /* of the current frame */
+  char* msg;              /* the message being assembled */
+  size_t msg_len;
+  size_t msg_cap;
+  size_t ctrl_len;
+  uint32_t utf8;          /* UTF-8 validation state of the text message being assembled */
+  int error;              /* the close code of a failed parse (then every call returns it) */
+  uint8_t hdr[14];
+  uint8_t hdr_len;
+  uint8_t mask[4];
+  uint8_t mask_pos;
+  uint8_t opcode;         /* of the current frame */
+  uint8_t msg_opcode;     /* TEXT or BINARY while a message is in progress, else 0 */
+  bool fin;
+  bool in_payload;
+  char ctrl[CATZILLA_WS_MAX_CONTROL];
+} catzilla_ws_parser_t;
+
+void catzilla_ws_parser_init(catzilla_ws_parser_t* parser, uint64_t max_message);
+void catzilla_ws_parser_free(catzilla_ws_parser_t* parser);
+/* Parse `len` bytes; `*used` receives how many were taken. Returns 0 (all taken; a partial
+ * frame waits for more), a negative value when the callback stopped (`*used` ends after that
+ * frame), or a positive close code when the peer broke the protocol (1002, 1007, 1009). */
+int catzilla_ws_parse(catzilla_ws_parser_t* parser, const char* data, size_t len, size_t* used,
+                      catzilla_ws_event_cb cb, void* arg);
+/* The header of a server frame (unmasked) carrying `len` payload bytes; returns its size. */
+size_t catzilla_ws_frame_header(uint8_t out[CATZILLA_WS_MAX_HEADER], int opcode, int fin, uint64_t len);
+/* A close frame's payload: the code, then the reason cut to fit (no payload when code <= 0). */
+size_t catzilla_ws_close_payload(char out[CATZILLA_WS_MAX_CONTROL], int code, const char* reason, size_t reason_len);
+/* Whether an endpoint may send `code` in a close frame. */
+bool catzilla_ws_close_code_valid(int code);
 
 #ifdef __cplusplus
 }
