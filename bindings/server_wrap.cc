@@ -63,6 +63,9 @@ void ServerWrap::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod<&ServerWrap::StreamAbort>("streamAbort"),
                                         InstanceMethod<&ServerWrap::StreamStats>("streamStats"),
                                         InstanceMethod<&ServerWrap::LiveStreams>("liveStreams"),
+                                        InstanceMethod<&ServerWrap::WsAccept>("wsAccept"),
+                                        InstanceMethod<&ServerWrap::WsSend>("wsSend"),
+                                        InstanceMethod<&ServerWrap::WsClose>("wsClose"),
                                     });
   exports.Set("Server", ctor);
 }
@@ -100,6 +103,10 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Server
   Napi::Value drain = cb.Get("onDrain"), end = cb.Get("onStreamEnd");
   if (drain.IsFunction()) on_drain_ = Napi::Persistent(drain.As<Napi::Function>());
   if (end.IsFunction()) on_stream_end_ = Napi::Persistent(end.As<Napi::Function>());
+  // optional: only WebSocket routes need them
+  Napi::Value ws_message = cb.Get("onWsMessage"), ws_close = cb.Get("onWsClose");
+  if (ws_message.IsFunction()) on_ws_message_ = Napi::Persistent(ws_message.As<Napi::Function>());
+  if (ws_close.IsFunction()) on_ws_close_ = Napi::Persistent(ws_close.As<Napi::Function>());
   callbacks_ = Napi::Persistent(cb);
   napi_async_init(env, nullptr, Napi::String::New(env, "catzilla.Server"), &async_context_);
   method_names_.assign(64, nullptr);
@@ -151,7 +158,8 @@ Napi::Value ServerWrap::Listen(const Napi::CallbackInfo& info) {
   int backlog = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 511;
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
-  catzilla_server_callbacks_t callbacks = {OnRequest, OnBody, OnBodyEnd, OnAbort, OnDrain, OnStreamEnd};
+  catzilla_server_callbacks_t callbacks = {OnRequest, OnBody,        OnBodyEnd,  OnAbort,
+                                           OnDrain,   OnStreamEnd,   OnWsMessage, OnWsClose};
   catzilla_server_t* s = nullptr;
   int err = catzilla_server_new(loop, &options_, &callbacks, this, &s);
   if (err) {

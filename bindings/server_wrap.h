@@ -55,6 +55,10 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value StreamAbort(const Napi::CallbackInfo& info);
   Napi::Value StreamStats(const Napi::CallbackInfo& info);
   Napi::Value LiveStreams(const Napi::CallbackInfo& info);
+  // WebSocket connections (ws_wrap.cc)
+  Napi::Value WsAccept(const Napi::CallbackInfo& info);
+  Napi::Value WsSend(const Napi::CallbackInfo& info);
+  Napi::Value WsClose(const Napi::CallbackInfo& info);
   catzilla_stream_context_t* StreamFor(const Napi::CallbackInfo& info);
   int WriteChunk(catzilla_stream_context_t* stream, napi_value chunk);
   static Napi::Object StreamStatsObject(Napi::Env env, const catzilla_stream_stats_t& st);
@@ -68,6 +72,8 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   static void OnAbort(catzilla_server_t* s, catzilla_request_id_t id, catzilla_abort_reason_t reason);
   static void OnDrain(catzilla_server_t* s, catzilla_request_id_t id);
   static void OnStreamEnd(catzilla_server_t* s, catzilla_request_id_t id, const catzilla_stream_stats_t* stats);
+  static void OnWsMessage(catzilla_server_t* s, catzilla_request_id_t id, int opcode, const char* data, size_t len);
+  static void OnWsClose(catzilla_server_t* s, catzilla_request_id_t id, int code, const char* reason, size_t len);
   static void OnClosed(catzilla_server_t* s, void* arg);
   static void FreeWhenClosed(catzilla_server_t* s, void* arg);
 
@@ -78,6 +84,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   catzilla_server_t* server_ = nullptr;
   catzilla_server_options_t options_;
   Napi::FunctionReference on_request_, on_body_, on_body_end_, on_abort_, on_drain_, on_stream_end_, on_closed_;
+  Napi::FunctionReference on_ws_message_, on_ws_close_;
   Napi::ObjectReference callbacks_;
   napi_async_context async_context_ = nullptr;
   std::vector<napi_ref> method_names_;

@@ -272,7 +272,7 @@ static int conn__on_headers_complete(llhttp_t* parser) {
   info.headers = head->bytes.base + head->url_len;
   info.headers_len = head->bytes.len - head->url_len;
   info.flags = (conn->http10 ? CATZILLA_REQ_HTTP10 : 0) | (conn->keep_alive ? CATZILLA_REQ_KEEPALIVE : 0) |
-               (has_body ? CATZILLA_REQ_HAS_BODY : 0);
+               (has_body ? CATZILLA_REQ_HAS_BODY : 0) | (conn->upgrade ? CATZILLA_REQ_UPGRADE : 0);
   server->callbacks.on_request(server, conn->id, &info);
   catzilla__head_release(head);
   if (conn->state == CATZILLA__CONN_CLOSING || conn->state == CATZILLA__CONN_LINGER) return HPE_PAUSED;
@@ -359,10 +359,10 @@ static void conn__execute(catzilla__conn_t* conn, const char* data, size_t len) 
     size_t used = pos ? (size_t)(pos - data) : len;
     if (used > len) used = len;
     if (err == HPE_PAUSED_UPGRADE) {
-      /* Protocol upgrades are not supported yet: the request is answered, then the connection closes. */
+      /* The request is answered, then the connection closes, unless catzilla_ws_accept took it
+       * over: then the bytes after the head (kept in inbuf) are the first frames. */
       conn->keep_alive = 0;
       conn->upgrade = 1;
-      used = len;
     }
     if (from_inbuf) {
       catzilla__buf_consume(&conn->inbuf, used);
@@ -410,7 +410,12 @@ static void conn__on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* bu
       case CATZILLA__CONN_LINGER:
         break; /* draining */
       default:
-        if (conn->inbuf.len > 0 || llhttp_get_errno(&conn->parser) == HPE_PAUSED) {
+        if (conn->ws != NULL) {
+          catzilla__ws_conn_feed(conn, buf->base, (size_t)nread);
+          break;
+        }
+        if (conn->inbuf.len > 0 || conn->upgrade || llhttp_get_errno(&conn->parser) == HPE_PAUSED) {
+          /* an upgrade request waits for its answer: nothing after it is HTTP */
           if (catzilla__buf_append(&conn->inbuf, buf->base, (size_t)nread) != 0) {
             catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
             break;
@@ -434,6 +439,16 @@ void catzilla__conn_continue(catzilla__conn_t* conn) {
   catzilla__conn_state_t state = conn->state;
   if (state == CATZILLA__CONN_CLOSING) return;
   if (state == CATZILLA__CONN_LINGER) {
+    if (!conn->reading && uv_read_start((uv_stream_t*)&conn->tcp, conn__alloc, conn__on_read) == 0) conn->reading = 1;
+    return;
+  }
+  if (conn->ws != NULL) {
+    /* upgraded: buffered bytes are frames */
+    if (conn->inbuf.len > 0) {
+      catzilla__ws_conn_feed(conn, conn->inbuf.base, conn->inbuf.len);
+      if (conn->state == CATZILLA__CONN_CLOSING) return;
+      conn->inbuf.len = 0;
+    }
     if (!conn->reading && uv_read_start((uv_stream_t*)&conn->tcp, conn__alloc, conn__on_read) == 0) conn->reading = 1;
     return;
   }

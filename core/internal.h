@@ -105,6 +105,9 @@ uint64_t catzilla__wall_ms(void);
 
 /* ---- stream.c ---- */
 #define CATZILLA__STREAM_MAX_PIECES 16
+/* catzilla_stream_options_t flag (ws_conn.c): a 101 response to an upgrade request, its body
+ * the new protocol's bytes (close-delimited, no Connection: close in the head). */
+#define CATZILLA__STREAM_UPGRADE 0x10000u
 
 typedef enum {
   CATZILLA__FRAMING_CHUNKED = 0,
@@ -209,6 +212,7 @@ typedef struct catzilla__conn_s {
   unsigned shutdown_sent : 1;
   struct catzilla__conn_s* resume_next;
   catzilla_stream_context_t* stream;  /* the streaming response of the current request */
+  struct catzilla__ws_s* ws;          /* set once the request was upgraded to a WebSocket */
 } catzilla__conn_t;
 
 /* ---- the server (server.c) ---- */
@@ -277,6 +281,10 @@ void catzilla__conn_pause_body(catzilla__conn_t* conn);
 void catzilla__conn_close_after_writes(catzilla__conn_t* conn);
 void catzilla__conn_reset(catzilla__conn_t* conn);
 void catzilla__conn_send_error_quiet(catzilla__conn_t* conn, int status);
+
+/* ws_conn.c: a connection upgraded to a WebSocket */
+void catzilla__ws_conn_feed(catzilla__conn_t* conn, const char* data, size_t len);
+void catzilla__ws_conn_free(catzilla__conn_t* conn);
 
 /* write_queue.c: writes that own their memory until libuv's callback */
 int catzilla__conn_write(catzilla__conn_t* conn, const uv_buf_t* bufs, unsigned nbufs,

@@ -202,6 +202,7 @@ void catzilla__server_conn_closed(catzilla_server_t* s, catzilla__conn_t* conn) 
   if (conn->slot != UINT32_MAX) catzilla__slot_release(s, conn->slot);
   catzilla__head_release(&conn->head);
   catzilla__buf_free(&conn->inbuf);
+  catzilla__ws_conn_free(conn);
   catzilla__pool_put(&s->conn_pool, conn);
   s->stats.connections_active--;
   server__maybe_finish_close(s);

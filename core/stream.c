@@ -464,7 +464,9 @@ int catzilla_stream_start(catzilla_server_t* server, catzilla_request_id_t id,
   catzilla__conn_t* conn = catzilla__conn_for_id(server, id);
   if (conn == NULL || conn->response_done || conn->state != CATZILLA__CONN_ACTIVE) return CATZILLA_ECLOSED;
   if (conn->stream != NULL) return CATZILLA_ESTREAMING;
-  if (o->status < 200 || o->status > 999) return UV_EINVAL;
+  bool upgrade = (o->flags & CATZILLA__STREAM_UPGRADE) != 0;
+  if (upgrade ? o->status != 101 : (o->status < 200 || o->status > 999)) return UV_EINVAL;
+  if (upgrade && !conn->upgrade) return CATZILLA_ESTATE;
   catzilla_stream_context_t* s = catzilla__pool_get(&server->stream_pool);
   if (s == NULL) return UV_ENOMEM;
   memset(s, 0, sizeof(*s));
@@ -483,7 +485,11 @@ int catzilla_stream_start(catzilla_server_t* server, catzilla_request_id_t id,
   bool no_body = o->status == 204 || o->status == 304;
   char framing[48];
   size_t framing_len = 0;
-  if (o->content_length >= 0) {
+  if (upgrade) {
+    /* 101 Switching Protocols: the bytes after the head are the new protocol's, unframed */
+    s->framing = CATZILLA__FRAMING_CLOSE;
+    conn->keep_alive = 0;
+  } else if (o->content_length >= 0) {
     s->framing = CATZILLA__FRAMING_LENGTH;
     s->declared_length = (uint64_t)o->content_length;
     if (!no_body) framing_len = (size_t)snprintf(framing, sizeof(framing), "Content-Length: %llu\r\n",
@@ -496,7 +502,8 @@ int catzilla_stream_start(catzilla_server_t* server, catzilla_request_id_t id,
     if (!no_body) framing_len = (size_t)snprintf(framing, sizeof(framing), "Transfer-Encoding: chunked\r\n");
   }
   if (conn->is_head || no_body) s->framing = CATZILLA__FRAMING_NONE;
-  bool close = !conn->keep_alive || server->closing || conn->upgrade;
+  /* an upgrade's head carries the caller's Connection: Upgrade instead of close */
+  bool close = !upgrade && (!conn->keep_alive || server->closing || conn->upgrade);
   int err = catzilla__response_head(server, conn, o->status, o->headers, o->headers_len, framing, framing_len,
                                     close, &s->head);
   if (err) {
@@ -504,7 +511,7 @@ int catzilla_stream_start(catzilla_server_t* server, catzilla_request_id_t id,
     catzilla__pool_put(&server->stream_pool, s);
     return err;
   }
-  if (close) conn->keep_alive = 0;
+  if (close || upgrade) conn->keep_alive = 0;
   conn->stream = s;
   catzilla__stats_count_status(server, o->status);
   server->stats.streams_started++;

@@ -9,6 +9,9 @@ import { native, type NativeAddress, type NativeServer, type NativeServerOptions
 import { ANY_METHOD, Router } from './router.js';
 import { checkFlow, type FlowOptions } from './streaming/options.js';
 import { emptyServerStats } from './streaming/stats.js';
+import { Rooms, type Room } from './websocket/room.js';
+import type { WebSocketBehavior } from './websocket/socket.js';
+import { checkBehavior, upgradeHandler } from './websocket/upgrade.js';
 
 /**
  * Server limits (see NativeServerOptions), the logger, and the default stream
@@ -69,6 +72,7 @@ export class App {
   private readonly listenHooks: Array<() => void | Promise<void>> = [];
   private readonly closeHooks: Array<() => void | Promise<void>> = [];
   private readonly observers: DispatchObserver[] = [];
+  private readonly rooms = new Rooms();
 
   constructor(options: AppOptions = {}) {
     const merged = { ...DEFAULTS };
@@ -111,6 +115,21 @@ export class App {
   /** Every method (a method-specific route on the same path wins). */
   all(path: string, handler: Handler, options?: RouteOptions): this {
     return this.route(ANY_METHOD, path, handler, options);
+  }
+
+  /**
+   * A WebSocket endpoint (RFC 6455) at `path`: an upgrade request runs the middleware, then
+   * `behavior.upgrade(req)` (throw an HttpError to refuse), then gets 101 and `open(ws)`. A
+   * plain GET gets 426. See ts/websocket/socket.ts for the hooks and limits.
+   */
+  ws<Data = unknown>(path: string, behavior: WebSocketBehavior<Data>): this {
+    checkBehavior(behavior);
+    return this.route('GET', path, upgradeHandler(behavior));
+  }
+
+  /** The room `name` for WebSocket broadcast (created on first use). */
+  room(name: string): Room {
+    return this.rooms.get(name);
   }
 
   /** Registers `handler` for an arbitrary (uppercase token) method. */

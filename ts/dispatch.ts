@@ -20,6 +20,10 @@ import { resolveFlow, type FlowOptions } from './streaming/options.js';
 import { StreamingResponse } from './streaming/response.js';
 import { StreamSession, type CloseReason, type SessionHost, type StreamTarget } from './streaming/session.js';
 import { discardSource, isStreamLike } from './streaming/source.js';
+import { checkFlow } from './streaming/options.js';
+import { acceptKey } from './websocket/handshake.js';
+import { WebSocket, type SocketTarget } from './websocket/socket.js';
+import { DEFAULT_MAX_PAYLOAD, WebSocketUpgrade } from './websocket/upgrade.js';
 
 export type Handler = (req: Request) => ResponseLike | Promise<ResponseLike>;
 
@@ -47,10 +51,13 @@ export interface DispatchObserver {
 }
 
 /** The part of NativeServer the dispatcher uses (a fake in unit tests). */
-export type DispatchTarget = Pick<NativeServer, 'respond' | 'remoteAddress' | 'pauseBody' | 'resumeBody'> & StreamTarget;
+export type DispatchTarget = Pick<NativeServer, 'respond' | 'remoteAddress' | 'pauseBody' | 'resumeBody'> & StreamTarget &
+  Partial<Pick<NativeServer, 'wsAccept'>> & Partial<SocketTarget>;
 
 /** Fields the core writes itself; an application copy would duplicate or contradict them. */
 const CORE_FIELDS: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date']);
+/** Fields of a 101 the core and the handshake write; middleware copies are dropped. */
+const WS_CORE_FIELDS: ReadonlySet<string> = new Set([...CORE_FIELDS, 'upgrade', 'content-type', 'sec-websocket-accept', 'sec-websocket-protocol', 'sec-websocket-extensions']);
 const TEXT_BLOCK = `Content-Type: ${TEXT_PLAIN}\r\n`;
 const JSON_BLOCK = `Content-Type: ${APPLICATION_JSON}\r\n`;
 
@@ -59,6 +66,8 @@ export class Dispatcher {
   private readonly live = new Map<number, Request>();
   /** Streaming responses until their onStreamEnd (or their end before the native start). */
   private readonly streams = new Map<number, StreamSession>();
+  /** Accepted WebSockets until their onStreamEnd. */
+  private readonly sockets = new Map<number, WebSocket<any>>();
   private target: DispatchTarget | null = null;
 
   constructor(
@@ -106,12 +115,34 @@ export class Dispatcher {
       onDrain: (id) => {
         try {
           this.streams.get(id)?.onDrain();
+          this.sockets.get(id)?.onDrain();
+        } catch (err) {
+          this.log(err);
+        }
+      },
+      onWsMessage: (id, binary, data) => {
+        try {
+          this.sockets.get(id)?.onMessage(binary, data);
+        } catch (err) {
+          this.log(err);
+        }
+      },
+      onWsClose: (id, code, reason) => {
+        try {
+          this.sockets.get(id)?.onClose(code, reason);
         } catch (err) {
           this.log(err);
         }
       },
       onStreamEnd: (id, state, stats) => {
         try {
+          const socket = this.sockets.get(id);
+          if (socket !== undefined) {
+            this.sockets.delete(id);
+            this.live.delete(id);
+            socket.onEnd();
+            return;
+          }
           const session = this.streams.get(id);
           if (session === undefined) return;
           this.streams.delete(id);
@@ -187,6 +218,7 @@ export class Dispatcher {
 
   private writeResponse(req: Request, res: HttpResponse): void {
     if (!req.open) return dropResponse(res);
+    if (res instanceof WebSocketUpgrade) return this.acceptSocket(req, res);
     if (res instanceof HttpResponse && res.body instanceof StreamBody) return this.startStream(req, res);
     let block: string;
     let flags = 0;
@@ -208,6 +240,31 @@ export class Dispatcher {
     this.respond(req, res.status, block, body as string | Uint8Array | null, flags);
     // A streaming response whose body middleware replaced by a fixed one: release its source.
     if (res instanceof StreamingResponse) res.discard('finished', null);
+  }
+
+  /** Answers an upgrade with 101 and hands the connection to a new WebSocket. */
+  private acceptSocket(req: Request, up: WebSocketUpgrade<any>): void {
+    const id = req.nativeId;
+    const target = this.target!;
+    const behavior = up.behavior;
+    let block: string;
+    let flow;
+    try {
+      if (target.wsAccept === undefined || target.wsSend === undefined) throw new TypeError('this server has no WebSocket support');
+      block = `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(up.key)}\r\n`;
+      if (up.protocol !== null) block += `Sec-WebSocket-Protocol: ${up.protocol}\r\n`;
+      block += up.headers.toBlock(WS_CORE_FIELDS); // what middleware added (Set-Cookie...)
+      flow = resolveFlow(this.flow, req.routeOptions, checkFlow(behavior, 'WebSocket behavior'));
+      target.wsAccept(id, block, behavior.maxPayload ?? DEFAULT_MAX_PAYLOAD, flow.highWaterMark, flow.lowWaterMark, flow.stallTimeout);
+    } catch (err) {
+      if (errorCode(err) === 'ECLOSED') return;
+      return this.fail(req, err);
+    }
+    req.markStreaming();
+    const socket = new WebSocket(target as SocketTarget, id, req, behavior, up.data, up.protocol ?? '', this.logError);
+    this.sockets.set(id, socket);
+    if (this.observers.length > 0) this.observe((o) => o.responded(req.route, 101));
+    socket.onOpen();
   }
 
   /** Hands a response with a stream body to a new StreamSession. */

@@ -43,6 +43,8 @@ export const enum RequestFlags {
   Http10 = 1,
   KeepAlive = 2,
   HasBody = 4,
+  /** `Upgrade` with `Connection: upgrade`: `wsAccept` may take the connection over. */
+  Upgrade = 8,
 }
 
 /** `respond` flags. */
@@ -141,6 +143,14 @@ export interface NativeServerCallbacks {
    * Content-Length over/under-run). Always the last call for `id`.
    */
   onStreamEnd(id: number, state: number, stats: Float64Array): void;
+  /** WebSocket: a whole message (a string for text, a Buffer for binary). */
+  onWsMessage?(id: number, binary: boolean, data: string | Buffer): void;
+  /**
+   * WebSocket: the closing handshake ended: the peer's close frame (its code, 1005 without
+   * one), or the code the core closed with because the peer broke the protocol (1002, 1007,
+   * 1009). onStreamEnd follows. A connection lost without a close frame gets onAbort instead.
+   */
+  onWsClose?(id: number, code: number, reason: string): void;
 }
 
 export interface NativeAddress {
@@ -214,6 +224,18 @@ export interface NativeServer {
    */
   streamStart(id: number, status: number, headerBlock: string, contentLength: number,
               highWaterMark: number, lowWaterMark: number, stallTimeout: number, flags: number): void;
+  /**
+   * Answer upgrade request `id` with 101 (`headerBlock`: Upgrade, Connection,
+   * Sec-WebSocket-Accept...) and speak WebSocket on its connection. Its stream carries the
+   * frames: onDrain, onStreamEnd and streamStats apply to `id`. Throws ECLOSED, or ESTATE for
+   * a request that is not an upgrade.
+   */
+  wsAccept(id: number, headerBlock: string, maxMessage: number, highWaterMark: number, lowWaterMark: number,
+           stallTimeout: number): void;
+  /** Send one message; false when over the high watermark (wait for onDrain). Throws ECLOSED once closing. */
+  wsSend(id: number, binary: boolean, data: string | Uint8Array): boolean;
+  /** Start the closing handshake (code 0: no code). Throws ECLOSED when the connection is gone. */
+  wsClose(id: number, code: number, reason: string): void;
   /**
    * Queue a chunk (strings are sent as UTF-8). Returns false when the stream is over its
    * high watermark: wait for onDrain before writing more. Small chunks written in one loop

@@ -75,6 +75,11 @@ export class Request implements AsyncIterable<Buffer> {
     this.routeParams = params;
   }
 
+  /** @internal The core's request flags (the Upgrade bit is read by WebSocket routes). */
+  get upgradeFlags(): number {
+    return this.flags;
+  }
+
   /** '1.0' or '1.1'. */
   get httpVersion(): '1.0' | '1.1' {
     return this.flags & RequestFlags.Http10 ? '1.0' : '1.1';

@@ -64,6 +64,7 @@ enum {
   CATZILLA_REQ_HTTP10 = 1,
   CATZILLA_REQ_KEEPALIVE = 2,
   CATZILLA_REQ_HAS_BODY = 4,
+  CATZILLA_REQ_UPGRADE = 8, /* Upgrade + Connection: upgrade: catzilla_ws_accept may take it over */
 };
 
 typedef struct {
@@ -150,6 +151,13 @@ typedef struct {
   void (*on_drain)(catzilla_server_t* server, catzilla_request_id_t id);
   /* A stream reached a final state; always the last call for `id`. */
   void (*on_stream_end)(catzilla_server_t* server, catzilla_request_id_t id, const catzilla_stream_stats_t* stats);
+  /* WebSocket (optional): a whole text or binary message, valid during the call only. */
+  void (*on_ws_message)(catzilla_server_t* server, catzilla_request_id_t id, int opcode, const char* data, size_t len);
+  /* WebSocket (optional): the closing handshake: the peer's close frame (its code, 1005 when
+   * it sent none, and reason), or the code the core closed with because the peer broke the
+   * protocol (1002, 1007, 1009). The stream then ends; a connection lost without a close
+   * frame gets on_abort instead. */
+  void (*on_ws_close)(catzilla_server_t* server, catzilla_request_id_t id, int code, const char* reason, size_t len);
 } catzilla_server_callbacks_t;
 
 /* Called once the server has closed its listener and every connection. */
@@ -367,6 +375,30 @@ size_t catzilla_ws_frame_header(uint8_t out[CATZILLA_WS_MAX_HEADER], int opcode,
 size_t catzilla_ws_close_payload(char out[CATZILLA_WS_MAX_CONTROL], int code, const char* reason, size_t reason_len);
 /* Whether an endpoint may send `code` in a close frame. */
 bool catzilla_ws_close_code_valid(int code);
+
+/* ---- WebSocket connections (ws_conn.c) ---- */
+
+typedef struct {
+  const char* headers;        /* the 101 head's fields: Upgrade, Connection, Sec-WebSocket-Accept... */
+  size_t headers_len;
+  uint64_t max_message;       /* larger messages close the connection with 1009 */
+  size_t high_watermark;      /* queued bytes at which catzilla_ws_send reports backpressure */
+  size_t low_watermark;
+  uint64_t stall_timeout_ms;  /* backpressured with no progress this long -> aborted (0 = off) */
+} catzilla_ws_options_t;
+
+/* Answer upgrade request `id` (CATZILLA_REQ_UPGRADE) with 101 and speak WebSocket on its
+ * connection: messages arrive through on_ws_message, pings are answered, the closing
+ * handshake is done by the core. The stream of `id` carries the frames (stats, drain). */
+int catzilla_ws_accept(catzilla_server_t* server, catzilla_request_id_t id, const catzilla_ws_options_t* options);
+/* Send one message (opcode TEXT or BINARY; a text payload must be UTF-8). Same results and
+ * `release` contract as catzilla_stream_write; CATZILLA_ECLOSED once a close frame was sent. */
+int catzilla_ws_send(catzilla_server_t* server, catzilla_request_id_t id, int opcode, const char* data, size_t len,
+                     catzilla_release_cb release, void* release_arg);
+/* Start the closing handshake (code 0: a close frame without a code). The connection closes
+ * when the peer answers, or after a short grace period. */
+int catzilla_ws_close(catzilla_server_t* server, catzilla_request_id_t id, int code, const char* reason,
+                      size_t reason_len);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,77 @@
+/**
+ * Real client: headless Chromium's WebSocket (Debian's chromium via playwright-core). Two
+ * pages join a room; text and binary messages go through it both ways (a 200 KB one too,
+ * 64-bit length frames); the server closes one page with a code and reason the browser
+ * reports as a clean close. Skipped when /usr/bin/chromium is not installed.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { html, type WebSocket } from '../../ts/index.js';
+import { withApp } from '../helpers/with-app.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+
+const PAGE = `<!doctype html><meta charset="utf-8"><title>ws</title><script>
+window.received = []; window.opened = false; window.closeInfo = null;
+const ws = new WebSocket('ws://' + location.host + '/chat', ['chat.v1']);
+ws.binaryType = 'arraybuffer';
+ws.onopen = () => { window.opened = ws.protocol; };
+ws.onmessage = (e) => { window.received.push(typeof e.data === 'string' ? e.data : 'bytes:' + e.data.byteLength + ':' + new Uint8Array(e.data)[e.data.byteLength - 1]); };
+ws.onclose = (e) => { window.closeInfo = { code: e.code, reason: e.reason, clean: e.wasClean }; };
+window.sendText = (s) => ws.send(s);
+window.sendBytes = (n) => { const b = new Uint8Array(n); b[n - 1] = 42; ws.send(b); };
+</script>`;
+
+describe('e2e: Chromium WebSocket', function () {
+  before(function () {
+    if (!fs.existsSync(CHROMIUM)) this.skip();
+  });
+
+  it('two pages in a room: text and binary both ways, then a server close the browser sees as clean', async () => {
+    const { chromium } = await import('playwright-core');
+    const sockets: WebSocket[] = [];
+    const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'catzilla-chromium-'));
+    const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 30_000 });
+    try {
+      await withApp((app) => {
+        app.get('/', () => html(PAGE));
+        app.ws('/chat', {
+          protocols: ['chat.v1'],
+          open: (ws) => {
+            sockets.push(ws);
+            ws.join(app.room('lobby'));
+          },
+          message: (ws, data, isBinary) => {
+            app.room('lobby').broadcast(isBinary ? data : `${sockets.indexOf(ws)}: ${data as string}`, { binary: isBinary, except: ws });
+          },
+        });
+      }, async ({ base }) => {
+        const a = await context.newPage();
+        const b = await context.newPage();
+        for (const p of [a, b]) {
+          await p.goto(`${base}/`);
+          await p.waitForFunction(() => (window as any).opened !== false, undefined, { timeout: 10_000 });
+          expect(await p.evaluate(() => (window as any).opened)).to.equal('chat.v1');
+        }
+        await a.evaluate(() => (window as any).sendText('hello from a'));
+        await a.evaluate(() => (window as any).sendBytes(200_000));
+        await b.evaluate(() => (window as any).sendText('héllo from b'));
+        await b.waitForFunction(() => (window as any).received.length === 2, undefined, { timeout: 10_000 });
+        await a.waitForFunction(() => (window as any).received.length === 1, undefined, { timeout: 10_000 });
+        expect(await b.evaluate(() => (window as any).received)).to.deep.equal(['0: hello from a', 'bytes:200000:42']);
+        expect(await a.evaluate(() => (window as any).received)).to.deep.equal(['1: héllo from b']);
+
+        sockets[0]!.close(4001, 'session over');
+        await a.waitForFunction(() => (window as any).closeInfo !== null, undefined, { timeout: 10_000 });
+        expect(await a.evaluate(() => (window as any).closeInfo)).to.deep.equal({ code: 4001, reason: 'session over', clean: true });
+        for (const p of [a, b]) await p.close();
+      });
+    } finally {
+      await context.close();
+      fs.rmSync(userDataDir, { recursive: true, force: true });
+    }
+  });
+});
