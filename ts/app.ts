@@ -73,6 +73,7 @@ export class App {
   private readonly closeHooks: Array<() => void | Promise<void>> = [];
   private readonly observers: DispatchObserver[] = [];
   private readonly rooms = new Rooms();
+  private dispatcher: Dispatcher | null = null;
 
   constructor(options: AppOptions = {}) {
     const merged = { ...DEFAULTS };
@@ -209,6 +210,7 @@ export class App {
       throw err;
     }
     this.server = server;
+    this.dispatcher = dispatcher;
     this.closing = null;
     return address;
   }
@@ -220,6 +222,8 @@ export class App {
     if (this.closing !== null) return this.closing;
     const server = this.server;
     if (server === null) return this.closeHooks.length ? this.runCloseHooks() : Promise.resolve();
+    // open WebSockets are told 1001 (going away) and close within the grace period
+    this.dispatcher?.closeSockets(1001, 'server shutting down');
     const closed = new Promise<void>((resolve, reject) => {
       try {
         server.close(timeout, () => {

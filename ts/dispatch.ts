@@ -242,6 +242,17 @@ export class Dispatcher {
     if (res instanceof StreamingResponse) res.discard('finished', null);
   }
 
+  /** Starts the closing handshake of every open WebSocket (app.close()). */
+  closeSockets(code: number, reason: string): void {
+    for (const socket of [...this.sockets.values()]) {
+      try {
+        socket.close(code, reason);
+      } catch (err) {
+        this.log(err);
+      }
+    }
+  }
+
   /** Answers an upgrade with 101 and hands the connection to a new WebSocket. */
   private acceptSocket(req: Request, up: WebSocketUpgrade<any>): void {
     const id = req.nativeId;

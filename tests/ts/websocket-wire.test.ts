@@ -225,4 +225,22 @@ describe('wire: WebSocket', () => {
       for (const x of [a, b, other]) x.close();
     });
   });
+  it('app.close(): open WebSockets get 1001 (going away); a client that answers lets the server close at once', async () => {
+    const closes: Closed[] = [];
+    await withApp((app) => {
+      app.ws('/ws', { close: (_ws, code, reason) => closes.push({ code, reason }) });
+    }, async (ctx) => {
+      const c = await WsClient.connect(ctx.port);
+      const started = Date.now();
+      const closing = ctx.close(10_000);
+      const f = await c.next('the going-away close frame');
+      expect(f.opcode).to.equal(8);
+      expect(f.payload.readUInt16BE(0)).to.equal(1001);
+      c.send(0x88, f.payload);
+      await closing;
+      expect(Date.now() - started, 'closed without waiting for the grace period').to.be.below(5000);
+      await c.waitEnd();
+    });
+    expect(closes).to.deep.equal([{ code: 1001, reason: 'server shutting down' }]);
+  });
 });
