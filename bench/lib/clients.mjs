@@ -4,6 +4,7 @@
 // and prints one JSON line: { value, unit, elapsedMs, ...details } or { error }.
 // Every client is bounded in work and in time (options.timeoutMs).
 import http from 'node:http';
+import net from 'node:net';
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 
@@ -206,6 +207,88 @@ async function sse(port, { clients = 1000, events = 1000, timeoutMs = 180_000 })
 }
 
 /**
+ * `clients` WebSocket subscribers (raw sockets: handshake, then server frames counted by bytes),
+ * then POST /ws-publish?n=events: every subscriber must receive the "subscribed" text frame and
+ * `events` text frames of 12 zero-padded digits (14 bytes each on the wire), the last one checked.
+ */
+async function wsBroadcast(port, { clients = 1000, events = 1000, timeoutMs = 180_000 }) {
+  const HELLO = 2 + 'subscribed'.length;
+  const FRAME = 2 + 12;
+  const want = HELLO + FRAME * events;
+  const lastFrame = '\x81\x0c' + String(events - 1).padStart(12, '0');
+  const sockets = [];
+  let subscribed = 0;
+  let done = 0;
+  let onSubscribed;
+  let onDone;
+  let fail;
+  const allSubscribed = new Promise((resolve, reject) => { onSubscribed = resolve; fail = reject; });
+  const allDone = new Promise((resolve, reject) => {
+    onDone = resolve;
+    const prev = fail;
+    fail = (e) => { prev(e); reject(e); };
+  });
+  allDone.catch(() => {});
+  allSubscribed.catch(() => {});
+  for (let c = 0; c < clients; c++) {
+    const socket = net.connect({ host: HOST, port });
+    sockets.push(socket);
+    let head = '';
+    let got = 0;
+    let tail = '';
+    let isSub = false;
+    socket.on('connect', () => {
+      socket.write(`GET /ws HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${Buffer.from(String(c).padStart(16, '0')).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    });
+    socket.on('data', (chunk) => {
+      if (!head.endsWith('\r\n\r\n')) {
+        const text = head + chunk.toString('latin1');
+        const end = text.indexOf('\r\n\r\n');
+        if (end < 0) { head = text; return; }
+        head = text.slice(0, end + 4);
+        if (!head.startsWith('HTTP/1.1 101 ')) { fail(new Error(`handshake: ${head.split('\r\n')[0]}`)); return; }
+        chunk = Buffer.from(text.slice(end + 4), 'latin1');
+      }
+      got += chunk.length;
+      if (!isSub && got >= HELLO) {
+        isSub = true;
+        if (++subscribed === clients) onSubscribed();
+      }
+      if (got >= want - FRAME) tail = (tail + chunk.toString('latin1')).slice(-FRAME);
+      if (got === want) {
+        if (tail !== lastFrame) fail(new Error(`last frame differs: ${JSON.stringify(tail)}`));
+        else if (++done === clients) onDone();
+      } else if (got > want) fail(new Error(`received more than ${events} messages`));
+    });
+    socket.on('error', (e) => fail(e));
+    socket.on('end', () => { if (got < want) fail(new Error('subscription ended early')); });
+  }
+  try {
+    await withTimeout(allSubscribed, 30_000, 'ws subscribe');
+    const t0 = process.hrtime.bigint();
+    const body = await withTimeout(new Promise((resolve, reject) => {
+      const req = http.request({ host: HOST, port, method: 'POST', path: `/ws-publish?n=${events}`, agent: false }, (res) => {
+        let s = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => { s += d; });
+        res.on('end', () => (res.statusCode === 200 ? resolve(s) : reject(new Error(`publish status ${res.statusCode}`))));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    }), timeoutMs, 'ws publish');
+    const parsed = JSON.parse(body);
+    if (parsed.subscribers !== clients) throw new Error(`publish saw ${parsed.subscribers} subscribers, expected ${clients}`);
+    await withTimeout(allDone, timeoutMs, 'ws delivery');
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    return { value: (clients * events) / (ms / 1000), unit: 'msgs/s', elapsedMs: ms, clients, events };
+  } finally {
+    for (const s of sockets) s.destroy();
+  }
+}
+
+/**
  * `clients` concurrent curl processes each GET `path` once and check they got `bytes`;
  * reports the total MiB/s over the wall time of the whole set (curl: a C client, so the
  * reading side costs as little as it can on the shared client CPU).
@@ -264,7 +347,7 @@ async function gziprows(port, { n = 1_000_000, timeoutMs = 180_000 }) {
   return { value: lines / (ms / 1000), unit: 'rows/s', elapsedMs: ms, rows: lines, bytes, wireBytes: wire, ratio: bytes / Math.max(1, wire) };
 }
 
-const CLIENTS = { rows, bulk, sse, slowreaders, download, gziprows };
+const CLIENTS = { rows, bulk, sse, wsBroadcast, slowreaders, download, gziprows };
 
 const [name, portArg, optsArg] = process.argv.slice(2);
 const client = CLIENTS[name];

@@ -37,6 +37,7 @@ app.get('/bulk', (req) => {
 registerFileRoutes(app);
 registerSseRoutes(app);
 registerGzipRoutes(app);
+registerWsRoutes(app);
 
 await app.listen({ port: c.port(), host: c.HOST });
 c.onStop(() => app.close({ timeout: 1000 }));
@@ -74,5 +75,25 @@ function registerGzipRoutes(app) {
   app.get('/gzip-rows', (req) => {
     const n = c.intParam(req.query.get('n'), 1000, c.MAX_ROWS);
     return new StreamingResponse(c.rows(n), { contentType: 'application/x-ndjson' });
+  });
+}
+
+// ---- /ws and /ws-publish (ws-broadcast): one room, every subscriber in it ----
+// The room's policy is 'queue' so that no message is dropped (the workload counts every byte);
+// 1,000 messages of 14 bytes stay far below a subscriber's high watermark anyway.
+function registerWsRoutes(app) {
+  const room = app.room('bench');
+  room.policy = 'queue';
+  app.ws('/ws', {
+    open: (ws) => {
+      ws.send('subscribed');
+      ws.join(room);
+    },
+  });
+  app.all('/ws-publish', (req) => {
+    const n = c.intParam(req.query.get('n'), 1, c.MAX_EVENTS);
+    const subscribers = room.size;
+    for (let i = 0; i < n; i++) room.broadcast(c.wsMessage(i));
+    return { subscribers };
   });
 }

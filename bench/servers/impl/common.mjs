@@ -52,6 +52,11 @@ export const MAX_ROWS = 100_000_000;
 export const MAX_MB = 64 * 1024;
 export const MAX_EVENTS = 10_000_000;
 
+/** A WebSocket broadcast message (ws-broadcast workload): i zero-padded to 12 digits. */
+export function wsMessage(i) {
+  return String(i).padStart(12, '0');
+}
+
 export function sseEvent(i) {
   return `data: ${String(i).padStart(12, '0')}\n\n`;
 }

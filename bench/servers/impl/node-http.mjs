@@ -1,5 +1,6 @@
 // Peer: plain node:http, no framework. The baseline every ratio is computed against.
 import http from 'node:http';
+import { WebSocketServer } from 'ws';
 import fs from 'node:fs';
 import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
@@ -52,6 +53,18 @@ const server = http.createServer((req, res) => {
     res.write(c.SSE_HELLO);
     subscribers.add(res);
     res.on('close', () => subscribers.delete(res));
+  } else if (path === '/ws-publish') {
+    // ws-broadcast: the `ws` library's usual broadcast loop over its clients
+    req.resume();
+    const n = c.intParam(query.get('n'), 1, c.MAX_EVENTS);
+    const count = wss.clients.size;
+    for (let i = 0; i < n; i++) {
+      const msg = c.wsMessage(i);
+      for (const ws of wss.clients) ws.send(msg);
+    }
+    const body = JSON.stringify({ subscribers: count });
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+    res.end(body);
   } else if (req.method === 'POST' && path === '/publish') {
     req.resume();
     const n = c.intParam(query.get('n'), 1, c.MAX_EVENTS);
@@ -68,6 +81,15 @@ const server = http.createServer((req, res) => {
     res.writeHead(404, { 'Content-Type': 'text/plain', 'Content-Length': 9 });
     res.end('Not Found');
   }
+});
+// WebSocket peer for ws-broadcast: the `ws` library (no permessage-deflate, its server default)
+const wss = new WebSocketServer({ noServer: true });
+server.on('upgrade', (req, socket, head) => {
+  if (req.url !== '/ws') {
+    socket.destroy();
+    return;
+  }
+  wss.handleUpgrade(req, socket, head, (ws) => ws.send('subscribed'));
 });
 server.keepAliveTimeout = 60_000;
 server.listen(c.port(), c.HOST);
