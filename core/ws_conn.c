@@ -54,10 +54,9 @@ static void ws__finish(catzilla__conn_t* conn) {
 
 /* The peer broke the protocol: tell it why, tell the application, close. */
 static void ws__fail(catzilla__conn_t* conn, int code) {
-  static const char* const reasons[] = {"protocol error", "invalid UTF-8", "message too big"};
-  const char* reason = code == CATZILLA_WS_INVALID_DATA ? reasons[1]
-                       : code == CATZILLA_WS_MESSAGE_TOO_BIG ? reasons[2]
-                                                             : reasons[0];
+  const char* reason = code == CATZILLA_WS_INVALID_DATA      ? "invalid UTF-8"
+                       : code == CATZILLA_WS_MESSAGE_TOO_BIG ? "message too big"
+                                                             : "protocol error";
   catzilla_server_t* server = conn->server;
   catzilla_request_id_t id = conn->id;
   conn->ws->done = true;

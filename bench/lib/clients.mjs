@@ -131,18 +131,13 @@ async function slowreaders(port, { readers = 20, mb = 512, rate = 2_000_000, sec
 }
 
 /**
- * Opens `clients` SSE subscriptions, then POST /publish?n=events and times until every
- * subscriber has received every event. Each event is exactly 20 bytes
- * ("data: " + 12 digits + "\n\n") after the 14-byte ": subscribed\n\n" preamble, so
- * delivery is counted in bytes; the last event's text is checked.
+ * The fan-out measurement shared by sse and wsBroadcast: `clients` subscribers, each fed bytes
+ * by `subscribe(c, sub)`; a subscriber counts as subscribed after its first `helloBytes` and as
+ * done once it has exactly `helloBytes + frameBytes * events`, the last `frameBytes` equal to
+ * `lastFrame`. Then POST `publishPath?n=events` and time until every subscriber is done.
  */
-async function sse(port, { clients = 1000, events = 1000, timeoutMs = 180_000 }) {
-  const PREAMBLE = ': subscribed\n\n';
-  const EVENT = 20;
-  const want = PREAMBLE.length + EVENT * events;
-  const lastEvent = `data: ${String(events - 1).padStart(12, '0')}\n\n`;
-  const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
-  const reqs = [];
+async function fanOut(port, { clients, events, timeoutMs, label, publishPath, helloBytes, frameBytes, lastFrame, subscribe }) {
+  const want = helloBytes + frameBytes * events;
   let subscribed = 0;
   let done = 0;
   let onSubscribed;
@@ -156,36 +151,37 @@ async function sse(port, { clients = 1000, events = 1000, timeoutMs = 180_000 })
   });
   allDone.catch(() => {});
   allSubscribed.catch(() => {});
-
-  for (let c = 0; c < clients; c++) {
-    const req = http.get({ host: HOST, port, path: '/sse', agent }, (res) => {
-      if (res.statusCode !== 200) { fail(new Error(`status ${res.statusCode}`)); return; }
-      let got = 0;
-      let tail = '';
-      let isSub = false;
-      res.on('data', (chunk) => {
+  /** One subscriber's byte counter: `data(chunk)` for every body byte, `end()` when its stream ends. */
+  const counter = () => {
+    let got = 0;
+    let tail = '';
+    let isSub = false;
+    return {
+      data(chunk) {
         got += chunk.length;
-        if (!isSub && got >= PREAMBLE.length) {
+        if (!isSub && got >= helloBytes) {
           isSub = true;
           if (++subscribed === clients) onSubscribed();
         }
-        if (got >= want - EVENT) tail = (tail + chunk.toString('latin1')).slice(-EVENT);
+        if (got >= want - frameBytes) tail = (tail + chunk.toString('latin1')).slice(-frameBytes);
         if (got === want) {
-          if (tail !== lastEvent) fail(new Error(`last event differs: ${JSON.stringify(tail)}`));
+          if (tail !== lastFrame) fail(new Error(`last ${label} message differs: ${JSON.stringify(tail)}`));
           else if (++done === clients) onDone();
-        } else if (got > want) fail(new Error(`received more than ${events} events`));
-      });
-      res.on('error', (e) => fail(e));
-      res.on('end', () => { if (got < want) fail(new Error('subscription ended early')); });
-    });
-    req.on('error', (e) => fail(e));
-    reqs.push(req);
-  }
+        } else if (got > want) fail(new Error(`received more than ${events} ${label} messages`));
+      },
+      end() {
+        if (got < want) fail(new Error(`${label} subscription ended early`));
+      },
+      fail: (e) => fail(e),
+    };
+  };
+  const handles = [];
+  for (let c = 0; c < clients; c++) handles.push(subscribe(c, counter()));
   try {
-    await withTimeout(allSubscribed, 30_000, 'sse subscribe');
+    await withTimeout(allSubscribed, 30_000, `${label} subscribe`);
     const t0 = process.hrtime.bigint();
     const body = await withTimeout(new Promise((resolve, reject) => {
-      const req = http.request({ host: HOST, port, method: 'POST', path: `/publish?n=${events}`, agent: false }, (res) => {
+      const req = http.request({ host: HOST, port, method: 'POST', path: `${publishPath}?n=${events}`, agent: false }, (res) => {
         let s = '';
         res.setEncoding('utf8');
         res.on('data', (d) => { s += d; });
@@ -194,14 +190,42 @@ async function sse(port, { clients = 1000, events = 1000, timeoutMs = 180_000 })
       });
       req.on('error', reject);
       req.end();
-    }), timeoutMs, 'sse publish');
+    }), timeoutMs, `${label} publish`);
     const parsed = JSON.parse(body);
     if (parsed.subscribers !== clients) throw new Error(`publish saw ${parsed.subscribers} subscribers, expected ${clients}`);
-    await withTimeout(allDone, timeoutMs, 'sse delivery');
+    await withTimeout(allDone, timeoutMs, `${label} delivery`);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    return { value: (clients * events) / (ms / 1000), unit: 'events/s', elapsedMs: ms, clients, events };
+    return { value: (clients * events) / (ms / 1000), elapsedMs: ms, clients, events };
   } finally {
-    for (const r of reqs) r.destroy();
+    for (const h of handles) h.destroy();
+  }
+}
+
+/**
+ * Opens `clients` SSE subscriptions, then POST /publish?n=events and times until every
+ * subscriber has received every event. Each event is exactly 20 bytes
+ * ("data: " + 12 digits + "\n\n") after the 14-byte ": subscribed\n\n" preamble, so
+ * delivery is counted in bytes; the last event's text is checked.
+ */
+async function sse(port, { clients = 1000, events = 1000, timeoutMs = 180_000 }) {
+  const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
+  try {
+    const r = await fanOut(port, {
+      clients, events, timeoutMs, label: 'sse', publishPath: '/publish',
+      helloBytes: ': subscribed\n\n'.length, frameBytes: 20, lastFrame: `data: ${String(events - 1).padStart(12, '0')}\n\n`,
+      subscribe: (_c, sub) => {
+        const req = http.get({ host: HOST, port, path: '/sse', agent }, (res) => {
+          if (res.statusCode !== 200) { sub.fail(new Error(`status ${res.statusCode}`)); return; }
+          res.on('data', (chunk) => sub.data(chunk));
+          res.on('error', (e) => sub.fail(e));
+          res.on('end', () => sub.end());
+        });
+        req.on('error', (e) => sub.fail(e));
+        return req;
+      },
+    });
+    return { ...r, unit: 'events/s' };
+  } finally {
     agent.destroy();
   }
 }
@@ -212,80 +236,33 @@ async function sse(port, { clients = 1000, events = 1000, timeoutMs = 180_000 })
  * `events` text frames of 12 zero-padded digits (14 bytes each on the wire), the last one checked.
  */
 async function wsBroadcast(port, { clients = 1000, events = 1000, timeoutMs = 180_000 }) {
-  const HELLO = 2 + 'subscribed'.length;
-  const FRAME = 2 + 12;
-  const want = HELLO + FRAME * events;
-  const lastFrame = '\x81\x0c' + String(events - 1).padStart(12, '0');
-  const sockets = [];
-  let subscribed = 0;
-  let done = 0;
-  let onSubscribed;
-  let onDone;
-  let fail;
-  const allSubscribed = new Promise((resolve, reject) => { onSubscribed = resolve; fail = reject; });
-  const allDone = new Promise((resolve, reject) => {
-    onDone = resolve;
-    const prev = fail;
-    fail = (e) => { prev(e); reject(e); };
-  });
-  allDone.catch(() => {});
-  allSubscribed.catch(() => {});
-  for (let c = 0; c < clients; c++) {
-    const socket = net.connect({ host: HOST, port });
-    sockets.push(socket);
-    let head = '';
-    let got = 0;
-    let tail = '';
-    let isSub = false;
-    socket.on('connect', () => {
-      socket.write(`GET /ws HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        `Sec-WebSocket-Key: ${Buffer.from(String(c).padStart(16, '0')).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
-    });
-    socket.on('data', (chunk) => {
-      if (!head.endsWith('\r\n\r\n')) {
-        const text = head + chunk.toString('latin1');
-        const end = text.indexOf('\r\n\r\n');
-        if (end < 0) { head = text; return; }
-        head = text.slice(0, end + 4);
-        if (!head.startsWith('HTTP/1.1 101 ')) { fail(new Error(`handshake: ${head.split('\r\n')[0]}`)); return; }
-        chunk = Buffer.from(text.slice(end + 4), 'latin1');
-      }
-      got += chunk.length;
-      if (!isSub && got >= HELLO) {
-        isSub = true;
-        if (++subscribed === clients) onSubscribed();
-      }
-      if (got >= want - FRAME) tail = (tail + chunk.toString('latin1')).slice(-FRAME);
-      if (got === want) {
-        if (tail !== lastFrame) fail(new Error(`last frame differs: ${JSON.stringify(tail)}`));
-        else if (++done === clients) onDone();
-      } else if (got > want) fail(new Error(`received more than ${events} messages`));
-    });
-    socket.on('error', (e) => fail(e));
-    socket.on('end', () => { if (got < want) fail(new Error('subscription ended early')); });
-  }
-  try {
-    await withTimeout(allSubscribed, 30_000, 'ws subscribe');
-    const t0 = process.hrtime.bigint();
-    const body = await withTimeout(new Promise((resolve, reject) => {
-      const req = http.request({ host: HOST, port, method: 'POST', path: `/ws-publish?n=${events}`, agent: false }, (res) => {
-        let s = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => { s += d; });
-        res.on('end', () => (res.statusCode === 200 ? resolve(s) : reject(new Error(`publish status ${res.statusCode}`))));
-        res.on('error', reject);
+  const r = await fanOut(port, {
+    clients, events, timeoutMs, label: 'ws', publishPath: '/ws-publish',
+    helloBytes: 2 + 'subscribed'.length, frameBytes: 2 + 12, lastFrame: '\x81\x0c' + String(events - 1).padStart(12, '0'),
+    subscribe: (c, sub) => {
+      const socket = net.connect({ host: HOST, port });
+      let head = '';
+      socket.on('connect', () => {
+        socket.write(`GET /ws HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${Buffer.from(String(c).padStart(16, '0')).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
       });
-      req.on('error', reject);
-      req.end();
-    }), timeoutMs, 'ws publish');
-    const parsed = JSON.parse(body);
-    if (parsed.subscribers !== clients) throw new Error(`publish saw ${parsed.subscribers} subscribers, expected ${clients}`);
-    await withTimeout(allDone, timeoutMs, 'ws delivery');
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    return { value: (clients * events) / (ms / 1000), unit: 'msgs/s', elapsedMs: ms, clients, events };
-  } finally {
-    for (const s of sockets) s.destroy();
-  }
+      socket.on('data', (chunk) => {
+        if (!head.endsWith('\r\n\r\n')) {
+          const text = head + chunk.toString('latin1');
+          const end = text.indexOf('\r\n\r\n');
+          if (end < 0) { head = text; return; }
+          head = text.slice(0, end + 4);
+          if (!head.startsWith('HTTP/1.1 101 ')) { sub.fail(new Error(`handshake: ${head.split('\r\n')[0]}`)); return; }
+          chunk = Buffer.from(text.slice(end + 4), 'latin1');
+        }
+        sub.data(chunk);
+      });
+      socket.on('error', (e) => sub.fail(e));
+      socket.on('end', () => sub.end());
+      return socket;
+    },
+  });
+  return { ...r, unit: 'msgs/s' };
 }
 
 /**

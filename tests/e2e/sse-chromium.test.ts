@@ -4,15 +4,11 @@
  * Last-Event-ID and resumes from the Channel's replay ring: no loss, no duplicates.
  * Skipped when /usr/bin/chromium is not installed.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { expect } from 'chai';
 import { Channel, html } from '../../ts/index.js';
+import { hasChromium, withChromium } from '../helpers/chromium.js';
 import { withApp } from '../helpers/with-app.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>sse</title><script>
 window.received = []; window.opens = 0; window.errors = 0;
@@ -24,16 +20,13 @@ es.addEventListener('chat', (e) => { window.received.push({ id: e.lastEventId, d
 
 describe('e2e: Chromium EventSource', function () {
   before(function () {
-    if (!fs.existsSync(CHROMIUM)) this.skip();
+    if (!hasChromium()) this.skip();
   });
 
   it('receives events, reconnects after a dropped connection and resumes from Last-Event-ID without loss or duplicates', async () => {
-    const { chromium } = await import('playwright-core');
     const channel = new Channel({ replay: 100, sse: { retry: 200, heartbeat: 0 } });
     const lastIds: Array<string | null> = [];
-    const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'catzilla-chromium-'));
-    const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 30_000 });
-    try {
+    await withChromium(async (context) => {
       await withApp((app) => {
         app.get('/', () => html(PAGE));
         app.get('/events', (req) => {
@@ -60,9 +53,6 @@ describe('e2e: Chromium EventSource', function () {
         expect(channel.stats()).to.deep.include({ replayed: 3, gaps: 0 });
         await page.close();
       });
-    } finally {
-      await context.close();
-      fs.rmSync(userDataDir, { recursive: true, force: true });
-    }
+    });
   });
 });

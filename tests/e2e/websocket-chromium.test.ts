@@ -4,15 +4,11 @@
  * 64-bit length frames); the server closes one page with a code and reason the browser
  * reports as a clean close. Skipped when /usr/bin/chromium is not installed.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { expect } from 'chai';
 import { html, type WebSocket } from '../../ts/index.js';
+import { hasChromium, withChromium } from '../helpers/chromium.js';
 import { withApp } from '../helpers/with-app.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>ws</title><script>
 window.received = []; window.opened = false; window.closeInfo = null;
@@ -27,15 +23,12 @@ window.sendBytes = (n) => { const b = new Uint8Array(n); b[n - 1] = 42; ws.send(
 
 describe('e2e: Chromium WebSocket', function () {
   before(function () {
-    if (!fs.existsSync(CHROMIUM)) this.skip();
+    if (!hasChromium()) this.skip();
   });
 
   it('two pages in a room: text and binary both ways, then a server close the browser sees as clean', async () => {
-    const { chromium } = await import('playwright-core');
     const sockets: WebSocket[] = [];
-    const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'catzilla-chromium-'));
-    const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 30_000 });
-    try {
+    await withChromium(async (context) => {
       await withApp((app) => {
         app.get('/', () => html(PAGE));
         app.ws('/chat', {
@@ -69,9 +62,6 @@ describe('e2e: Chromium WebSocket', function () {
         expect(await a.evaluate(() => (window as any).closeInfo)).to.deep.equal({ code: 4001, reason: 'session over', clean: true });
         for (const p of [a, b]) await p.close();
       });
-    } finally {
-      await context.close();
-      fs.rmSync(userDataDir, { recursive: true, force: true });
-    }
+    });
   });
 });

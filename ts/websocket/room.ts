@@ -60,7 +60,8 @@ export class Room {
     }
     const send = { binary: options.binary ?? typeof payload !== 'string' };
     let sent = 0;
-    for (const ws of [...this.members]) {
+    // Deleting from a Set while iterating it is well-defined (a socket closed here leaves it).
+    for (const ws of this.members) {
       if (ws === options.except || ws.readyState !== 'open') continue;
       if (ws.backpressured && this.slowPolicy !== 'queue') {
         if (this.slowPolicy === 'drop') {
