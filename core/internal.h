@@ -9,6 +9,11 @@
 #include <stdbool.h>
 #include <string.h>
 
+/* llhttp 8.x takes a bare CR as a line end (request smuggling): never build against it. */
+#if LLHTTP_VERSION_MAJOR < 9 || (LLHTTP_VERSION_MAJOR == 9 && LLHTTP_VERSION_MINOR < 3)
+#error "catzilla needs llhttp 9.3 or newer"
+#endif
+
 #define CATZILLA__READ_SLAB_SIZE (64 * 1024)
 #define CATZILLA__HEAD_BLOCK_SIZE 4096
 #define CATZILLA__LINGER_MS 2000

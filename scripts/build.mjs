@@ -21,11 +21,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { onPath } from './on-path.mjs';
+import { ensureLlhttp, LlhttpError } from './llhttp.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'package.json'));
 const SETUP_HINT = 'run `node scripts/setup.mjs` (it installs the prerequisites on Debian/Ubuntu)';
-const APT_PACKAGES = 'cmake gcc g++ make node-llhttp';
+const APT_PACKAGES = 'cmake gcc g++ make tar';
 
 class BuildError extends Error {}
 
@@ -62,11 +63,7 @@ function checkNativePrerequisites() {
   if (!onPath('cc') && !onPath('gcc')) missing.push('a C compiler (gcc)');
   if (!onPath('c++') && !onPath('g++')) missing.push('a C++ compiler (g++)');
   if (!onPath('make')) missing.push('make');
-  const llhttpDir = process.env.LLHTTP_DIR || '/usr/share/llhttp';
-  const llhttpInclude = process.env.LLHTTP_INCLUDE_DIR || '/usr/share/include/llhttp';
-  if (!fs.existsSync(path.join(llhttpDir, 'llhttp.c')) || !fs.existsSync(path.join(llhttpInclude, 'llhttp.h'))) {
-    missing.push(`llhttp's C sources (${llhttpDir}/llhttp.c, ${llhttpInclude}/llhttp.h; Debian package node-llhttp)`);
-  }
+  if (!onPath('tar')) missing.push('tar (to unpack llhttp)');
   if (missing.length) {
     throw new BuildError(
       `cannot build the native addon; missing: ${missing.join(', ')}.\n` +
@@ -81,10 +78,16 @@ function checkNativePrerequisites() {
       throw new BuildError(`cannot build the native addon: ${dep.split('/')[0]} is not installed; run \`npm install\``);
     }
   }
-  const cmakeDefines = [];
-  if (process.env.LLHTTP_DIR) cmakeDefines.push(`--CDLLHTTP_DIR=${llhttpDir}`);
-  if (process.env.LLHTTP_INCLUDE_DIR) cmakeDefines.push(`--CDLLHTTP_INCLUDE_DIR=${llhttpInclude}`);
-  return cmakeDefines;
+}
+
+/** llhttp's sources (scripts/llhttp.mjs), as the CMake define that points the build at them. */
+async function llhttpDefine() {
+  try {
+    return `--CDLLHTTP_DIR=${await ensureLlhttp(root)}`;
+  } catch (err) {
+    if (err instanceof LlhttpError) throw new BuildError(err.message);
+    throw err;
+  }
 }
 
 /**
@@ -115,8 +118,9 @@ function missingSources() {
   return [...new Set(listed)].filter((file) => !fs.existsSync(path.join(root, file)));
 }
 
-function buildNative(asan) {
-  const cmakeDefines = checkNativePrerequisites();
+async function buildNative(asan) {
+  checkNativePrerequisites();
+  const llhttp = await llhttpDefine();
   const outDir = path.join(root, asan ? 'build-asan' : 'build');
   const generator = generatorArgs(outDir);
   const cmakeJs = path.join(path.dirname(require.resolve('cmake-js/package.json')), 'bin', 'cmake-js');
@@ -130,7 +134,7 @@ function buildNative(asan) {
     '--parallel', parallel,
     '--log-level', 'warn',
     `--CDCATZILLA_SANITIZE=${asan ? 'ON' : 'OFF'}`,
-    ...cmakeDefines,
+    llhttp,
   ];
   const label = asan ? 'native build (ASan + UBSan)' : 'native build';
   console.log(`build: ${label} -> ${path.relative(root, outDir)}/Release/catzilla.node`);
@@ -162,14 +166,14 @@ function buildTypeScript() {
   run(process.execPath, [tsc, '-p', 'tsconfig.json'], 'TypeScript build');
 }
 
-function main() {
+async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  if (opts.native) buildNative(opts.asan);
+  if (opts.native) await buildNative(opts.asan);
   if (opts.ts) buildTypeScript();
 }
 
 try {
-  main();
+  await main();
 } catch (err) {
   if (!(err instanceof BuildError)) throw err;
   console.error(`catzilla build: ${err.message}`);

@@ -3,7 +3,7 @@
  * Gets a fresh Debian/Ubuntu machine ready to run catzilla's demo and tests; idempotent and silent
  * when there is nothing to do. `npm run demo` and `npm test` run it first.
  *
- *   1. system packages: cmake, gcc, g++, make, node-llhttp (llhttp's C sources), libuv1-dev (the C unit
+ *   1. system packages: cmake, gcc, g++, make, tar (llhttp's sources come from PyPI: scripts/llhttp.mjs), libuv1-dev (the C unit
  *      tests), curl, python3, pkg-config, chromium (browser tests), python3-pytest, python3-prometheus-client. Missing ones are installed with apt-get when running as root,
  *      or through `sudo -n` when sudo needs no password; otherwise it says what to run and exits 1.
  *   2. `npm install` when node_modules is missing or older than package.json / package-lock.json.
@@ -26,7 +26,7 @@ const REQUIREMENTS = [
   { pkg: 'gcc', command: 'gcc' },
   { pkg: 'g++', command: 'g++' },
   { pkg: 'make', command: 'make' },
-  { pkg: 'node-llhttp', files: ['/usr/share/llhttp/llhttp.c', '/usr/share/include/llhttp/llhttp.h'] },
+  { pkg: 'tar', command: 'tar' },
   { pkg: 'libuv1-dev', files: ['/usr/include/uv.h'], pkgConfig: 'libuv' },
   { pkg: 'curl', command: 'curl' },
   { pkg: 'python3', command: 'python3' },

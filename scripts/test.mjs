@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ensureLlhttp } from './llhttp.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'package.json'));
@@ -162,8 +163,16 @@ async function runCoreTests(result) {
   }
   const buildDir = path.join(root, 'build', 'core-tests');
   const parallel = String(os.availableParallelism ? os.availableParallelism() : os.cpus().length);
+  let llhttpDir;
+  try {
+    llhttpDir = await ensureLlhttp(root);
+  } catch (err) {
+    console.log(`C unit tests: ${err.message}`);
+    result.failed += 1;
+    return;
+  }
   const steps = [
-    ['cmake', ['-S', project, '-B', buildDir], 'configure'],
+    ['cmake', ['-S', project, '-B', buildDir, `-DLLHTTP_DIR=${llhttpDir}`], 'configure'],
     ['cmake', ['--build', buildDir, '--parallel', parallel], 'build'],
   ];
   for (const [cmd, args, what] of steps) {
