@@ -4,11 +4,15 @@
  * when there is nothing to do. `npm run demo` and `npm test` run it first.
  *
  *   1. system packages: cmake, gcc, g++, make, tar (llhttp's sources come from PyPI: scripts/llhttp.mjs), libuv1-dev (the C unit
- *      tests), curl, python3, pkg-config, chromium (browser tests), python3-pytest, python3-prometheus-client. Missing ones are installed with apt-get when running as root,
+ *      tests), curl, python3, pkg-config, chromium (browser tests), and python3-venv when the python3 on PATH is
+ *      Debian's and cannot make a venv without it. Missing ones are installed with apt-get when running as root,
  *      or through `sudo -n` when sudo needs no password; otherwise it says what to run and exits 1.
- *   2. `npm install` when node_modules is missing or older than package.json / package-lock.json.
+ *   2. the tests' own Python packages (pytest, prometheus-client, ...: tests/requirements.txt, pinned) from PyPI
+ *      into a virtual environment in the project, .venv-test/ (scripts/test-python.mjs), made with the python3 on
+ *      PATH, whichever that is (Debian's, pyenv, conda, Homebrew); again when the requirements change.
+ *   3. `npm install` when node_modules is missing or older than package.json / package-lock.json.
  *      npm runs package.json's "install" script, which is the build (scripts/build.mjs).
- *   3. the build, when build/Release/catzilla.node or dist/ is missing or older than its sources.
+ *   4. the build, when build/Release/catzilla.node or dist/ is missing or older than its sources.
  *
  * Never reads stdin (works with CI=true and no terminal).
  */
@@ -17,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import fs from 'node:fs';
 import path from 'node:path';
 import { onPath } from './on-path.mjs';
+import { TEST_PYTHON, TEST_REQUIREMENTS, TEST_VENV } from './test-python.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -33,10 +38,9 @@ const REQUIREMENTS = [
   { pkg: 'pkg-config', command: 'pkg-config' },
   // headless browser tests (EventSource, the dashboard): Debian's chromium, driven by playwright-core
   { pkg: 'chromium', files: ['/usr/bin/chromium'] },
-  // the Python bridge's own tests
-  { pkg: 'python3-pytest', probe: ['python3', '-m', 'pytest', '--version'] },
-  // a real Prometheus text parser for the metrics tests
-  { pkg: 'python3-prometheus-client', probe: ['python3', '-c', 'import prometheus_client.parser'] },
+  // `python3 -m venv` (the tests' venv, below) needs ensurepip, which Debian ships apart. Only Debian's
+  // python3 (or none yet, when apt-get installs it now) gets it from apt-get.
+  { pkg: 'python3-venv', probe: ['python3', '-c', 'import ensurepip, venv'], onlyIf: () => !onPath('python3') || isDebianPython() },
 ];
 
 function say(message) {
@@ -54,7 +58,15 @@ function run(cmd, args, { quiet = false, env = process.env, cwd = root } = {}) {
   return result.error ? -1 : result.status ?? -1;
 }
 
+/** Whether the python3 on PATH is Debian's own (a file some Debian package installed). */
+function isDebianPython() {
+  const r = spawnSync('python3', ['-c', 'import os, sys; print(os.path.realpath(sys.executable))'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const exe = r.status === 0 ? r.stdout.trim() : '';
+  return Boolean(exe) && onPath('dpkg-query') && run('dpkg-query', ['-S', exe], { quiet: true }) === 0;
+}
+
 function isPresent(req) {
+  if (req.onlyIf && !req.onlyIf()) return true;
   if (req.command) return onPath(req.command);
   if (req.probe) return run(req.probe[0], req.probe.slice(1), { quiet: true }) === 0;
   if (req.files.every((file) => fs.existsSync(file))) return true;
@@ -121,6 +133,64 @@ function newestSource(entries, re) {
   return newest;
 }
 
+/** Output of a short python command, or null when it fails. */
+function pythonSays(python, code) {
+  const r = spawnSync(python, ['-c', code], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+/**
+ * The tests' own Python packages: tests/requirements.txt from PyPI into .venv-test/, made with the
+ * python3 on PATH. A copy of the requirements installed last is kept in the venv; nothing happens
+ * while it matches. The venv is made afresh when its interpreter no longer runs (say, the python3
+ * it was made from is gone).
+ */
+function ensureTestPython() {
+  if (!fs.existsSync(TEST_REQUIREMENTS)) return; // an installed package: no tests
+  const venv = path.relative(root, TEST_VENV);
+  const requirements = path.relative(root, TEST_REQUIREMENTS);
+  const stamp = path.join(TEST_VENV, 'catzilla-requirements.txt');
+  const wanted = fs.readFileSync(TEST_REQUIREMENTS, 'utf8');
+  const works = pythonSays(TEST_PYTHON, 'import sys; print(sys.prefix != sys.base_prefix)') === 'True';
+  let installed = null;
+  try {
+    installed = fs.readFileSync(stamp, 'utf8');
+  } catch {
+    // not installed yet
+  }
+  if (works && installed === wanted) return;
+
+  if (!works) {
+    const where = pythonSays('python3', 'import sys; print(sys.executable)');
+    if (where === null) fail('setup: `python3` does not run, so the tests\' Python environment (.venv-test/) cannot be made');
+    const version = pythonSays('python3', 'import sys; print("%d.%d" % sys.version_info[:2])');
+    if (pythonSays('python3', 'import sys; print(sys.version_info >= (3, 10))') !== 'True') {
+      fail(`setup: the tests' Python packages (${requirements}: pytest 9) need Python 3.10 or newer; python3 is ${where} (Python ${version}).\n`
+        + 'Put a newer python3 first on PATH and run setup again.');
+    }
+    if (pythonSays('python3', 'import ensurepip, venv') === null) {
+      fail(`setup: python3 (${where}) cannot make a virtual environment: it has no ensurepip / venv module.\n`
+        + 'Install its venv support (Debian/Ubuntu: python3-venv; pyenv/conda/Homebrew Pythons include it) or put another python3 first on PATH.');
+    }
+    say(`making the tests' Python environment: ${venv}/ with ${where} (Python ${version})`);
+    fs.rmSync(TEST_VENV, { recursive: true, force: true });
+    const code = run('python3', ['-m', 'venv', TEST_VENV]);
+    if (code !== 0 || pythonSays(TEST_PYTHON, 'import sys') === null) {
+      fail(`setup: \`python3 -m venv ${venv}\` failed (exit code ${code}); see the output above`);
+    }
+  }
+
+  say(`installing the tests' Python packages (${requirements}) from PyPI into ${venv}/ (pip)`);
+  fs.rmSync(stamp, { force: true });
+  const pip = ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-input', '-r', TEST_REQUIREMENTS];
+  const code = run(TEST_PYTHON, pip);
+  if (code !== 0) {
+    fail(`setup: pip could not install the tests' Python packages (exit code ${code}); see pip's message above.\n`
+      + `It ran: ${venv}/bin/python -m pip install -r ${requirements}   (PyPI must be reachable, or pip's own index settings)`);
+  }
+  fs.writeFileSync(stamp, wanted);
+}
+
 function ensureNodeModules() {
   const marker = path.join(root, 'node_modules', '.package-lock.json');
   const installed = mtime(marker);
@@ -162,5 +232,6 @@ function ensureBuild() {
 
 checkNode();
 ensureSystemPackages();
+ensureTestPython();
 ensureNodeModules();
 ensureBuild();

@@ -3,6 +3,7 @@
  * Runs every test phase and closes with one line `N passed, N failed` (the sum of all phases):
  *
  *   1. C unit tests: tests/core (a CMake project, when it exists) -> build/core-tests, run by ctest.
+ *      Then pytest over tests/python, with the tests' own Python (.venv-test/, made by setup.mjs).
  *   2. mocha (tests/ts/*.test.ts, then tests/e2e/*.test.ts) against build/Release/catzilla.node.
  *   3. the same mocha suite against the ASan + UBSan build (build-asan/Release/catzilla.node), with the
  *      sanitizer runtimes preloaded into node. Any sanitizer report fails the run.
@@ -25,6 +26,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureLlhttp } from './llhttp.mjs';
+import { testPython } from './test-python.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'package.json'));
@@ -202,13 +204,25 @@ async function runCoreTests(result) {
   }
 }
 
-/** Phase 1b: the Python bridge's own tests (pytest), when tests/python exists. */
+/**
+ * Phase 1b: the Python bridge's own tests (pytest), when tests/python exists. pytest comes from the
+ * tests' venv (.venv-test/, scripts/test-python.mjs), so it runs on that interpreter, and so do the
+ * worker processes it starts (sys.executable).
+ */
 async function runPythonTests(result) {
   if (!fs.existsSync(path.join(root, 'tests', 'python'))) return;
   banner('Python bridge tests (tests/python, pytest)');
+  let python;
+  try {
+    python = testPython();
+  } catch (err) {
+    console.log(`pytest: ${err.message}`);
+    result.failed += 1;
+    return;
+  }
   let passed = null;
   let failed = 0;
-  const run = await runStreaming('python3', ['-m', 'pytest', 'tests/python', '-q', '-p', 'no:cacheprovider'], {
+  const run = await runStreaming(python, ['-m', 'pytest', 'tests/python', '-q', '-p', 'no:cacheprovider'], {
     timeoutMs: 10 * 60 * 1000,
     onLine: (line) => {
       // the closing line: "27 passed in 3.1s", "2 failed, 25 passed in ...", "1 error in ..."

@@ -5,6 +5,7 @@
 import { execFile } from 'node:child_process';
 import { expect } from 'chai';
 import { compress, csv, jsonArray, ndjson, sse } from '../../ts/index.js';
+import { testPython } from '../helpers/test-python.js';
 import { withApp } from '../helpers/with-app.js';
 
 function curl(args: string[]): Promise<{ stdout: Buffer; stderr: string; code: number }> {
@@ -30,7 +31,7 @@ print(json.dumps({'encoding': r.getheader('Content-Encoding'), 'eof': d.eof, 'le
 
 function python(port: number, path: string, coding: string): Promise<any> {
   return new Promise((resolve, reject) => {
-    execFile('python3', ['-c', PY, String(port), path, coding], { timeout: 30_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout))));
+    execFile(testPython(), ['-c', PY, String(port), path, coding], { timeout: 30_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout))));
   });
 }
 

@@ -1,8 +1,9 @@
 /**
- * Real client: Python's http.client (spawned python3 with an inline script).
+ * Real client: Python's http.client (the tests' python, .venv-test/, with an inline script).
  */
 import { execFile } from 'node:child_process';
 import { expect } from 'chai';
+import { testPython } from '../helpers/test-python.js';
 import { withApp } from '../helpers/with-app.js';
 
 const SCRIPT = String.raw`
@@ -42,8 +43,8 @@ print(json.dumps(out))
 
 function runPython(port: number): Promise<any> {
   return new Promise((resolve, reject) => {
-    execFile('python3', ['-c', SCRIPT, String(port)], { timeout: 15_000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`python3 failed: ${err.message}\n${stderr}`));
+    execFile(testPython(), ['-c', SCRIPT, String(port)], { timeout: 15_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`python failed: ${err.message}\n${stderr}`));
       else resolve(JSON.parse(stdout));
     });
   });

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { testPython } from './test-python.js';
 
 export const SECRET = 'TOP-SECRET-0123456789';
 
@@ -78,7 +79,7 @@ for part in msg.iter_parts():
 print(json.dumps(out))
 `;
   const input = Buffer.concat([Buffer.from(`Content-Type: ${contentType}\r\nMIME-Version: 1.0\r\n\r\n`, 'latin1'), body]);
-  const out = execFileSync('python3', ['-c', script], { input, maxBuffer: 64 * 1024 * 1024, timeout: 30_000 });
+  const out = execFileSync(testPython(), ['-c', script], { input, maxBuffer: 64 * 1024 * 1024, timeout: 30_000 });
   return (JSON.parse(out.toString()) as Array<{ type: string | null; range: string | null; hex: string }>).map((p) => ({
     contentType: p.type,
     contentRange: p.range,

@@ -1,9 +1,10 @@
 /**
  * Parses Prometheus text exposition with a real parser: the reference Python client's
- * `prometheus_client.parser`. Installed on first use when missing (pip from PyPI, then
- * Debian's python3-prometheus-client). Also small helpers to read samples.
+ * `prometheus_client.parser`, run by the tests' own Python (.venv-test/, pinned in
+ * tests/requirements.txt, installed by scripts/setup.mjs). Also small helpers to read samples.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { testPython } from './test-python.js';
 
 export interface PromSample {
   name: string;
@@ -29,36 +30,18 @@ for f in text_string_to_metric_families(sys.stdin.read()):
 print(json.dumps(out))
 `;
 
-const PYTHONS = ['python3', '/usr/bin/python3'];
-let python: string | null = null;
+let checked: string | null = null;
 
-function hasClient(exe: string): boolean {
-  return spawnSync(exe, ['-c', 'import prometheus_client.parser'], { stdio: 'ignore', timeout: 30_000 }).status === 0;
-}
-
-function tryRun(cmd: string, args: string[]): void {
-  spawnSync(cmd, args, { stdio: 'ignore', timeout: 180_000 });
-}
-
-/** A python3 that has prometheus_client, installing it when needed; throws when it cannot. */
+/** The tests' python, once it is known to import prometheus_client; throws, saying why, when it does not. */
 export function ensurePrometheusParser(): string {
-  if (python !== null) return python;
-  const find = () => PYTHONS.find(hasClient) ?? null;
-  python = find();
-  if (python === null) {
-    tryRun('python3', ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', 'prometheus-client']);
-    python = find();
+  if (checked !== null) return checked;
+  const exe = testPython();
+  const probe = spawnSync(exe, ['-c', 'import prometheus_client.parser'], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
+  if (probe.status !== 0) {
+    throw new Error(`${exe} cannot import prometheus_client (tests/requirements.txt): run \`node scripts/setup.mjs\`\n${probe.error?.message || probe.stderr}`);
   }
-  if (python === null) {
-    tryRun('python3', ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--break-system-packages', 'prometheus-client']);
-    python = find();
-  }
-  if (python === null && process.getuid?.() === 0) {
-    tryRun('apt-get', ['install', '-y', '-q', 'python3-prometheus-client']);
-    python = find();
-  }
-  if (python === null) throw new Error('prometheus_client (Python) is missing and could not be installed: pip install prometheus-client');
-  return python;
+  checked = exe;
+  return exe;
 }
 
 export function parsePrometheus(text: string): PromFamily[] {

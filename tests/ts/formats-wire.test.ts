@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { expect } from 'chai';
 import { csv, jsonArray, ndjson } from '../../ts/index.js';
 import { deferred, RawClient, requestBytes } from '../helpers/raw-client.js';
+import { testPython } from '../helpers/test-python.js';
 import { withApp } from '../helpers/with-app.js';
 
 const PY = String.raw`
@@ -29,8 +30,8 @@ print(json.dumps(out))
 
 function python(url: string, kind: 'csv' | 'json' | 'ndjson'): Promise<any> {
   return new Promise((resolve, reject) => {
-    execFile('python3', ['-c', PY, url, kind], { timeout: 20_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`python3 failed: ${err.message}\n${stderr}`));
+    execFile(testPython(), ['-c', PY, url, kind], { timeout: 20_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`python failed: ${err.message}\n${stderr}`));
       else resolve(JSON.parse(stdout));
     });
   });
@@ -94,7 +95,7 @@ describe('formats: ndjson, csv and jsonArray on the wire', () => {
       const res = await fetch(`${base}/csv-async`);
       const text = (await res.text()).replace(/^\uFEFF/, '');
       const rows = await new Promise<any>((resolve, reject) => {
-        execFile('python3', ['-c', 'import csv,io,json,sys; print(json.dumps(list(csv.reader(io.StringIO(sys.stdin.read(), newline=""), delimiter=";"))))'], (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout)))).stdin!.end(text);
+        execFile(testPython(), ['-c', 'import csv,io,json,sys; print(json.dumps(list(csv.reader(io.StringIO(sys.stdin.read(), newline=""), delimiter=";"))))'], (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout)))).stdin!.end(text);
       });
       expect(rows[0]).to.deep.equal(['id', 'name', 'note']);
       expect(rows.slice(1)).to.deep.equal(TRICKY.map((r) => [String(r.id), r.name, r.note ?? '']));
