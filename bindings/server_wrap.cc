@@ -85,6 +85,7 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Server
   options_.headers_timeout_ms = OptionU64(o, "headersTimeout", options_.headers_timeout_ms);
   options_.keepalive_timeout_ms = OptionU64(o, "keepAliveTimeout", options_.keepalive_timeout_ms);
   options_.body_timeout_ms = OptionU64(o, "bodyTimeout", options_.body_timeout_ms);
+  options_.request_timeout_ms = OptionU64(o, "requestTimeout", options_.request_timeout_ms);
   options_.max_pipeline_buffer = OptionU64(o, "maxPipelineBuffer", options_.max_pipeline_buffer);
 
   Napi::Object cb = info[1].As<Napi::Object>();

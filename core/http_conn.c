@@ -27,8 +27,14 @@ void catzilla__conn_set_deadline(catzilla__conn_t* conn, catzilla__deadline_t ki
     case CATZILLA__DEADLINE_STALL:
     case CATZILLA__DEADLINE_NONE: break;
   }
-  conn->deadline_kind = ms ? kind : CATZILLA__DEADLINE_NONE;
-  conn->deadline = ms ? catzilla__now(conn->server) + ms : 0;
+  uint64_t at = ms ? catzilla__now(conn->server) + ms : 0;
+  /* While a request is being received, its overall deadline caps the silence-based ones, so a
+   * head or body that trickles a byte at a time still ends (408) at request_timeout_ms. */
+  if ((kind == CATZILLA__DEADLINE_HEADERS || kind == CATZILLA__DEADLINE_BODY) && conn->request_deadline != 0 &&
+      (at == 0 || conn->request_deadline < at))
+    at = conn->request_deadline;
+  conn->deadline_kind = at ? kind : CATZILLA__DEADLINE_NONE;
+  conn->deadline = at;
 }
 
 bool catzilla__conn_is_idle(const catzilla__conn_t* conn) {
@@ -154,8 +160,10 @@ static int conn__status_for_parse_error(catzilla__conn_t* conn, llhttp_errno_t e
   /* our callbacks' verdicts arrive as HPE_USER or HPE_CB_* depending on the callback */
   if (conn->head.error_status) return conn->head.error_status;
   switch (err) {
-    case HPE_INVALID_TRANSFER_ENCODING: return 501;
-    case HPE_INVALID_VERSION: return 505;
+    /* llhttp's own Transfer-Encoding verdicts are framing conflicts (with Content-Length); an
+     * unknown coding gets its 501 from request_head.c before llhttp decides anything */
+    case HPE_INVALID_VERSION: /* 505 for a well-formed version we do not speak, 400 for a malformed line */
+      return conn->parser.http_major == 1 && conn->parser.http_minor <= 1 ? 400 : 505;
     default: return 400;
   }
 }
@@ -170,6 +178,7 @@ static void conn__prepare_next(catzilla__conn_t* conn) {
   conn->body_paused = 0;
   conn->is_head = 0;
   conn->body_received = 0;
+  conn->request_deadline = 0;
   catzilla__conn_set_deadline(conn, CATZILLA__DEADLINE_IDLE);
 }
 
@@ -210,6 +219,8 @@ static int conn__on_message_begin(llhttp_t* parser) {
   conn->message_complete = 0;
   conn->response_done = 0;
   conn->body_received = 0;
+  uint64_t request_ms = conn->server->options.request_timeout_ms;
+  conn->request_deadline = request_ms ? catzilla__now(conn->server) + request_ms : 0;
   catzilla__conn_set_deadline(conn, CATZILLA__DEADLINE_HEADERS);
   return 0;
 }
@@ -241,6 +252,7 @@ static int conn__on_headers_complete(llhttp_t* parser) {
     head->error_status = 505;
     return HPE_USER;
   }
+  if (catzilla__head_check_complete(head, parser->http_major, parser->http_minor) != 0) return HPE_USER;
   bool chunked = (parser->flags & F_CHUNKED) != 0;
   bool has_length = (parser->flags & F_CONTENT_LENGTH) != 0;
   if (has_length && parser->content_length > server->options.max_body_size) {
@@ -249,7 +261,9 @@ static int conn__on_headers_complete(llhttp_t* parser) {
   }
   bool has_body = chunked || (has_length && parser->content_length > 0);
   conn->http10 = parser->http_minor == 0;
-  conn->keep_alive = llhttp_should_keep_alive(parser) && !server->closing;
+  /* Transfer-Encoding in an HTTP/1.0 request is faulty framing (RFC 9112 6.1): the body is read
+   * as chunked, and the connection closes after the response, whatever Connection says. */
+  conn->keep_alive = llhttp_should_keep_alive(parser) && !server->closing && !(conn->http10 && chunked);
   conn->upgrade = parser->upgrade;
   conn->is_head = parser->method == HTTP_HEAD;
   conn->message_complete = !has_body;
@@ -341,7 +355,6 @@ void catzilla__conn_settings_init(llhttp_settings_t* s) {
 static void conn__execute(catzilla__conn_t* conn, const char* data, size_t len) {
   catzilla_server_t* server = conn->server;
   bool from_inbuf = data == conn->inbuf.base;
-  conn->head.exec_base = data;
   conn->in_execute++;
   llhttp_errno_t err = llhttp_execute(&conn->parser, data, len);
   conn->in_execute--;

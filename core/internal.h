@@ -60,13 +60,13 @@ size_t catzilla__date_format(uint64_t unix_seconds, char out[32]);
 typedef struct {
   catzilla__buf_t bytes;     /* url, then "Name: value\r\n"... */
   catzilla__pool_t* pool;    /* where `bytes` came from */
-  const char* exec_base;     /* start of the buffer llhttp is parsing (obs-fold detection) */
   size_t url_len;
   size_t field_start;        /* offset of the current header name */
   size_t value_start;        /* offset of the current header value */
   size_t header_count;
   int error_status;          /* set when a callback rejects the request */
   unsigned seen_transfer_encoding : 1;
+  unsigned seen_host : 1;
   unsigned expect_continue : 1;
   unsigned in_value : 1;
 } catzilla__head_t;
@@ -77,6 +77,8 @@ int catzilla__head_on_url(catzilla__head_t* head, const char* at, size_t len, co
 int catzilla__head_on_field(catzilla__head_t* head, const char* at, size_t len, const catzilla_server_options_t* opt);
 int catzilla__head_on_value(catzilla__head_t* head, const char* at, size_t len, const catzilla_server_options_t* opt);
 int catzilla__head_on_value_complete(catzilla__head_t* head);
+/* Checks that need the whole head (a missing Host on HTTP/1.1): 0, or HPE_USER with error_status set. */
+int catzilla__head_check_complete(catzilla__head_t* head, int http_major, int http_minor);
 bool catzilla__ascii_case_equal(const char* a, size_t alen, const char* b);
 
 /* ---- chunked.c: chunked framing around payload vectors, copying nothing ---- */
@@ -200,6 +202,7 @@ typedef struct catzilla__conn_s {
   catzilla_request_id_t id;           /* current request; 0 when none */
   uint64_t body_received;
   uint64_t deadline;                  /* loop time in ms, 0 = none */
+  uint64_t request_deadline;          /* end of request_timeout_ms for the request being received */
   size_t writes_pending;              /* uv_write requests in flight */
   uint32_t slot;
   catzilla__conn_state_t state;

@@ -2,7 +2,13 @@
  * The request line and header block of the request being parsed, accumulated from
  * llhttp's span callbacks (which may split any token across reads) into one block
  * `url` + "Name: value\r\n"..., with the size, count and framing checks that decide
- * 414 / 431 / 417 / 501 before any JavaScript runs.
+ * 400 / 414 / 431 / 417 / 501 before any JavaScript runs.
+ *
+ * llhttp (>= 9.3, strict: no lenient flag is ever set) rejects bare CR/LF line ends, obs-fold,
+ * whitespace before the colon and invalid tokens. What it leaves to the server is checked here:
+ * Transfer-Encoding other than a single final "chunked", Expect other than 100-continue, and
+ * Host (RFC 9112 3.2: exactly one, a valid authority; its absence on HTTP/1.1 is decided once
+ * the head is complete, by catzilla__head_check_complete).
  */
 #include "internal.h"
 #include <stdlib.h>
@@ -26,6 +32,7 @@ void catzilla__head_reset(catzilla__head_t* head) {
   head->header_count = 0;
   head->error_status = 0;
   head->seen_transfer_encoding = 0;
+  head->seen_host = 0;
   head->expect_continue = 0;
   head->in_value = 0;
 }
@@ -83,10 +90,6 @@ int catzilla__head_on_value(catzilla__head_t* head, const char* at, size_t len, 
     if (err) return err;
     head->in_value = 1;
     head->value_start = head->bytes.len;
-  } else if (at != head->exec_base) {
-    /* A value continues inside the same buffer only across an obs-fold (CRLF + SP/HT),
-     * which llhttp 8 accepts: reject it, it is a smuggling shape (RFC 9112 5.2). */
-    return head__fail(head, 400);
   }
   return head__append(head, at, len, opt->max_header_size, 431);
 }
@@ -114,6 +117,38 @@ static int head__check_transfer_encoding(catzilla__head_t* head, const char* v, 
   return 0;
 }
 
+/* uri-host [ ":" port ] (RFC 3986 3.2.2, without userinfo): an IP-literal in brackets, or
+ * reg-name / IPv4 characters; an empty value is allowed (RFC 9112 3.2). */
+static bool head__valid_host(const char* v, size_t len) {
+  size_t i = 0;
+  if (len > 0 && v[0] == '[') {
+    for (i = 1; i < len && v[i] != ']'; i++) {
+      char c = v[i];
+      bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.' ||
+                c == 'v' || c == 'V';
+      if (!ok) return false;
+    }
+    if (i == len || i == 1) return false; /* no closing bracket, or empty */
+    i++;
+  } else {
+    for (; i < len && v[i] != ':'; i++) {
+      unsigned char c = (unsigned char)v[i];
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-._~%!$&'()*+,;=", c);
+      if (!ok || c == 0) return false;
+    }
+  }
+  if (i == len) return true;
+  if (v[i] != ':') return false;
+  for (i++; i < len; i++)
+    if (v[i] < '0' || v[i] > '9') return false;
+  return true;
+}
+
+int catzilla__head_check_complete(catzilla__head_t* head, int http_major, int http_minor) {
+  if (!head->seen_host && http_major == 1 && http_minor >= 1) return head__fail(head, 400);
+  return 0;
+}
+
 int catzilla__head_on_value_complete(catzilla__head_t* head) {
   if (!head->in_value) {
     /* empty value: llhttp skips on_header_value */
@@ -136,6 +171,9 @@ int catzilla__head_on_value_complete(catzilla__head_t* head) {
   if (catzilla__ascii_case_equal(name, name_len, "transfer-encoding")) {
     int err = head__check_transfer_encoding(head, value, value_len);
     if (err) return err;
+  } else if (catzilla__ascii_case_equal(name, name_len, "host")) {
+    if (head->seen_host || !head__valid_host(value, value_len)) return head__fail(head, 400);
+    head->seen_host = 1;
   } else if (catzilla__ascii_case_equal(name, name_len, "expect")) {
     if (catzilla__ascii_case_equal(value, value_len, "100-continue")) head->expect_continue = 1;
     else return head__fail(head, 417);

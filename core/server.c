@@ -14,6 +14,7 @@ void catzilla_server_options_default(catzilla_server_options_t* o) {
   o->headers_timeout_ms = 60000;
   o->keepalive_timeout_ms = 5000;
   o->body_timeout_ms = 30000;
+  o->request_timeout_ms = 300000;
   o->max_pipeline_buffer = 64 * 1024;
 }
 
@@ -144,8 +145,8 @@ static void server__on_sweep(uv_timer_t* timer) {
 
 static uint64_t server__sweep_interval(const catzilla_server_options_t* o) {
   uint64_t min = 1000;
-  uint64_t t[3] = {o->headers_timeout_ms, o->keepalive_timeout_ms, o->body_timeout_ms};
-  for (int i = 0; i < 3; i++)
+  uint64_t t[4] = {o->headers_timeout_ms, o->keepalive_timeout_ms, o->body_timeout_ms, o->request_timeout_ms};
+  for (int i = 0; i < 4; i++)
     if (t[i] && t[i] / 4 < min) min = t[i] / 4;
   return min < 10 ? 10 : min;
 }

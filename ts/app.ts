@@ -58,6 +58,7 @@ const DEFAULTS: NativeServerOptions = {
   headersTimeout: 60000,
   keepAliveTimeout: 5000,
   bodyTimeout: 30000,
+  requestTimeout: 300000,
   maxPipelineBuffer: 65536,
 };
 

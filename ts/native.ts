@@ -25,6 +25,8 @@ export interface NativeServerOptions {
   keepAliveTimeout: number;
   /** Longest silence while a request body is being received (408). */
   bodyTimeout: number;
+  /** From the first byte of a request to the end of its body, however slowly it trickles (408). */
+  requestTimeout: number;
   /** Unread pipelined bytes buffered per connection before reading stops. */
   maxPipelineBuffer: number;
 }

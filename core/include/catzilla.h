@@ -54,6 +54,8 @@ typedef struct {
   uint64_t headers_timeout_ms;   /* first byte of a request to end of headers -> 408 (0 = off) */
   uint64_t keepalive_timeout_ms; /* idle connection between requests -> close (0 = off) */
   uint64_t body_timeout_ms;      /* silence while a body is being received -> 408 (0 = off) */
+  uint64_t request_timeout_ms;   /* first byte of a request to the end of its body, however it
+                                    trickles -> 408 (0 = off); responses have the stall timeout */
   size_t max_pipeline_buffer;    /* unparsed bytes kept per connection before reading stops */
 } catzilla_server_options_t;
 

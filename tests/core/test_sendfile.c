@@ -94,7 +94,7 @@ int main(void) {
   int chunks;
 
   /* chunked: header chunk, file chunk, footer chunk, to a slow reader */
-  client_t* c = exchange(port, "GET /mixed HTTP/1.1\r\nConnection: close\r\n\r\n", 0, 256 * 1024);
+  client_t* c = exchange(port, "GET /mixed HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 0, 256 * 1024);
   long n = dechunk(c->data, c->len, body, &chunks);
   CHECK_INT(check_mixed(body, n > 0 ? (size_t)n : 0), 0);
   CHECK_INT(chunks, 3);
@@ -103,7 +103,7 @@ int main(void) {
   client_free(c);
 
   /* declared length: no framing at all */
-  c = exchange(port, "GET /len HTTP/1.1\r\nConnection: close\r\n\r\n", 0, 0);
+  c = exchange(port, "GET /len HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 0, 0);
   const char* head_end = strstr(c->data, "\r\n\r\n");
   CHECK(head_end != NULL);
   CHECK(strstr(c->data, "Content-Length: ") != NULL);
@@ -111,7 +111,7 @@ int main(void) {
   client_free(c);
 
   /* a region inside the file */
-  c = exchange(port, "GET /region HTTP/1.1\r\nConnection: close\r\n\r\n", 0, 0);
+  c = exchange(port, "GET /region HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 0, 0);
   n = dechunk(c->data, c->len, body, &chunks);
   CHECK_INT(n, 5000);
   size_t bad = 0;
@@ -121,7 +121,7 @@ int main(void) {
 
   /* the file is shorter than the region: errored, the client sees a truncated body */
   size_t errored = ended[CATZILLA_STREAM_ERRORED];
-  c = exchange(port, "GET /trunc HTTP/1.1\r\n\r\n", 0, 0);
+  c = exchange(port, "GET /trunc HTTP/1.1\r\nHost: t\r\n\r\n", 0, 0);
   CHECK(dechunk(c->data, c->len, body, &chunks) < 0); /* no terminator */
   CHECK(c->len > file_size);
   client_free(c);
@@ -130,7 +130,7 @@ int main(void) {
 
   /* a client that leaves in the middle of the file */
   size_t aborted = ended[CATZILLA_STREAM_ABORTED];
-  c = exchange(port, "GET /mixed HTTP/1.1\r\n\r\n", 1024 * 1024, 0);
+  c = exchange(port, "GET /mixed HTTP/1.1\r\nHost: t\r\n\r\n", 1024 * 1024, 0);
   client_free(c);
   for (int i = 0; i < 100 && ended[CATZILLA_STREAM_ABORTED] == aborted; i++) uv_run(loop, UV_RUN_NOWAIT);
   CHECK_INT(ended[CATZILLA_STREAM_ABORTED], aborted + 1);

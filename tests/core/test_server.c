@@ -55,46 +55,59 @@ int main(void) {
   int port = start_server(&server, &opt, &cb);
   CHECK(port > 0);
 
-  CHECK_STR(exchange_text(port, "GET / HTTP/1.1\r\nHost: a\r\n\r\nHEAD / HTTP/1.1\r\n\r\nGET / HTTP/1.0\r\n\r\n"),
+  CHECK_STR(exchange_text(port, "GET / HTTP/1.1\r\nHost: a\r\n\r\nHEAD / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.0\r\n\r\n"),
             HELLO "\r\nhello" HELLO "\r\n" HELLO "Connection: close\r\n\r\nhello");
-  CHECK_STR(exchange_text(port, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.1\r\nConnection: close\r\n\r\n"),
+  CHECK_STR(exchange_text(port, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
             HELLO "Connection: keep-alive\r\n\r\nhello" HELLO "Connection: close\r\n\r\nhello");
-  CHECK_STR(exchange_text(port, "POST /e HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcPOST /e HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                           "2\r\nxy\r\n1\r\nz\r\n0\r\n\r\nGET / HTTP/1.1\r\nConnection: close\r\n\r\n"),
+  CHECK_STR(exchange_text(port, "POST /e HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabcPOST /e HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "2\r\nxy\r\n1\r\nz\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
             "HTTP/1.1 201 Created\r\n" DATE "Content-Length: 3\r\n\r\nabc"
             "HTTP/1.1 201 Created\r\n" DATE "Content-Length: 3\r\n\r\nxyz" HELLO "Connection: close\r\n\r\nhello");
-  CHECK_STR(exchange_text(port, "POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhiGET / HTTP/1.0\r\n\r\n"),
+  CHECK_STR(exchange_text(port, "POST / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhiGET / HTTP/1.0\r\n\r\n"),
             "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\n" DATE "Content-Length: 2\r\n\r\nhi" HELLO "Connection: close\r\n\r\nhello");
 
   /* answered before the body was read: the body is discarded, the connection stays usable */
-  CHECK_STR(exchange_text(port, "POST /early HTTP/1.1\r\nContent-Length: 5\r\n\r\nabcdeGET / HTTP/1.0\r\n\r\n"),
+  CHECK_STR(exchange_text(port, "POST /early HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nabcdeGET / HTTP/1.0\r\n\r\n"),
             HELLO "\r\nhello" HELLO "Connection: close\r\n\r\nhello");
 
 #define ERR(code, reason) "HTTP/1.1 " #code " " reason "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "
   CHECK(strncmp(exchange_text(port, "GARBAGE\r\n\r\n"), ERR(400, "Bad Request"), strlen(ERR(400, "Bad Request"))) == 0);
-  CHECK(strncmp(exchange_text(port, "POST / HTTP/1.1\r\nContent-Length: 101\r\n\r\n"), ERR(413, "Content Too Large"), 20) == 0);
-  CHECK(strncmp(exchange_text(port, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n70\r\n"), ERR(413, "Content Too Large"), 20) == 0);
-  CHECK(strncmp(exchange_text(port, "POST / HTTP/1.1\r\nTransfer-Encoding: foo\r\n\r\n"), ERR(501, "Not Implemented"), 20) == 0);
-  CHECK(strncmp(exchange_text(port, "POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), ERR(400, "Bad Request"), 20) == 0);
-  CHECK(strncmp(exchange_text(port, "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"), ERR(400, "Bad Request"), 20) == 0);
-  CHECK(strncmp(exchange_text(port, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), ERR(400, "Bad Request"), 20) == 0);
-  CHECK(strncmp(exchange_text(port, "GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n\r\n"), ERR(414, "URI Too Long"), 20) == 0);
+  CHECK(strncmp(exchange_text(port, "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 101\r\n\r\n"), ERR(413, "Content Too Large"), 20) == 0);
+  CHECK(strncmp(exchange_text(port, "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n70\r\n"), ERR(413, "Content Too Large"), 20) == 0);
+  CHECK(strncmp(exchange_text(port, "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: foo\r\n\r\n"), ERR(501, "Not Implemented"), 20) == 0);
+  CHECK(strncmp(exchange_text(port, "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), ERR(400, "Bad Request"), 20) == 0);
+  CHECK(strncmp(exchange_text(port, "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"), ERR(400, "Bad Request"), 20) == 0);
+  CHECK(strncmp(exchange_text(port, "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), ERR(400, "Bad Request"), 20) == 0);
+  CHECK(strncmp(exchange_text(port, "GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: t\r\n\r\n"), ERR(414, "URI Too Long"), 20) == 0);
   CHECK(strncmp(exchange_text(port, "GET / HTTP/2.0\r\n\r\n"), "HTTP/1.1 505 ", 13) == 0);
   {
     static char big[1200];
-    strcpy(big, "GET / HTTP/1.1\r\nX: ");
+    strcpy(big, "GET / HTTP/1.1\r\nHost: t\r\nX: ");
     memset(big + strlen(big), 'a', 600);
     strcat(big, "\r\n\r\n");
     CHECK(strncmp(exchange_text(port, big), ERR(431, "Request Header Fields Too Large"), 20) == 0);
   }
-  CHECK(strncmp(exchange_text(port, "GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n"), ERR(400, "Bad Request"), 20) == 0);
+  CHECK(strncmp(exchange_text(port, "GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n"), ERR(400, "Bad Request"), 20) == 0);
+  /* Host (RFC 9112 3.2): required on HTTP/1.1, once, a valid authority; optional on HTTP/1.0 */
+  CHECK(strncmp(exchange_text(port, "GET / HTTP/1.1\r\n\r\n"), ERR(400, "Bad Request"), 20) == 0);
+  CHECK(strncmp(exchange_text(port, "GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"), ERR(400, "Bad Request"), 20) == 0);
+  CHECK(strncmp(exchange_text(port, "GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), ERR(400, "Bad Request"), 20) == 0);
+  CHECK(strncmp(exchange_text(port, "GET / HTTP/1.1\r\nHost: u@a\r\n\r\n"), ERR(400, "Bad Request"), 20) == 0);
+  CHECK(strncmp(exchange_text(port, "GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n"), ERR(400, "Bad Request"), 20) == 0);
+  CHECK(strncmp(exchange_text(port, "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n"), ERR(400, "Bad Request"), 20) == 0);
+  CHECK_STR(exchange_text(port, "GET / HTTP/1.1\r\nHost: [::1]:80\r\nConnection: close\r\n\r\n"), HELLO "Connection: close\r\n\r\nhello");
+  CHECK_STR(exchange_text(port, "GET / HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n"), HELLO "Connection: close\r\n\r\nhello");
+  /* HTTP/1.0 with Transfer-Encoding: read as chunked, then the connection closes (RFC 9112 6.1) */
+  CHECK_STR(exchange_text(port, "POST /e HTTP/1.0\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
+                                "2\r\nxy\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n"),
+            "HTTP/1.1 201 Created\r\n" DATE "Content-Length: 2\r\nConnection: close\r\n\r\nxy");
   CHECK_STR(exchange_text(port, "GET / HTTP/1.0\r\n\r\n"), HELLO "Connection: close\r\n\r\nhello"); /* still serving */
 
   catzilla_server_stats_t st;
   catzilla_server_stats(server, &st);
   CHECK(st.requests >= 10);
   CHECK(st.parse_errors >= 10);
-  CHECK_INT(st.connections_accepted, 17);
+  CHECK_INT(st.connections_accepted, 26);
 
   CHECK_INT(stop_server(server), 0); /* nothing left on the loop */
   CHECK_INT(uv_loop_close(loop), 0);

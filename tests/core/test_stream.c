@@ -123,7 +123,7 @@ int main(void) {
   int chunks = 0;
 
   /* 1000 small chunks written in one turn leave as one HTTP chunk */
-  client_t* c = exchange(port, "GET /rows HTTP/1.1\r\nConnection: close\r\n\r\n", 0, 0);
+  client_t* c = exchange(port, "GET /rows HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 0, 0);
   c->data[c->len] = 0;
   CHECK(strstr(c->data, "HTTP/1.1 200 OK\r\nX-Stream: yes\r\n") == c->data);
   CHECK(strstr(c->data, "Transfer-Encoding: chunked\r\n") != NULL);
@@ -136,7 +136,7 @@ int main(void) {
   client_free(c);
 
   /* 8 MiB of referenced 64 KiB chunks to a slow reader: bounded queue, all released */
-  c = exchange(port, "GET /big HTTP/1.1\r\nConnection: close\r\n\r\n", 0, 512 * 1024);
+  c = exchange(port, "GET /big HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 0, 512 * 1024);
   n = dechunk(c->data, c->len, body, &chunks);
   CHECK_INT(n, BIG_TOTAL);
   CHECK_INT(releases, BIG_TOTAL / BIG_CHUNK);
@@ -147,7 +147,7 @@ int main(void) {
   client_free(c);
 
   /* a producer thread through a ring source */
-  c = exchange(port, "GET /ring HTTP/1.1\r\nConnection: close\r\n\r\n", 0, 0);
+  c = exchange(port, "GET /ring HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 0, 0);
   uv_thread_join(&producer_thread);
   n = dechunk(c->data, c->len, body, &chunks);
   CHECK_INT(n, RING_TOTAL);
@@ -158,7 +158,7 @@ int main(void) {
 
   /* a client that leaves mid-stream: aborted, reported once, every chunk released */
   size_t releases_before = releases;
-  c = exchange(port, "GET /endless HTTP/1.1\r\n\r\n", 1024 * 1024, 0);
+  c = exchange(port, "GET /endless HTTP/1.1\r\nHost: t\r\n\r\n", 1024 * 1024, 0);
   client_free(c);
   for (int i = 0; i < 100 && ended[CATZILLA_STREAM_ABORTED] == 0; i++) uv_run(loop, UV_RUN_NOWAIT);
   CHECK_INT(aborts, 1);

@@ -141,4 +141,64 @@ describe('wire: timeouts', () => {
       { headersTimeout: 1500, keepAliveTimeout: 1500, bodyTimeout: 1500 } as AppOptions,
     );
   });
+
+  /** Trickles `bytes` one byte every 50 ms (at most 200 writes) until the server answers or closes. */
+  async function trickle(client: RawClient, bytes: string): Promise<void> {
+    for (let i = 0; i < Math.min(bytes.length, 200) && client.buffer.length === 0 && !client.gone; i++) {
+      await sleep(50);
+      if (!client.gone) client.socket.write(bytes[i]!);
+    }
+  }
+
+  const TRICKLE = { headersTimeout: 60_000, keepAliveTimeout: 5000, bodyTimeout: 60_000, requestTimeout: 600 } as AppOptions;
+
+  for (const [what, head, rest] of [
+    ['a body trickling a byte at a time', 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n', 'b'.repeat(100)],
+    ['a chunked body trickling a byte at a time', 'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n', '1\r\nb\r\n'.repeat(30)],
+    ['a head trickling a byte at a time', 'GET /alive HTTP/1.1\r\nHost: x\r\n', 'X-Slow: ' + 'a'.repeat(100)],
+  ] as const) {
+    it(`requestTimeout bounds the whole request: ${what} gets 408 and a close although it is never silent`, async () => {
+      await withApp(
+        setup,
+        async ({ port }) => {
+          const client = await RawClient.connect(port);
+          try {
+            const started = Date.now();
+            await client.send(head);
+            await trickle(client, rest);
+            const r = await client.readResponse();
+            expect(r.statusLine).to.equal('HTTP/1.1 408 Request Timeout');
+            expect(connectionTokens(r)).to.include('close');
+            await client.waitForClose();
+            // it was the request deadline, not a silence: the client wrote every 50 ms until the answer
+            expect(Date.now() - started, 'answered before the trickle ran out').to.be.below(50 * rest.length);
+          } finally {
+            client.destroy();
+          }
+          await expectStillServing(port);
+        },
+        TRICKLE,
+      );
+    });
+  }
+
+  it('requestTimeout does not cut a response: a handler that runs past it still answers', async () => {
+    await withApp(
+      setup,
+      async ({ port }) => {
+        const client = await RawClient.connect(port);
+        try {
+          await client.send(requestBytes({ path: '/slow' })); // 900 ms handler, 300 ms requestTimeout
+          const r = await client.readResponse();
+          expect(r.text()).to.equal('slow done');
+          // and the next request on the connection gets a fresh deadline
+          await client.send(requestBytes({ path: ALIVE_PATH }));
+          expect((await client.readResponse()).text()).to.equal(ALIVE_BODY);
+        } finally {
+          client.destroy();
+        }
+      },
+      { requestTimeout: 300 } as AppOptions,
+    );
+  });
 });
