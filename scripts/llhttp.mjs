@@ -4,7 +4,8 @@
  *
  * The source is the PyPI sdist `llhttp==9.3.0.0`, which carries llhttp 9.3.0's release files
  * (lib/llhttp.c, api.c, http.c, llhttp.h). It is downloaded once into `.deps/` in the project, its
- * sha256 checked, and unpacked there; later builds reuse it. For a machine without the registry:
+ * sha256 checked, kept there as `.deps/llhttp-9.3.0.0.tar.gz` and unpacked next to it; later builds reuse
+ * it. For a machine without the registry:
  *   CATZILLA_LLHTTP_TARBALL=/path/to/llhttp-9.3.0.0.tar.gz   a copy of the sdist (same checksum)
  *   CATZILLA_LLHTTP_URL=https://mirror/.../llhttp-9.3.0.0.tar.gz   a mirror (same checksum)
  */
@@ -21,7 +22,9 @@ export const LLHTTP = Object.freeze({
 });
 const FILES = ['llhttp.c', 'api.c', 'http.c', 'llhttp.h'];
 
-export class LlhttpError extends Error {}
+export class LlhttpError extends Error {
+  name = 'LlhttpError';
+}
 
 function sha256(bytes) {
   return crypto.createHash('sha256').update(bytes).digest('hex');
@@ -83,8 +86,8 @@ export async function ensureLlhttp(root, { log = console.log } = {}) {
   fs.mkdirSync(depsDir, { recursive: true });
   const tmp = fs.mkdtempSync(path.join(depsDir, 'unpack-'));
   try {
-    const tarball = path.join(tmp, LLHTTP.sdist);
-    fs.writeFileSync(tarball, bytes);
+    const tarball = path.join(depsDir, LLHTTP.sdist);
+    if (tarball !== local) fs.writeFileSync(tarball, bytes);
     const top = LLHTTP.sdist.replace(/\.tar\.gz$/, '');
     const members = [...FILES.map((f) => `${top}/lib/${f}`), `${top}/LICENSE`];
     const tar = spawnSync('tar', ['-xzf', tarball, '-C', tmp, ...members], { encoding: 'utf8' });

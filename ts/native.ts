@@ -276,6 +276,8 @@ export interface NativeServer {
 
 export interface NativeAddon {
   Server: new (options: NativeServerOptions, callbacks: NativeServerCallbacks) => NativeServer;
+  /** Versions of what is compiled into the addon: `{ llhttp: '9.3.0' }`. */
+  versions: { llhttp: string };
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -294,7 +296,7 @@ export function native(): NativeAddon {
   if (loaded) return loaded;
   const file = addonPath();
   if (!fs.existsSync(file)) {
-    throw new Error(`catzilla: native addon not found at ${file}; run \`npm run build\` (needs cmake, a C compiler and node-llhttp)`);
+    throw new Error(`catzilla: native addon not found at ${file}; run \`npm run build\` (needs cmake, a C compiler, and llhttp's sources from PyPI, which the build fetches)`);
   }
   const require = createRequire(import.meta.url);
   loaded = require(file) as NativeAddon;
