@@ -640,18 +640,10 @@ int catzilla_stream_abort(catzilla_stream_context_t* s) {
   catzilla__conn_t* conn = s->conn;
   if (conn == NULL || stream__final(s)) return CATZILLA_ECLOSED;
   s->ending = false;
-  if (s->state == CATZILLA_STREAM_HEADERS_PENDING) {
-    /* nothing went out yet: the client gets a plain 500 instead of a broken body */
-    stream__release_corked(s);
-    s->head.len = 0;
-    stream__end_state(s, CATZILLA_STREAM_ERRORED);
-    conn->response_done = 1;
-    conn->id = 0;
-    conn->keep_alive = 0;
-    catzilla__conn_send_error_quiet(conn, 500);
-    return 0;
-  }
-  /* what the producer wrote (an error record, say) still goes out, without a terminator */
+  /* A started stream has committed its head, even while it still waits in the cork: the
+   * producer made chunks (or asked for the headers), so the status it chose is the one on the
+   * wire, and what it wrote (an error record, say) still goes out, without a terminator. An
+   * error before any chunk never starts a stream: the layer above answers it instead. */
   bool close_delimited = s->framing == CATZILLA__FRAMING_CLOSE;
   stream__flush(s);
   if (s->conn == NULL || stream__final(s)) return 0; /* the flush failed and closed the connection */

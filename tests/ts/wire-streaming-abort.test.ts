@@ -5,7 +5,7 @@
  * line, the server keeps serving), and an error before the first chunk (a clean 500).
  */
 import { expect } from 'chai';
-import { HttpError, StreamingResponse, type CloseReason } from '../../ts/index.js';
+import { HttpError, StreamingResponse, metrics, type CloseReason, type MetricsSnapshot } from '../../ts/index.js';
 import { ALIVE_BODY, ALIVE_PATH, expectStillServing } from '../helpers/assertions.js';
 import { decodeChunked, headEnd } from '../helpers/chunked.js';
 import { RawClient, deferred, fetchRaw, requestBytes, sleep, within } from '../helpers/raw-client.js';
@@ -84,6 +84,86 @@ describe('wire: streaming aborts and errors', () => {
       } finally {
         client.destroy();
       }
+    });
+  });
+
+  /** Answers by status as the metrics report them: per route (dispatcher) and by class (core). */
+  async function statusCounts(port: number, route: string): Promise<{ route: Record<string, number>; classes: number[] }> {
+    const snap = (await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { accept: 'application/json' } })).json()) as MetricsSnapshot;
+    const s = snap.server as unknown as Record<string, number>;
+    return { route: snap.routes[route]!.responses as Record<string, number>, classes: [s.responses2xx!, s.responses5xx!] };
+  }
+
+  for (const [what, source] of [
+    ['a sync generator', () => (function* () {
+      yield '{"row":1}\n';
+      yield '{"row":2}\n';
+      throw new Error('database went away');
+    })()],
+    ['an async generator whose awaits are all microtasks', () => (async function* () {
+      yield '{"row":1}\n';
+      await Promise.resolve();
+      yield '{"row":2}\n';
+      await null;
+      throw new Error('database went away');
+    })()],
+  ] as const) {
+    it(`${what} that yields then throws in one loop turn: the rows and errorRecord, truncated; one status counted`, async () => {
+      const events: string[] = [];
+      await withApp((app) => {
+        app.get(ALIVE_PATH, () => ALIVE_BODY);
+        app.get('/metrics', metrics());
+        app.get('/turn', () => new StreamingResponse(source(), {
+          contentType: 'application/x-ndjson',
+          errorRecord: (err) => JSON.stringify({ error: (err as Error).message }) + '\n',
+          onError: () => events.push('error'),
+          onClose: (r) => events.push(`close:${r}`),
+        }));
+      }, async ({ port, logged }) => {
+        const client = await RawClient.connect(port);
+        try {
+          await client.send(requestBytes({ path: '/turn' }));
+          await client.waitForClose(5000);
+          const text = client.buffer.toString('latin1');
+          expect(text.match(/HTTP\/1\.1 /g), text).to.have.length(1);
+          expect(text.startsWith('HTTP/1.1 200 OK\r\n'), text).to.equal(true);
+          const decoded = decodeChunked(client.buffer.subarray(headEnd(client.buffer)));
+          expect(decoded.terminated, 'the body is truncated (no last chunk)').to.equal(false);
+          expect(decoded.body.toString()).to.equal('{"row":1}\n{"row":2}\n{"error":"database went away"}\n');
+        } finally {
+          client.destroy();
+        }
+        expect(events).to.deep.equal(['error', 'close:error']);
+        expect(logged.map(String).join('\n')).to.contain('database went away');
+        const counts = await statusCounts(port, '/turn');
+        expect(counts.route, 'responses of /turn by status').to.deep.equal({ 200: 1 });
+        expect(counts.classes, '2xx and 5xx answers counted by the core (before this scrape)').to.deep.equal([1, 0]);
+        await expectStillServing(port);
+      });
+    });
+  }
+
+  it('a sync Content-Length under-run: the declared head and the bytes produced, then a close; one status counted', async () => {
+    await withApp((app) => {
+      app.get('/metrics', metrics());
+      app.get('/short', () => new StreamingResponse(['0123456789'], { contentLength: 100 }));
+    }, async ({ port, logged }) => {
+      const client = await RawClient.connect(port);
+      try {
+        await client.send(requestBytes({ path: '/short' }));
+        await client.waitForClose(5000);
+        const text = client.buffer.toString('latin1');
+        expect(text.match(/HTTP\/1\.1 /g), text).to.have.length(1);
+        expect(text).to.match(/^HTTP\/1\.1 200 OK\r\n/);
+        expect(text).to.match(/\r\nContent-Length: 100\r\n/i);
+        expect(client.buffer.subarray(headEnd(client.buffer)).toString()).to.equal('0123456789');
+      } finally {
+        client.destroy();
+      }
+      expect(logged.map(String).join('\n')).to.contain('Content-Length');
+      const counts = await statusCounts(port, '/short');
+      expect(counts.route).to.deep.equal({ 200: 1 });
+      expect(counts.classes).to.deep.equal([1, 0]);
     });
   });
 
