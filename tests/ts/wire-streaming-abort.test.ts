@@ -191,6 +191,47 @@ describe('wire: streaming aborts and errors', () => {
     });
   });
 
+  it('res.stats never goes backwards for a poller when the client leaves (no zeros before the final snapshot)', async () => {
+    let res: StreamingResponse | null = null;
+    const closed = deferred<void>();
+    await withApp((app) => {
+      app.get('/big', () => (res = new StreamingResponse(function* () {
+        for (let i = 0; i < 100_000; i++) yield Buffer.alloc(65536, 97);
+      }(), { onClose: () => closed.resolve() })));
+    }, async ({ port }) => {
+      const client = await RawClient.connect(port);
+      const seen: number[] = [];
+      try {
+        await client.send(requestBytes({ path: '/big' }));
+        await client.waitForBytes(1 << 20);
+        // poll every check phase from before the reset until the close is reported (bounded)
+        let polling = true;
+        const poll = async () => {
+          for (let i = 0; i < 20_000 && polling; i++) {
+            seen.push(res!.stats.bytes);
+            await new Promise((r) => setImmediate(r));
+          }
+        };
+        const poller = poll();
+        await new Promise((r) => setImmediate(r));
+        client.socket.resetAndDestroy();
+        await within(closed.promise, 5000, 'onClose');
+        for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+        polling = false;
+        await poller;
+      } finally {
+        client.destroy();
+      }
+      expect(seen.length).to.be.greaterThan(3);
+      const firstPositive = seen.findIndex((b) => b > 0);
+      expect(firstPositive).to.be.at.least(0);
+      for (let i = firstPositive + 1; i < seen.length; i++) {
+        expect(seen[i], `poll ${i} of ${seen.length}: ${seen.slice(Math.max(0, i - 3), i + 2).join(' -> ')}`).to.be.at.least(seen[i - 1]!);
+      }
+      expect(res!.stats.bytes).to.equal(seen.at(-1));
+    });
+  });
+
   it('a reader that stalls past stallTimeout: onClose(timeout), the generator cancelled', async () => {
     const closed = deferred<CloseReason>();
     const finallyRan = deferred<void>();

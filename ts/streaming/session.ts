@@ -76,6 +76,8 @@ export class StreamSession implements PumpOwner, WriterBackend {
   private phase = Phase.Pending;
   private reason: CloseReason | null = null;
   private final: NativeStreamStats | null = null;
+  /** The last live counters read: what stats() shows between the connection's end and the final snapshot. */
+  private lastLive: NativeStreamStats | null = null;
   private pump: Pump | null = null;
   private writer: StreamingWriter | null = null;
   private controller: AbortController | null = null;
@@ -244,11 +246,13 @@ export class StreamSession implements PumpOwner, WriterBackend {
 
   stats(): NativeStreamStats {
     if (this.final !== null) return this.final;
-    if (this.phase === Phase.Pending || this.phase === Phase.Done) return emptyStats();
+    if (this.phase === Phase.Pending || this.phase === Phase.Done) return this.lastLive ?? emptyStats();
     try {
-      return streamStatsFrom(this.target.streamStats(this.spec.id));
+      return (this.lastLive = streamStatsFrom(this.target.streamStats(this.spec.id)));
     } catch {
-      return emptyStats(); // ended; the final snapshot is on its way
+      // The connection is gone and the core's final snapshot arrives at its next phase: until
+      // then the last counters read stand (counters never go backwards for a poller).
+      return this.lastLive ?? emptyStats();
     }
   }
 
