@@ -68,9 +68,36 @@ describe('sse: Channel', () => {
     });
   });
 
+  for (const policy of ['disconnect', 'drop-oldest'] as const) {
+    it(`policy '${policy}': a burst above maxQueueBytes in one loop turn reaches every subscriber that keeps up`, async () => {
+      // ~220-byte events; 1,500 of them (~330 KiB) pass the 256 KiB default in one synchronous run.
+      const channel = new Channel({ policy, sse: QUIET });
+      const SUBSCRIBERS = 20;
+      const BURST = 1500;
+      await withApp((app) => {
+        app.get('/events', (req) => channel.subscribe(req));
+      }, async ({ base }) => {
+        const subs: SSEConnection[] = [];
+        for (let i = 0; i < SUBSCRIBERS; i++) subs.push(await connectSSE(`${base}/events`));
+        await until(() => channel.size === SUBSCRIBERS, 'every subscriber to join');
+        const payload = JSON.stringify({ kind: 'tick', text: 'z'.repeat(170) });
+        for (let i = 0; i < BURST; i++) void channel.publish({ event: 'tick', data: payload });
+        for (const sub of subs) {
+          const events = await sub.waitEvents(BURST, 20_000);
+          expect(events.map((e) => Number(e.id))).to.deep.equal(Array.from({ length: BURST }, (_, i) => i + 1));
+        }
+        const stats = channel.stats();
+        expect(stats.disconnected, 'subscribers disconnected').to.equal(0);
+        expect(stats.dropped, 'events dropped').to.equal(0);
+        expect(stats.subscribers).to.equal(SUBSCRIBERS);
+        for (const sub of subs) sub.close();
+      });
+    });
+  }
+
   async function slowSubscriberScenario(policy: OverflowPolicy) {
     const EVENT = 'x'.repeat(8 * 1024);
-    const channel = new Channel({ policy, maxQueueBytes: 64 * 1024, replay: 16, sse: { heartbeat: 0, highWaterMark: 4096, lowWaterMark: 1024 } });
+    const channel = new Channel({ policy, maxQueueBytes: 64 * 1024, slowAfterMs: 50, replay: 16, sse: { heartbeat: 0, highWaterMark: 4096, lowWaterMark: 1024 } });
     return withApp((app) => {
       app.get('/events', (req) => channel.subscribe(req));
     }, async ({ base, port }) => {

@@ -27,8 +27,15 @@ export interface ChannelOptions {
   replay?: number;
   /** Byte budget of the replay ring (default 4 MiB). */
   replayBytes?: number;
-  /** Bytes a subscriber may have queued before the policy applies (default 256 KiB). */
+  /** Bytes a subscriber may have queued before it may count as slow (default 256 KiB). */
   maxQueueBytes?: number;
+  /**
+   * How long (ms) a subscriber's queue may stay above maxQueueBytes before 'drop-oldest' or
+   * 'disconnect' applies (default 1000): a burst published in one loop turn reaches every
+   * subscriber whose socket keeps up. Above 16 x maxQueueBytes the policy applies at once.
+   * 0 applies it as soon as the queue passes the limit.
+   */
+  slowAfterMs?: number;
   /** What happens past maxQueueBytes (default 'drop-oldest'). */
   policy?: OverflowPolicy;
   /** Send `id:` fields (default true; without them clients cannot resume). */
@@ -78,8 +85,9 @@ class Subscriber implements SSEServer, CloseTarget {
     private readonly channel: Channel,
     limit: number,
     policy: OverflowPolicy,
+    slowAfterMs: number,
   ) {
-    this.queue = new SubscriberQueue(limit, policy);
+    this.queue = new SubscriberQueue(limit, policy, slowAfterMs);
   }
 
   /** sse() handler: joins the channel; the stream stays open (HOLD) until the subscription ends. */
@@ -148,6 +156,7 @@ export class Channel {
   private readonly subs = new Set<Subscriber>();
   private readonly ring: ReplayRing;
   private readonly limit: number;
+  private readonly slowAfterMs: number;
   private readonly policy: OverflowPolicy;
   private readonly ids: boolean;
   private readonly gapEvent: string;
@@ -160,6 +169,7 @@ export class Channel {
     const replay = count(options.replay, 1000, 'replay');
     this.ring = new ReplayRing(replay, count(options.replayBytes, 4 * 1024 * 1024, 'replayBytes'));
     this.limit = count(options.maxQueueBytes, 256 * 1024, 'maxQueueBytes');
+    this.slowAfterMs = count(options.slowAfterMs, 1000, 'slowAfterMs');
     this.policy = options.policy ?? 'drop-oldest';
     if (!POLICIES.includes(this.policy)) throw new TypeError(`Channel policy must be one of ${POLICIES.join(', ')}, got ${String(options.policy)}`);
     this.ids = options.ids ?? true;
@@ -218,7 +228,7 @@ export class Channel {
   /** An SSE response subscribing the client, resuming from its Last-Event-ID. */
   subscribe(req: Request, options?: SSEOptions): StreamingResponse {
     if (this.closed) throw new TypeError('Channel.subscribe(): the channel is closed');
-    const sub = new Subscriber(this, this.limit, this.policy);
+    const sub = new Subscriber(this, this.limit, this.policy, this.slowAfterMs);
     const res = sse(req, sub as unknown as SSEHandler, options === undefined ? this.sseDefaults : { ...this.sseDefaults, ...options });
     // The client may leave while nothing is being written: end the subscription at once.
     res.addCloseTarget(sub);

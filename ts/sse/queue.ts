@@ -1,8 +1,15 @@
 /**
  * The queue of one Channel subscriber: Buffers waiting for its connection, with a
  * byte limit and what to do past it. The queue grows only while the connection is
- * backpressured (its writer's promise is pending), so the limit is what a slow
- * subscriber may cost on top of the stream's own high watermark.
+ * backpressured (its writer's promise is pending), or within one synchronous burst of
+ * publishes (the subscriber writes from a microtask after it), so the limit is what a
+ * slow subscriber may cost on top of the stream's own high watermark.
+ *
+ * A subscriber is slow when its socket does not take what it is given, not when a
+ * publisher outran one loop turn: past the limit, 'drop-oldest' and 'disconnect' act
+ * only once the queue has stayed above it for `slowAfterMs` (its connection had turns
+ * to write), or at once above the hard limit (HARD_LIMIT_FACTOR x the limit), which
+ * bounds what one burst may cost.
  *
  *   'drop-oldest'  the oldest queued events are dropped (counted in `dropped`)
  *   'disconnect'   the subscriber is disconnected; it reconnects with Last-Event-ID
@@ -18,6 +25,9 @@ const EMPTY: Buffer[] = [];
 /** Largest batch handed to one write when several events are queued. */
 const MAX_BATCH_BYTES = 64 * 1024;
 
+/** Above this multiple of the limit the policy acts at once, however briefly. */
+export const HARD_LIMIT_FACTOR = 16;
+
 export class SubscriberQueue {
   private items: Buffer[] = EMPTY;
   private head = 0;
@@ -27,6 +37,8 @@ export class SubscriberQueue {
   dropped = 0;
   private closed = false;
   private ending = false;
+  /** performance.now() when the queue went above the limit (0: at or below it). */
+  private overSince = 0;
   private reader: ((batch: Buffer | null) => void) | null = null;
   private spaceWaiters: Array<() => void> | null = null;
   /** @internal Told (synchronously) when an event is queued or the queue finishes: a callback instead of take()'s promise. */
@@ -35,6 +47,7 @@ export class SubscriberQueue {
   constructor(
     readonly limit: number,
     readonly policy: OverflowPolicy,
+    readonly slowAfterMs = 0,
   ) {}
 
   /**
@@ -58,6 +71,7 @@ export class SubscriberQueue {
     }
     this.watcher?.queueReady();
     if (this.bytes <= this.limit || !enforce) return true;
+    if (this.policy !== 'block' && !this.isSlow()) return true;
     if (this.policy === 'drop-oldest') {
       // Keep the newest event even when it alone passes the limit.
       while (this.bytes > this.limit && this.items.length - this.head > 1) {
@@ -66,9 +80,21 @@ export class SubscriberQueue {
         this.dropped++;
       }
       this.compact();
+      this.overSince = this.bytes > this.limit ? this.overSince : 0;
       return true;
     }
     return false;
+  }
+
+  /** Above the limit for slowAfterMs, or above the hard limit. */
+  private isSlow(): boolean {
+    if (this.bytes > this.limit * HARD_LIMIT_FACTOR || this.slowAfterMs === 0) return true;
+    const now = performance.now();
+    if (this.overSince === 0) {
+      this.overSince = now;
+      return false;
+    }
+    return now - this.overSince >= this.slowAfterMs;
   }
 
   /** @internal The next batch when one is queued, else null (see `isDone`). */
@@ -135,7 +161,10 @@ export class SubscriberQueue {
     this.head = end;
     this.bytes -= size;
     this.compact();
-    if (this.bytes <= this.limit) this.releaseSpace();
+    if (this.bytes <= this.limit) {
+      this.overSince = 0;
+      this.releaseSpace();
+    }
     return batch;
   }
 
