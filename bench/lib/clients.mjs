@@ -53,9 +53,9 @@ async function rows(port, { n = 1_000_000, timeoutMs = 180_000, path = '/rows' }
 }
 
 /** Downloads `url` with curl into /dev/null; resolves to curl's `-w` report. */
-function curlDiscard(url, report) {
+function curlDiscard(url, report, extraArgs = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn('curl', ['-sS', '-o', '/dev/null', '-w', report, url]);
+    const child = spawn('curl', ['-sS', '-o', '/dev/null', '-w', report, ...extraArgs, url]);
     let text = '';
     let err = '';
     child.stdout.on('data', (d) => { text += d; });
@@ -324,7 +324,31 @@ async function gziprows(port, { n = 1_000_000, timeoutMs = 180_000 }) {
   return { value: lines / (ms / 1000), unit: 'rows/s', elapsedMs: ms, rows: lines, bytes, wireBytes: wire, ratio: bytes / Math.max(1, wire) };
 }
 
-const CLIENTS = { rows, bulk, sse, wsBroadcast, slowreaders, download, gziprows };
+/**
+ * Fairness between plain and compressed streams on one loop: a compressed stream of `gzipRows`
+ * rows alone, then the same stream started together with `plain` plain streams of `plainRows`
+ * rows each. Reports the compressed stream's slowdown under load (value; with S streams sharing
+ * one core a fair share is at most S) and every stream's time.
+ */
+async function gzipfair(port, { plain = 6, plainRows = 1_000_000, gzipRows = 50_000, timeoutMs = 120_000 }) {
+  const gz = () => curlDiscard(`http://${HOST}:${port}/gzip-rows?n=${gzipRows}`, '%{http_code} %{time_total}', ['-H', 'Accept-Encoding: gzip']);
+  const pl = () => curlDiscard(`http://${HOST}:${port}/rows?n=${plainRows}`, '%{http_code} %{time_total}');
+  const seconds = (out) => {
+    const [status, t] = out.trim().split(' ');
+    if (Number(status) !== 200) throw new Error(`status ${status}`);
+    return Number(t);
+  };
+  const alone = seconds(await withTimeout(gz(), timeoutMs, 'gzip alone'));
+  const [g, ...p] = await withTimeout(Promise.all([gz(), ...Array.from({ length: plain }, pl)]), timeoutMs, 'gzip with plain streams');
+  const underLoad = seconds(g);
+  const plainTimes = p.map(seconds).sort((a, b) => a - b);
+  return {
+    value: underLoad / alone, unit: 'x slower', elapsedMs: underLoad * 1000,
+    gzipAloneMs: alone * 1000, gzipUnderLoadMs: underLoad * 1000, plainMs: plainTimes.map((t) => t * 1000), streams: plain + 1,
+  };
+}
+
+const CLIENTS = { rows, bulk, sse, wsBroadcast, slowreaders, download, gziprows, gzipfair };
 
 const [name, portArg, optsArg] = process.argv.slice(2);
 const client = CLIENTS[name];
