@@ -323,6 +323,8 @@ Napi::Value ServerWrap::Stats(const Napi::CallbackInfo& info) {
   set("streamsCompleted", st.streams_completed);
   set("streamsAborted", st.streams_aborted);
   set("streamsErrored", st.streams_errored);
+  set("streamsClosed", st.streams_closed);
+  set("streamsShed", st.streams_shed);
   set("streamBytes", st.stream_bytes);
   set("streamChunks", st.stream_chunks);
   set("streamWrites", st.stream_writes);

@@ -167,10 +167,13 @@ Napi::Value ServerWrap::StreamEnd(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// streamAbort(id, state?): the cut is recorded as `state` (Errored by default; Closed, Shed).
 Napi::Value ServerWrap::StreamAbort(const Napi::CallbackInfo& info) {
   catzilla_stream_context_t* stream = StreamFor(info);
   if (stream == nullptr) return info.Env().Undefined();
-  int err = catzilla_stream_abort(stream);
+  catzilla_stream_state_t state = CATZILLA_STREAM_ERRORED;
+  if (info.Length() > 1 && info[1].IsNumber()) state = (catzilla_stream_state_t)info[1].As<Napi::Number>().Int32Value();
+  int err = catzilla_stream_abort_as(stream, state);
   if (err) CoreError(info.Env(), err, "streamAbort").ThrowAsJavaScriptException();
   return info.Env().Undefined();
 }

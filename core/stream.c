@@ -11,6 +11,13 @@
  *
  * Callbacks into JavaScript (on_drain, on_stream_end) only come from loop phases (write
  * callbacks, the prepare and idle handles), never from inside a call JavaScript made.
+ *
+ * A socket error (the peer reset or left: EPIPE, ECONNRESET...) is the client's close, never
+ * the stream's failure: the connection closes (on_abort, the stream ends ABORTED) and the
+ * call that met it returns CATZILLA_ECLOSED, like any later call; no raw socket error is
+ * returned. ERRORED is for failures of the server's side (streamAbort, a Content-Length
+ * mismatch, a file region that cannot be read); CLOSED and SHED for streams the
+ * application ended early on purpose (catzilla_stream_abort_as).
  */
 #include "internal.h"
 #include <stdlib.h>
@@ -53,8 +60,15 @@ static void stream__outbox_clear(catzilla_stream_context_t* s);
 static void stream__poller_release(catzilla_stream_context_t* s);
 
 static bool stream__final(const catzilla_stream_context_t* s) {
-  return s->state == CATZILLA_STREAM_FINISHED || s->state == CATZILLA_STREAM_ABORTED ||
-         s->state == CATZILLA_STREAM_ERRORED;
+  return s->state >= CATZILLA_STREAM_FINISHED;
+}
+
+/* An error of a socket call that says the peer is gone or the connection broke: the client's
+ * close, not a failure of the stream. (sendfile mixes these with errors of the file.) */
+static bool stream__peer_gone(int err) {
+  return err == UV_EPIPE || err == UV_ECONNRESET || err == UV_ECONNABORTED || err == UV_ENOTCONN ||
+         err == UV_ETIMEDOUT || err == UV_ECANCELED || err == UV_EHOSTUNREACH || err == UV_ENETUNREACH ||
+         err == UV_ENETDOWN || err == UV_ESHUTDOWN;
 }
 
 static void stream__unref(catzilla_stream_context_t* s) {
@@ -92,9 +106,13 @@ static void stream__end_state_notify(catzilla_stream_context_t* s, catzilla_stre
   if (s->state == CATZILLA_STREAM_BACKPRESSURED) stream__leave_backpressure(s);
   s->state = state;
   server->stats.streams_active--;
-  if (state == CATZILLA_STREAM_FINISHED) server->stats.streams_completed++;
-  else if (state == CATZILLA_STREAM_ABORTED) server->stats.streams_aborted++;
-  else server->stats.streams_errored++;
+  switch (state) {
+    case CATZILLA_STREAM_FINISHED: server->stats.streams_completed++; break;
+    case CATZILLA_STREAM_ABORTED: server->stats.streams_aborted++; break;
+    case CATZILLA_STREAM_CLOSED: server->stats.streams_closed++; break;
+    case CATZILLA_STREAM_SHED: server->stats.streams_shed++; break;
+    default: server->stats.streams_errored++; break;
+  }
   if (s->ring_source) {
     catzilla__ring_source_stream_gone(s->ring_source);
     s->ring_source = NULL;
@@ -282,7 +300,9 @@ static void stream__pump(catzilla_stream_context_t* s) {
       return;
     }
     if (r < 0) {
-      stream__fail(s);
+      /* the peer reset or left: a close (ABORTED); anything else is the file's failure */
+      if (stream__peer_gone(r)) catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
+      else stream__fail(s);
       return;
     }
     s->outbox_head = w->next;
@@ -324,8 +344,10 @@ static int stream__flush(catzilla_stream_context_t* s) {
     int r = uv_try_write((uv_stream_t*)&conn->tcp, iov, n);
     if (r >= 0) written = (size_t)r;
     else if (r != UV_EAGAIN && r != UV_ENOSYS) {
+      /* the peer is gone (EPIPE, ECONNRESET...): the connection closes, the stream is ABORTED,
+       * and the caller hears ECLOSED, as from any call after a close */
       catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
-      return r;
+      return CATZILLA_ECLOSED;
     }
   }
   if (s->state == CATZILLA_STREAM_HEADERS_PENDING) s->state = CATZILLA_STREAM_STREAMING;
@@ -401,7 +423,7 @@ static int stream__flush(catzilla_stream_context_t* s) {
     free(w->head_block);
     free(w);
     catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
-    return err;
+    return CATZILLA_ECLOSED;
   }
   s->writes_pending++;
   s->refs++;
@@ -636,7 +658,11 @@ int catzilla_stream_end(catzilla_stream_context_t* s, catzilla_stream_stats_t* f
   return 0;
 }
 
-int catzilla_stream_abort(catzilla_stream_context_t* s) {
+int catzilla_stream_abort(catzilla_stream_context_t* s) { return catzilla_stream_abort_as(s, CATZILLA_STREAM_ERRORED); }
+
+int catzilla_stream_abort_as(catzilla_stream_context_t* s, catzilla_stream_state_t state) {
+  if (state != CATZILLA_STREAM_ERRORED && state != CATZILLA_STREAM_CLOSED && state != CATZILLA_STREAM_SHED)
+    return UV_EINVAL;
   catzilla__conn_t* conn = s->conn;
   if (conn == NULL || stream__final(s)) return CATZILLA_ECLOSED;
   s->ending = false;
@@ -651,7 +677,7 @@ int catzilla_stream_abort(catzilla_stream_context_t* s) {
   conn->response_done = 1;
   conn->id = 0;
   conn->keep_alive = 0;
-  stream__end_state(s, CATZILLA_STREAM_ERRORED);
+  stream__end_state(s, state);
   /* a close-delimited body cannot show failure by truncation: reset the connection */
   if (close_delimited) catzilla__conn_reset(conn);
   else catzilla__conn_close_after_writes(conn);

@@ -6,7 +6,7 @@
  * Streaming responses are handed to a StreamSession (ts/streaming/session.ts),
  * which receives onDrain / onStreamEnd / onAbort for its id.
  */
-import { errorCode, HttpError } from './errors.js';
+import { errorCode, HttpError, isConnectionGone } from './errors.js';
 import type { MiddlewareChain, Endpoint } from './middleware.js';
 import type { NativeServer, NativeServerCallbacks, NativeStreamStats } from './native.js';
 import { RespondFlags } from './native.js';
@@ -268,7 +268,7 @@ export class Dispatcher {
       flow = resolveFlow(this.flow, req.routeOptions, checkFlow(behavior, 'WebSocket behavior'));
       target.wsAccept(id, block, behavior.maxPayload ?? DEFAULT_MAX_PAYLOAD, flow.highWaterMark, flow.lowWaterMark, flow.stallTimeout);
     } catch (err) {
-      if (errorCode(err) === 'ECLOSED') return;
+      if (isConnectionGone(err)) return;
       return this.fail(req, err);
     }
     req.markStreaming();

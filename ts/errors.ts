@@ -43,6 +43,43 @@ export class CoreError extends Error {
   }
 }
 
+/**
+ * Codes with which a write (a stream chunk, a file region, a stream's end, a WebSocket
+ * message) finds the client's connection gone: closed, reset, a broken pipe. The core
+ * closes the connection and answers ECLOSED itself; the socket codes are listed too, so a
+ * raw one can never pass for a failure.
+ */
+const CONNECTION_GONE: ReadonlySet<string> = new Set(['ECLOSED', 'EPIPE', 'ECONNRESET', 'ECONNABORTED', 'ECANCELED', 'ENOTCONN']);
+
+/**
+ * Whether an error thrown by a native write says that the peer is gone. That is the
+ * client's close (close reason `client-closed`, WebSocket 1006), never an application
+ * error: callers classify it here and log nothing.
+ */
+export function isConnectionGone(err: unknown): boolean {
+  const code = errorCode(err);
+  return code !== undefined && CONNECTION_GONE.has(code);
+}
+
+/** Why the application ends a stream early on purpose (see StreamCancel). */
+export type CancelReason = 'closed' | 'shed';
+
+/**
+ * A stream ended early on purpose, not as a failure: `closed`, the application's own close
+ * (writer.abort() or stream.abort() without an error, Channel.disconnectAll()), or `shed`,
+ * a slow-consumer policy (a Channel's 'disconnect'). It travels like an error through body
+ * transforms (compress()), so the stream ends with that close reason wherever it is raised;
+ * nothing is logged and the core counts it in streamsClosed / streamsShed, not streamsErrored.
+ */
+export class StreamCancel extends CoreError {
+  readonly reason: CancelReason;
+
+  constructor(reason: CancelReason, message?: string) {
+    super(reason === 'shed' ? 'ESHED' : 'EABORTED', message ?? (reason === 'shed' ? 'the stream was shed: a slow consumer' : 'stream closed by the application'));
+    this.reason = reason;
+  }
+}
+
 /** `code` of an error-like value, if any (native errors carry one too). */
 export function errorCode(err: unknown): string | undefined {
   if (typeof err !== 'object' || err === null) return undefined;

@@ -63,15 +63,21 @@ export const enum StreamFlags {
   FlushHeaders = 1,
 }
 
-/** States of a native stream (`catzilla_stream_state_t`); the last three are final. */
+/** States of a native stream (`catzilla_stream_state_t`); Finished and after are final. */
 export const enum StreamState {
   HeadersPending = 0,
   Streaming = 1,
   Backpressured = 2,
   Finishing = 3,
   Finished = 4,
+  /** The client went away (closed, reset, a broken pipe) or stalled past the timeout. */
   Aborted = 5,
+  /** streamAbort (a failure), or a Content-Length over/under-run, or an unreadable file region. */
   Errored = 6,
+  /** streamAbort(id, Closed): the application ended the stream early on purpose. */
+  Closed = 7,
+  /** streamAbort(id, Shed): the application's slow-consumer policy dropped it. */
+  Shed = 8,
 }
 
 /** Counters of one streaming response (64-bit in C; exact in JS up to 2^53). */
@@ -142,7 +148,8 @@ export interface NativeServerCallbacks {
   /**
    * A stream reached a final state (StreamState.Finished: every byte handed to the kernel;
    * Aborted: the client went away or timed out, after onAbort; Errored: streamAbort or a
-   * Content-Length over/under-run). Always the last call for `id`.
+   * Content-Length over/under-run; Closed / Shed: streamAbort with that state). Always the
+   * last call for `id`.
    */
   onStreamEnd(id: number, state: number, stats: Float64Array): void;
   /** WebSocket: a whole message (a string for text, a Buffer for binary). */
@@ -181,6 +188,10 @@ export interface NativeServerStats {
   streamsCompleted: number;
   streamsAborted: number;
   streamsErrored: number;
+  /** Streams the application ended early on purpose (writer.abort() without an error, Channel.disconnectAll()). */
+  streamsClosed: number;
+  /** Streams dropped by a slow-consumer policy (a Channel's 'disconnect'). */
+  streamsShed: number;
   streamBytes: number;
   streamChunks: number;
   streamWrites: number;
@@ -264,10 +275,13 @@ export interface NativeServer {
    */
   streamEnd(id: number): Float64Array | undefined;
   /**
-   * End the response as failed: what was written is sent, then the connection closes without
-   * a terminator so the client sees a truncated body.
+   * End the response early: what was written is sent, then the connection closes without a
+   * terminator so the client sees a truncated body. `state` is what the core records:
+   * StreamState.Errored (default: a failure), Closed or Shed (see NativeServerStats).
+   * A stream whose client is gone throws ECLOSED here, as every stream call does: the core
+   * never returns a raw socket error (EPIPE, ECONNRESET) from a stream call.
    */
-  streamAbort(id: number): void;
+  streamAbort(id: number, state?: number): void;
   /** Counters of the live stream (STREAM_STATS_FIELDS order). Throws ECLOSED when it has ended. */
   streamStats(id: number): Float64Array;
   /** Every live stream with its counters and the client's address (introspection). */

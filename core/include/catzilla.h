@@ -100,6 +100,8 @@ typedef enum {
   CATZILLA_STREAM_FINISHED = 4,        /* every byte handed to the kernel */
   CATZILLA_STREAM_ABORTED = 5,         /* the client went away (or stalled past the timeout) */
   CATZILLA_STREAM_ERRORED = 6,         /* the producer failed, or over/under-ran Content-Length */
+  CATZILLA_STREAM_CLOSED = 7,          /* ended early by the application on purpose: not an error */
+  CATZILLA_STREAM_SHED = 8,            /* dropped by the application's slow-consumer policy */
 } catzilla_stream_state_t;
 
 enum {
@@ -203,6 +205,8 @@ typedef struct {
   uint64_t streams_completed;
   uint64_t streams_aborted;
   uint64_t streams_errored;
+  uint64_t streams_closed;  /* ended early by the application on purpose (catzilla_stream_abort_as) */
+  uint64_t streams_shed;    /* dropped by a slow-consumer policy (catzilla_stream_abort_as) */
   uint64_t stream_bytes;
   uint64_t stream_chunks;
   uint64_t stream_writes;
@@ -270,8 +274,15 @@ int catzilla_stream_flush(catzilla_stream_context_t* stream);
  * NULL) receives the final counters and no on_stream_end follows; 0 when it will finish later
  * (on_stream_end reports it). */
 int catzilla_stream_end(catzilla_stream_context_t* stream, catzilla_stream_stats_t* finished);
-/* Fail: what is queued is sent, then the connection closes without a terminator. */
+/* Fail: what is queued is sent, then the connection closes without a terminator. The stream
+ * ends ERRORED. (A peer that is gone is never this: a socket error ends a stream ABORTED and
+ * every stream call then returns CATZILLA_ECLOSED, never the raw socket error.) */
 int catzilla_stream_abort(catzilla_stream_context_t* stream);
+/* The same cut, recorded as `state`: CATZILLA_STREAM_ERRORED (a failure, as above),
+ * CATZILLA_STREAM_CLOSED (the application ended the stream early on purpose) or
+ * CATZILLA_STREAM_SHED (its slow-consumer policy dropped it); counted in streams_errored,
+ * streams_closed or streams_shed. UV_EINVAL for another state. */
+int catzilla_stream_abort_as(catzilla_stream_context_t* stream, catzilla_stream_state_t state);
 void catzilla_stream_get_stats(const catzilla_stream_context_t* stream, catzilla_stream_stats_t* out);
 /* Visit every live stream of the server (for introspection); returns how many were visited. */
 size_t catzilla_server_each_stream(catzilla_server_t* server,

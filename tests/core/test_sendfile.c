@@ -12,7 +12,7 @@
 static catzilla_server_t* server;
 static char path[64];
 static size_t file_size = 6u * 1024 * 1024 + 123;
-static size_t ended[8];
+static size_t ended[16];
 static catzilla_stream_stats_t last_stats;
 
 static unsigned char file_byte(size_t i) { return (unsigned char)(i * 31 + (i >> 11)); }

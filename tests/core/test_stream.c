@@ -1,10 +1,15 @@
 /* Streaming responses over real sockets: coalescing of small chunks into one HTTP chunk,
  * large referenced chunks under backpressure with a slow reader (queue bounded, every
- * chunk released exactly once), a producer thread through a ring source, and a client
- * that leaves mid-stream (aborted, reported, nothing leaked). */
+ * chunk released exactly once), a producer thread through a ring source, a client
+ * that leaves mid-stream (aborted, reported, nothing leaked), a write that finds the
+ * client reset (ECLOSED, never the socket's error; aborted, not errored), and streams cut
+ * on purpose (catzilla_stream_abort_as: closed, shed). */
 #include "internal.h"
 #include "test.h"
 #include "test_client.h"
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static catzilla_server_t* server;
 
@@ -13,8 +18,8 @@ static catzilla_server_t* server;
 #define BIG_TOTAL (8u * 1024 * 1024)
 #define RING_TOTAL (4u * 1024 * 1024)
 static char big_chunk[BIG_CHUNK];
-static size_t big_written, releases, aborts, ended[8];
-static catzilla_request_id_t big_id, endless_id;
+static size_t big_written, releases, aborts, ended[16];
+static catzilla_request_id_t big_id, endless_id, gone_id;
 static catzilla_stream_stats_t big_stats;
 
 static void count_release(void* arg) { releases++; }
@@ -85,6 +90,13 @@ static void on_request(catzilla_server_t* s, catzilla_request_id_t id, const cat
   } else if (strncmp(info->url, "/big", 4) == 0) {
     big_id = id;
     pump_big(id);
+  } else if (strncmp(info->url, "/gone", 5) == 0) {
+    gone_id = id; /* written to by main() once the client has reset */
+  } else if (strncmp(info->url, "/closed", 7) == 0 || strncmp(info->url, "/shed", 5) == 0) {
+    CHECK_INT(catzilla_stream_write(stream, "partial\n", 8, NULL, NULL), 1);
+    CHECK_INT(catzilla_stream_abort_as(stream, CATZILLA_STREAM_FINISHED), UV_EINVAL);
+    CHECK_INT(catzilla_stream_abort_as(stream, info->url[1] == 'c' ? CATZILLA_STREAM_CLOSED : CATZILLA_STREAM_SHED), 0);
+    CHECK(catzilla_stream_of(s, id) == NULL);
   } else if (strncmp(info->url, "/ring", 5) == 0) {
     catzilla_ring_source_t* src;
     CHECK_INT(catzilla_ring_source_new(s, id, 16 * 1024, &src), 0);
@@ -97,7 +109,7 @@ static void on_request(catzilla_server_t* s, catzilla_request_id_t id, const cat
 static void on_body(catzilla_server_t* s, catzilla_request_id_t id, const char* d, size_t n) {}
 static void on_body_end(catzilla_server_t* s, catzilla_request_id_t id) {}
 static void on_abort(catzilla_server_t* s, catzilla_request_id_t id, catzilla_abort_reason_t r) {
-  CHECK(id == endless_id);
+  CHECK(id == endless_id || id == gone_id);
   CHECK(r == CATZILLA_ABORT_CLIENT_CLOSED || r == CATZILLA_ABORT_CONNECTION_ERROR);
   aborts++;
 }
@@ -166,11 +178,46 @@ int main(void) {
   CHECK_INT(ended[CATZILLA_STREAM_ABORTED], 1);
   CHECK(releases > releases_before);
 
+  /* a write that finds the client reset: ECLOSED (never ECONNRESET/EPIPE), the stream aborted, not errored */
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in addr;
+  uv_ip4_addr("127.0.0.1", port, &addr);
+  CHECK_INT(connect(fd, (const struct sockaddr*)&addr, sizeof(addr)), 0);
+  const char* gone_req = "GET /gone HTTP/1.1\r\nHost: t\r\n\r\n";
+  CHECK_INT(send(fd, gone_req, strlen(gone_req), 0), (long)strlen(gone_req));
+  for (int i = 0; i < 1000 && gone_id == 0; i++) uv_run(loop, UV_RUN_NOWAIT);
+  CHECK(gone_id != 0);
+  struct linger reset = {1, 0};
+  CHECK_INT(setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)), 0);
+  close(fd); /* RST; the server has not read it yet */
+  catzilla_stream_context_t* gone = catzilla_stream_of(server, gone_id);
+  CHECK(gone != NULL);
+  if (gone) CHECK_INT(catzilla_stream_write(gone, big_chunk, BIG_CHUNK, NULL, NULL), CATZILLA_ECLOSED);
+  CHECK(catzilla_stream_of(server, gone_id) == NULL);
+  CHECK_INT(aborts, 2);
+  for (int i = 0; i < 100 && ended[CATZILLA_STREAM_ABORTED] < 2; i++) uv_run(loop, UV_RUN_NOWAIT);
+  CHECK_INT(ended[CATZILLA_STREAM_ABORTED], 2);
+  CHECK_INT(ended[CATZILLA_STREAM_ERRORED], 0);
+
+  /* streams cut on purpose: recorded as closed / shed, not errored; the body is truncated */
+  c = exchange(port, "GET /closed HTTP/1.1\r\nHost: t\r\n\r\n", 0, 0);
+  CHECK(dechunk(c->data, c->len, body, &chunks) < 0); /* no terminator */
+  client_free(c);
+  c = exchange(port, "GET /shed HTTP/1.1\r\nHost: t\r\n\r\n", 0, 0);
+  CHECK(dechunk(c->data, c->len, body, &chunks) < 0);
+  client_free(c);
+  for (int i = 0; i < 100 && ended[CATZILLA_STREAM_SHED] == 0; i++) uv_run(loop, UV_RUN_NOWAIT);
+  CHECK_INT(ended[CATZILLA_STREAM_CLOSED], 1);
+  CHECK_INT(ended[CATZILLA_STREAM_SHED], 1);
+
   catzilla_server_stats_t st;
   catzilla_server_stats(server, &st);
-  CHECK_INT(st.streams_started, 4);
+  CHECK_INT(st.streams_started, 7);
   CHECK_INT(st.streams_completed, 3);
-  CHECK_INT(st.streams_aborted, 1);
+  CHECK_INT(st.streams_aborted, 2);
+  CHECK_INT(st.streams_errored, 0);
+  CHECK_INT(st.streams_closed, 1);
+  CHECK_INT(st.streams_shed, 1);
   CHECK_INT(st.streams_active, 0);
 
   CHECK_INT(stop_server(server), 0); /* nothing left on the loop */

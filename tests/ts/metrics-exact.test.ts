@@ -94,6 +94,8 @@ describe('metrics: exact numbers after known traffic', function () {
       expect(v('catzilla_streams_total', { outcome: 'completed' })).to.equal(N_FINISHED);
       expect(v('catzilla_streams_total', { outcome: 'aborted' })).to.equal(K_ABORTED);
       expect(v('catzilla_streams_total', { outcome: 'errored' })).to.equal(0);
+      expect(v('catzilla_streams_total', { outcome: 'closed' })).to.equal(0);
+      expect(v('catzilla_streams_total', { outcome: 'shed' })).to.equal(0);
       expect(v('catzilla_streams_active')).to.equal(0);
       expect(v('catzilla_stream_close_total', { route: '/data/:n', reason: 'finished' })).to.equal(N_FINISHED);
       expect(v('catzilla_stream_close_total', { route: '/slow', reason: 'client-closed' })).to.equal(K_ABORTED);
@@ -168,7 +170,7 @@ describe('metrics: exact numbers after known traffic', function () {
       expect(snap.server).to.include({ streamsCompleted: N_FINISHED, streamsAborted: K_ABORTED, streamsActive: 0, responses5xx: 1 });
       expect(snap.server).not.to.have.property('writeLatencyBuckets');
       const data = snap.routes['/data/:n']!;
-      expect(data.closed).to.deep.equal({ finished: N_FINISHED, 'client-closed': 0, error: 0, timeout: 0 });
+      expect(data.closed).to.deep.equal({ finished: N_FINISHED, 'client-closed': 0, error: 0, timeout: 0, closed: 0, shed: 0 });
       expect(data.responses).to.deep.equal({ 200: N_FINISHED });
       expect(data.open).to.equal(0);
       expect(data.streams.bytes).to.equal(M_BYTES);

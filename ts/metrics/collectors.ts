@@ -71,9 +71,12 @@ export function registerCollectors(registry: Registry, source: ScrapeSource): vo
   for (const [name, help, field, scale = 1] of SERVER_COUNTERS) {
     exactCounter(registry, name, help, [], () => server()[field] * scale);
   }
-  exactCounter(registry, 'catzilla_streams_total', 'Streams that ended, by outcome (completed: every byte handed to the kernel).', ['outcome'], () => {
+  exactCounter(registry, 'catzilla_streams_total', 'Streams that ended, by outcome (completed: every byte handed to the kernel; aborted: the client closed, reset or left, or stalled past the timeout; errored: a failure of the server side; closed: ended early by the application on purpose; shed: dropped by a slow-consumer policy).', ['outcome'], () => {
     const s = server();
-    return [[{ outcome: 'completed' }, s.streamsCompleted], [{ outcome: 'aborted' }, s.streamsAborted], [{ outcome: 'errored' }, s.streamsErrored]];
+    return [
+      [{ outcome: 'completed' }, s.streamsCompleted], [{ outcome: 'aborted' }, s.streamsAborted], [{ outcome: 'errored' }, s.streamsErrored],
+      [{ outcome: 'closed' }, s.streamsClosed], [{ outcome: 'shed' }, s.streamsShed],
+    ];
   });
   exactCounter(registry, 'catzilla_http_responses_total', 'Responses by status class, counted by the core (its own error answers included).', ['class'], () => {
     const s = server();
@@ -89,7 +92,7 @@ export function registerCollectors(registry: Registry, source: ScrapeSource): vo
     perRoute(routes(), (t, route) => Object.entries(t.responses).map(([status, n]) => [{ route, status }, n] as const)));
   exactCounter(registry, 'catzilla_requests_aborted_total', 'Requests whose client left before any response was sent.', ['route'], () =>
     perRoute(routes(), (t, route) => (t.aborted > 0 ? [[{ route }, t.aborted] as const] : [])));
-  exactCounter(registry, 'catzilla_stream_close_total', 'Streams closed, by route and reason (finished, client-closed, error, timeout).', ['route', 'reason'], () =>
+  exactCounter(registry, 'catzilla_stream_close_total', 'Streams closed, by route and reason (finished, client-closed, error, timeout, closed, shed).', ['route', 'reason'], () =>
     perRoute(routes(), (t, route) => CLOSE_REASONS.filter((r) => t.closed[r] > 0).map((reason) => [{ route, reason }, t.closed[reason]] as const)));
   exactGauge(registry, 'catzilla_stream_active', 'Streams of the route in progress.', ['route'], () =>
     perRoute(routes(), (t, route) => (hasStreams(t) ? [[{ route }, t.open] as const] : [])));

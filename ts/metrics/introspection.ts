@@ -12,7 +12,7 @@ import { appHandler, type AppHandler } from './mount.js';
 import { routeMetrics } from './routes.js';
 
 /** Names of the core's stream states (StreamState). */
-const STATES = ['headers-pending', 'streaming', 'backpressured', 'finishing', 'finished', 'aborted', 'errored'] as const;
+const STATES = ['headers-pending', 'streaming', 'backpressured', 'finishing', 'finished', 'aborted', 'errored', 'closed', 'shed'] as const;
 
 export interface LiveStreamInfo {
   id: number;

@@ -17,7 +17,7 @@ import type { CloseReason } from '../streaming/session.js';
 /** The `route` label of requests that matched no route (404, 405, OPTIONS *). */
 export const UNMATCHED = '(unmatched)';
 
-export const CLOSE_REASONS: readonly CloseReason[] = ['finished', 'client-closed', 'error', 'timeout'];
+export const CLOSE_REASONS: readonly CloseReason[] = ['finished', 'client-closed', 'error', 'timeout', 'closed', 'shed'];
 
 /** The additive stream counters kept per route. */
 export const STREAM_SUMS = [
@@ -57,7 +57,7 @@ export function emptySums(): StreamSums {
 }
 
 function emptyTotals(): RouteTotals {
-  return { responses: {}, aborted: 0, closed: { finished: 0, 'client-closed': 0, error: 0, timeout: 0 }, open: 0, streams: emptySums() };
+  return { responses: {}, aborted: 0, closed: { finished: 0, 'client-closed': 0, error: 0, timeout: 0, closed: 0, shed: 0 }, open: 0, streams: emptySums() };
 }
 
 /** The stream counters of `stats` plus the compression counters of `res`. */

@@ -12,6 +12,7 @@
  * ring. A slow subscriber costs at most `maxQueueBytes` (plus its stream's high
  * watermark) and never slows the others, unless the policy is 'block'.
  */
+import { StreamCancel } from '../errors.js';
 import type { Request } from '../request.js';
 import type { CloseTarget, StreamingResponse } from '../streaming/response.js';
 import { HOLD, RESOLVED } from '../streaming/writer.js';
@@ -237,13 +238,15 @@ export class Channel {
 
   /**
    * Drops every subscriber's connection at once (say, before a deploy); their clients
-   * reconnect and resume from their Last-Event-ID. Returns how many were dropped.
+   * reconnect and resume from their Last-Event-ID. Returns how many were dropped. Their
+   * streams end as 'closed' (the application's own close, counted in streamsClosed), not
+   * as errors.
    */
   disconnectAll(): number {
     const subs = [...this.subs];
     for (const sub of subs) {
       this.leave(sub);
-      sub.stream?.abort();
+      sub.stream?.abort(); // no error: the application's close
     }
     return subs.length;
   }
@@ -316,7 +319,8 @@ export class Channel {
   private disconnect(sub: Subscriber): void {
     this.counters.disconnected++;
     this.leave(sub);
-    sub.stream?.abort(); // no error: a policy decision, not a failure to log
+    // a policy decision, not a failure: the stream ends as 'shed' (counted in streamsShed), nothing is logged
+    sub.stream?.abort(new StreamCancel('shed', 'a slow subscriber: its queue stayed over maxQueueBytes'));
   }
 
   /** @internal */

@@ -88,7 +88,11 @@ export class SSEStream implements Beating, CloseTarget {
     return this.writer.close();
   }
 
-  /** Drops the connection at once; unsent events are discarded. */
+  /**
+   * Drops the connection at once; unsent events are discarded. Without `err` this is the
+   * application's own close (close reason 'closed', nothing logged); with one, a failure
+   * ('error', logged).
+   */
   abort(err?: unknown): void {
     this.writer.abort(err);
   }

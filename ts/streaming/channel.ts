@@ -3,7 +3,7 @@
  * writer-form stream too. The channel holds at most about CHANNEL_HIGH_WATER_MARK
  * bytes: past that, the writer's `write()` waits until the consumer pulled.
  */
-import { abortError } from '../errors.js';
+import { abortError, StreamCancel } from '../errors.js';
 import { AbortReason, type NativeStreamStats } from '../native.js';
 import { checkChunk, chunkSize, type Chunk } from './chunk.js';
 import type { Puller, PullResult, WriterCallback } from './source.js';
@@ -94,9 +94,10 @@ class WriterChannel implements Puller, WriterBackend {
     this.settle();
   }
 
+  /** abort() without an error is the application's close: it reaches the stream as a StreamCancel ('closed'), not as a failure. */
   abort(err: unknown): void {
     if (this.state !== 'open') return;
-    this.fail(err ?? new Error('stream aborted by the application'));
+    this.fail(err ?? new StreamCancel('closed'));
   }
 
   runFailed(err: unknown): void {

@@ -27,7 +27,7 @@ export interface StreamHooks {
   onDrain?(): void;
   /** A write took the queue over the high watermark: the producer is paused. */
   onBackpressure?(): void;
-  /** Once, after the stream ended: 'finished', 'client-closed', 'error' or 'timeout'. */
+  /** Once, after the stream ended: 'finished', 'client-closed', 'error', 'timeout', 'closed' or 'shed' (see CloseReason). */
   onClose?: CloseListener;
   /** The source failed, the writer aborted with an error, or the body overran/underran its Content-Length. */
   onError?(err: unknown): void;

@@ -5,11 +5,18 @@
  *
  * Close reasons: onStreamEnd(Finished) -> 'finished'; onAbort ClientClosed /
  * ConnectionError / ServerClosing / BadRequest -> 'client-closed', Timeout -> 'timeout';
- * a source error, abort() or a Content-Length over/under-run -> 'error'. onClose fires
+ * a source error, abort(err) or a Content-Length over/under-run -> 'error'; abort()
+ * without an error (a StreamCancel 'closed', from anywhere in the body's transforms) ->
+ * 'closed'; a slow-consumer policy (StreamCancel 'shed') -> 'shed'. onClose fires
  * exactly once, after onStreamEnd (the last native call for the id), or at once when
  * the native stream was never started.
+ *
+ * A native call that finds the connection gone (ECLOSED: the peer closed, reset, or broke
+ * the pipe; see isConnectionGone) is never a failure of the stream: the producer gets
+ * ECLOSED, nothing is logged, and the core's onAbort / onStreamEnd give the reason
+ * (`client-closed` for a peer that is gone). `nativeGone` is that one classification.
  */
-import { abortError, CoreError, errorCode } from '../errors.js';
+import { abortError, CoreError, errorCode, HttpError, isConnectionGone, StreamCancel, type CancelReason } from '../errors.js';
 import { AbortReason, StreamFlags, StreamState, streamStatsFrom, type NativeServer, type NativeStreamStats } from '../native.js';
 import { abandonRegion, type OpenedRegion } from '../files/region.js';
 import { checkChunk, type Chunk } from './chunk.js';
@@ -19,7 +26,14 @@ import { discardSource, openPuller, type StreamSource, type WriterCallback } fro
 import { emptyStats } from './stats.js';
 import { closedError, StreamingWriter, type WriterBackend } from './writer.js';
 
-export type CloseReason = 'finished' | 'client-closed' | 'error' | 'timeout';
+/**
+ * Why a stream ended: 'finished' (every byte handed to the kernel), 'client-closed' (the
+ * client closed, reset or left), 'timeout' (it stalled past stallTimeout), 'error' (the
+ * source failed, abort(err), a Content-Length mismatch), 'closed' (the application ended
+ * it early on purpose: abort() without an error, Channel.disconnectAll()) or 'shed' (a
+ * slow-consumer policy dropped it: a Channel's 'disconnect').
+ */
+export type CloseReason = 'finished' | 'client-closed' | 'error' | 'timeout' | 'closed' | 'shed';
 
 /** The native calls a stream makes (a fake in unit tests). */
 export type StreamTarget = Pick<NativeServer, 'streamStart' | 'streamWrite' | 'streamWritev' | 'streamWriteFile' | 'streamFlush' | 'streamEnd' | 'streamAbort' | 'streamStats'>;
@@ -141,10 +155,13 @@ export class StreamSession implements PumpOwner, WriterBackend {
     this.final = stats instanceof Float64Array ? streamStatsFrom(stats) : stats;
     if (this.reason === null) {
       if (state === StreamState.Finished) this.reason = 'finished';
+      else if (state === StreamState.Closed) this.reason = 'closed';
+      else if (state === StreamState.Shed) this.reason = 'shed';
       else if (state === StreamState.Errored) {
-        // Not asked for by us: the core found a Content-Length over/under-run.
+        // Not asked for by us: the core found a Content-Length over/under-run, or a file
+        // region it could not read (a file shorter than its region).
         this.reason = 'error';
-        this.reportError(new CoreError('ELENGTH', 'the stream did not match its declared Content-Length'));
+        this.reportError(new CoreError('ELENGTH', 'the stream did not match its declared Content-Length (or a file region could not be read)'));
       } else this.reason = 'client-closed';
     }
     if (state !== StreamState.Finished) this.stopProducer(abortError(AbortReason.ClientClosed));
@@ -155,14 +172,24 @@ export class StreamSession implements PumpOwner, WriterBackend {
 
   write(chunk: Chunk): boolean {
     if (this.phase !== Phase.Open && !this.openForWrite()) throw this.closedError();
-    const ok = this.target.streamWrite(this.spec.id, chunk);
+    let ok: boolean;
+    try {
+      ok = this.target.streamWrite(this.spec.id, chunk);
+    } catch (err) {
+      throw this.nativeGone(err);
+    }
     if (!ok) this.events.backpressure();
     return ok;
   }
 
   writev(chunks: Chunk[]): boolean {
     if (this.phase !== Phase.Open && !this.openForWrite()) throw this.closedError();
-    const ok = this.target.streamWritev(this.spec.id, chunks);
+    let ok: boolean;
+    try {
+      ok = this.target.streamWritev(this.spec.id, chunks);
+    } catch (err) {
+      throw this.nativeGone(err);
+    }
     if (!ok) this.events.backpressure();
     return ok;
   }
@@ -172,7 +199,12 @@ export class StreamSession implements PumpOwner, WriterBackend {
       abandonRegion(region);
       throw this.closedError();
     }
-    const ok = this.target.streamWriteFile(this.spec.id, region.fd, region.offset, region.length, region.closeFd);
+    let ok: boolean;
+    try {
+      ok = this.target.streamWriteFile(this.spec.id, region.fd, region.offset, region.length, region.closeFd);
+    } catch (err) {
+      throw this.nativeGone(err);
+    }
     if (!ok) this.events.backpressure();
     return ok;
   }
@@ -210,7 +242,11 @@ export class StreamSession implements PumpOwner, WriterBackend {
       return;
     }
     if (this.phase !== Phase.Open) throw this.closedError();
-    this.target.streamFlush(this.spec.id);
+    try {
+      this.target.streamFlush(this.spec.id);
+    } catch (err) {
+      throw this.nativeGone(err);
+    }
   }
 
   /** Ends the stream normally (starting it first when nothing was written). */
@@ -224,14 +260,17 @@ export class StreamSession implements PumpOwner, WriterBackend {
       const finished = this.target.streamEnd(this.spec.id);
       if (finished !== undefined) this.onStreamEnd(StreamState.Finished, finished);
     } catch (err) {
-      if (errorCode(err) === 'ECLOSED') return; // gone meanwhile: onAbort/onStreamEnd tell the rest
+      if (isConnectionGone(err)) return void this.nativeGone(err); // onAbort/onStreamEnd tell the rest
+      if (this.phase !== Phase.Ending) return; // ended during the call: the core reports how
       this.phase = Phase.Open;
       this.fail(err); // ELENGTH: fewer bytes than declared
     }
   }
 
+  /** abort(): the application's own close ('closed'); abort(err): a failure ('error'), reported. */
   abort(err: unknown): void {
-    this.fail(err === undefined ? new CoreError('EABORTED', 'stream aborted by the application') : err, err !== undefined);
+    if (err === undefined) this.cancel(new StreamCancel('closed'));
+    else this.fail(err);
   }
 
   waitDrain(): Promise<void> {
@@ -282,7 +321,7 @@ export class StreamSession implements PumpOwner, WriterBackend {
       this.target.streamStart(id, status, block, contentLength, flow.highWaterMark, flow.lowWaterMark, flow.stallTimeout,
         flushHeaders ? StreamFlags.FlushHeaders : 0);
     } catch (err) {
-      if (errorCode(err) === 'ECLOSED') {
+      if (isConnectionGone(err)) {
         this.onAbort(AbortReason.ClientClosed);
       } else {
         this.fail(err);
@@ -308,6 +347,7 @@ export class StreamSession implements PumpOwner, WriterBackend {
   private fail(err: unknown, report = true): void {
     if (this.phase === Phase.Done || this.phase === Phase.Aborting) return; // the client left first: not an error
     if (this.phase === Phase.Ending && errorCode(err) === 'ECLOSED') return;
+    if (err instanceof StreamCancel) return this.cancel(err); // a close on purpose, raised in a transform or the writer
     this.reason = 'error';
     if (this.phase === Phase.Pending) {
       this.phase = Phase.Aborting;
@@ -325,8 +365,48 @@ export class StreamSession implements PumpOwner, WriterBackend {
     try {
       this.target.streamAbort(this.spec.id);
     } catch (e) {
-      if (errorCode(e) !== 'ECLOSED') this.host.log(e);
+      if (!isConnectionGone(e)) this.host.log(e);
     }
+  }
+
+  /**
+   * The application ends the stream early on purpose ('closed' or 'shed'): not an error, so
+   * nothing is reported or logged and no error record is written. The client sees a
+   * truncated body (or, when nothing was sent yet, a 503); the core counts the stream in
+   * streamsClosed / streamsShed.
+   */
+  private cancel(cause: StreamCancel): void {
+    if (this.phase === Phase.Done || this.phase === Phase.Aborting) return;
+    const kind: CancelReason = cause.reason;
+    this.reason = kind;
+    const wasPending = this.phase === Phase.Pending;
+    this.phase = Phase.Aborting;
+    this.stopProducer(cause);
+    if (wasPending) {
+      this.host.answerError(new HttpError(503, undefined, { cause })); // an HttpError: not logged
+      this.close(emptyStats());
+      return;
+    }
+    try {
+      this.target.streamAbort(this.spec.id, kind === 'shed' ? StreamState.Shed : StreamState.Closed);
+    } catch (e) {
+      if (!isConnectionGone(e)) this.host.log(e);
+    }
+  }
+
+  /**
+   * A native call threw. When it found the connection gone (ECLOSED, or a raw socket code:
+   * see isConnectionGone), the stream is over in the core: no more calls are made, the
+   * producer gets ECLOSED, and onAbort / onStreamEnd (which always follow for a started
+   * stream) give the close reason; nothing is logged. Anything else is returned as it is.
+   */
+  private nativeGone(err: unknown): unknown {
+    if (!isConnectionGone(err)) return err;
+    if (this.phase === Phase.Open || this.phase === Phase.Ending) {
+      this.phase = Phase.Aborting;
+      this.rejectDrains();
+    }
+    return this.reason === null ? closedError("the client's connection is gone") : this.closedError();
   }
 
   private reportError(err: unknown): void {
@@ -340,7 +420,7 @@ export class StreamSession implements PumpOwner, WriterBackend {
       if (record === null || record === undefined) return;
       this.target.streamWrite(this.spec.id, checkChunk(record, 'errorRecord result'));
     } catch (e) {
-      this.host.log(e);
+      if (!isConnectionGone(e)) this.host.log(e);
     }
   }
 
@@ -377,7 +457,8 @@ export class StreamSession implements PumpOwner, WriterBackend {
   private abortReason(cause?: unknown): unknown {
     if (cause !== undefined) return cause;
     if (this.reason === 'timeout') return abortError(AbortReason.Timeout);
-    if (this.reason === 'client-closed') return abortError(AbortReason.ClientClosed);
+    if (this.reason === 'client-closed' || this.reason === null) return abortError(AbortReason.ClientClosed);
+    if (this.reason === 'closed' || this.reason === 'shed') return new StreamCancel(this.reason);
     return new CoreError('EABORTED', 'the stream was aborted');
   }
 
@@ -389,6 +470,10 @@ export class StreamSession implements PumpOwner, WriterBackend {
         return closedError('the stream timed out');
       case 'error':
         return closedError('the stream was aborted');
+      case 'closed':
+        return closedError('the application closed the stream');
+      case 'shed':
+        return closedError('the stream was shed (a slow consumer)');
       default:
         return closedError('the stream is closed');
     }

@@ -129,7 +129,12 @@ export class StreamingWriter implements AsyncDisposable {
     return this.backend.whenEnded();
   }
 
-  /** Ends the stream as failed: the client sees a truncated body (or a 500 when nothing was sent). */
+  /**
+   * Ends the stream early: the client sees a truncated body. With `err` it is a failure
+   * (close reason 'error', logged; a 500 when nothing was sent yet); without, the
+   * application's own close (close reason 'closed', nothing logged; a 503 when nothing was
+   * sent yet).
+   */
   abort(err?: unknown): void {
     this.closeRequested = true;
     this.backend.abort(err);

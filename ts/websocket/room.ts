@@ -8,7 +8,7 @@
  * 'drop' (default: that member misses this message, counted in `dropped`), 'disconnect' (it is
  * closed with 1013 "try again later"), or 'queue' (sent anyway; the stall timeout bounds it).
  */
-import { CoreError, errorCode } from '../errors.js';
+import { isConnectionGone } from '../errors.js';
 import type { WebSocket } from './socket.js';
 
 export type SlowConsumerPolicy = 'drop' | 'disconnect' | 'queue';
@@ -52,7 +52,11 @@ export class Room {
     return [...this.members];
   }
 
-  /** Sends a message to every member; returns how many it was sent to. */
+  /**
+   * Sends a message to every member; returns how many it was sent to (queued, backpressured
+   * or not). A member whose connection turns out to be gone is skipped (its `close` follows
+   * with 1006): a broadcast never stops at one member.
+   */
   broadcast(data: string | Uint8Array | ArrayBuffer, options: BroadcastOptions = {}): number {
     const payload = data instanceof ArrayBuffer ? new Uint8Array(data) : data;
     if (typeof payload !== 'string' && !(payload instanceof Uint8Array)) {
@@ -60,6 +64,7 @@ export class Room {
     }
     const send = { binary: options.binary ?? typeof payload !== 'string' };
     let sent = 0;
+    let failure: unknown = null;
     // Deleting from a Set while iterating it is well-defined (a socket closed here leaves it).
     for (const ws of this.members) {
       if (ws === options.except || ws.readyState !== 'open') continue;
@@ -73,12 +78,14 @@ export class Room {
         continue;
       }
       try {
-        ws.send(payload, send);
-        sent++;
+        // false with the socket still open: queued over the high watermark; closing: it was gone
+        if (ws.send(payload, send) || ws.readyState === 'open') sent++;
       } catch (err) {
-        if (!(err instanceof CoreError) || errorCode(err) !== 'ECLOSED') throw err;
+        // the other members still get the message; a failure that is not a closed socket is rethrown after
+        if (!isConnectionGone(err)) failure ??= err;
       }
     }
+    if (failure !== null) throw failure;
     return sent;
   }
 

@@ -12,9 +12,13 @@
  * does the closing handshake; `close` runs exactly once, with the peer's code, the code the
  * core closed with (1002 protocol error, 1007 invalid UTF-8, 1009 message too big), the code
  * given to `ws.close()` when the peer did not answer, or 1006 when the connection was lost.
- * After that, send() and close() on the object throw an Error with code ECLOSED.
+ * After that, send() throws an Error with code ECLOSED.
+ *
+ * A peer that is gone (it reset or left, and the server had not read that yet) is a close,
+ * never an exception: the send() that finds it returns false, the socket is 'closing' and
+ * leaves its rooms, and `close` follows with 1006.
  */
-import { CoreError, errorCode } from '../errors.js';
+import { CoreError, isConnectionGone } from '../errors.js';
 import type { NativeServer } from '../native.js';
 import { STREAM_STATS_FIELDS } from '../native.js';
 import type { Request } from '../request.js';
@@ -101,7 +105,8 @@ export class WebSocket<Data = unknown> {
 
   /**
    * Sends one message: a string as text, bytes as binary (or as text with `binary: false`).
-   * Returns false when the queue passed the high watermark. Throws ECLOSED once closing.
+   * Returns false when the queue passed the high watermark, or when the connection turns out
+   * to be gone (the message is dropped; `close` follows with 1006). Throws ECLOSED once closing.
    */
   send(data: string | Uint8Array | ArrayBuffer, options?: { binary?: boolean }): boolean {
     if (this.state !== 'open') throw new CoreError('ECLOSED', `the WebSocket is ${this.state}`);
@@ -115,8 +120,9 @@ export class WebSocket<Data = unknown> {
     try {
       ok = this.target.wsSend(this.id, binary, payload);
     } catch (err) {
-      if (errorCode(err) === 'ECLOSED') throw new CoreError('ECLOSED', 'the WebSocket is closed');
-      throw err;
+      if (!isConnectionGone(err)) throw err;
+      this.lost(); // the peer reset or left: a close (1006 follows), not an exception
+      return false;
     }
     if (!ok) this.backpressured = true;
     return ok;
@@ -149,7 +155,7 @@ export class WebSocket<Data = unknown> {
     try {
       this.target.wsClose(this.id, code, reason);
     } catch (err) {
-      if (errorCode(err) !== 'ECLOSED') this.log(err);
+      if (!isConnectionGone(err)) this.log(err);
     }
   }
 
@@ -197,8 +203,16 @@ export class WebSocket<Data = unknown> {
 
   /** @internal The connection is gone: 1006 unless a close already ran. */
   onEnd(): void {
-    if (this.state === 'closing') this.closed(this.sentCode, this.sentReason);
+    if (this.state === 'closing' && this.sentCode !== 0) this.closed(this.sentCode, this.sentReason);
     else this.closed(1006, '');
+  }
+
+  /** A write found the connection gone: closing (no more sends, out of its rooms) until onEnd reports 1006. */
+  private lost(): void {
+    if (this.state !== 'open') return;
+    this.state = 'closing';
+    this.leaveAll();
+    this.rejectDrains();
   }
 
   private closed(code: number, reason: string): void {
