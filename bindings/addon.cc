@@ -1,8 +1,63 @@
 // Module init of the catzilla addon: registers the native classes.
 #include <llhttp.h>
 #include <napi.h>
+#include <initializer_list>
 #include <string>
+#include <utility>
 #include "server_wrap.h"
+
+// The one contract (catzilla.h's X-macro lists), for ts/native.ts to read instead of restating.
+static Napi::Object Constants(Napi::Env env) {
+  Napi::Object c = Napi::Object::New(env);
+  auto num = [&](double v) { return Napi::Number::New(env, v); };
+
+  catzilla_server_options_t server_defaults;
+  catzilla_server_options_default(&server_defaults);
+  Napi::Object server_options = Napi::Object::New(env);
+#define XX(type, field, js, dflt, doc) server_options.Set(#js, num((double)server_defaults.field));
+  CATZILLA_SERVER_OPTIONS_MAP(XX)
+#undef XX
+  c.Set("serverOptions", server_options);
+
+  catzilla_stream_options_t stream_defaults;
+  catzilla_stream_options_default(&stream_defaults);
+  Napi::Object stream_options = Napi::Object::New(env);
+  stream_options.Set("highWaterMark", num((double)stream_defaults.high_watermark));
+  stream_options.Set("lowWaterMark", num((double)stream_defaults.low_watermark));
+  stream_options.Set("stallTimeout", num((double)stream_defaults.stall_timeout_ms));
+  c.Set("streamOptions", stream_options);
+
+  auto names = [&](std::initializer_list<const char*> list) {
+    Napi::Array a = Napi::Array::New(env, list.size());
+    uint32_t i = 0;
+    for (const char* name : list) a.Set(i++, Napi::String::New(env, name));
+    return a;
+  };
+#define XX(field, js) #js,
+  c.Set("streamStats", names({CATZILLA_STREAM_STATS_MAP(XX)}));
+  c.Set("serverStats", names({CATZILLA_SERVER_STATS_MAP(XX)}));
+#undef XX
+
+  auto table = [&](const char* key, std::initializer_list<std::pair<const char*, int>> list) {
+    Napi::Object o = Napi::Object::New(env);
+    for (const auto& [name, value] : list) o.Set(name, num(value));
+    c.Set(key, o);
+  };
+#define XX(name, value, js) {#js, value},
+  table("streamState", {CATZILLA_STREAM_STATE_MAP(XX)});
+  table("streamFlags", {CATZILLA_STREAM_FLAGS_MAP(XX)});
+  table("abortReason", {CATZILLA_ABORT_REASON_MAP(XX)});
+  table("requestFlags", {CATZILLA_REQUEST_FLAGS_MAP(XX)});
+  table("respondFlags", {CATZILLA_RESPONSE_FLAGS_MAP(XX)});
+#undef XX
+#define XX(name, value, msg) {#name, value},
+  table("errors", {CATZILLA_ERRNO_MAP(XX)});
+#undef XX
+  c.Set("referenceThreshold", num(CATZILLA_REFERENCE_THRESHOLD));
+  c.Set("latencyBuckets", num(CATZILLA_LATENCY_BUCKETS));
+  c.Freeze();
+  return c;
+}
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   catzilla_bindings::ServerWrap::Init(env, exports);
@@ -11,6 +66,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   versions.Set("llhttp", std::to_string(LLHTTP_VERSION_MAJOR) + "." + std::to_string(LLHTTP_VERSION_MINOR) + "." +
                              std::to_string(LLHTTP_VERSION_PATCH));
   exports.Set("versions", versions);
+  exports.Set("constants", Constants(env));
   return exports;
 }
 

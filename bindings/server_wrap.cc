@@ -78,15 +78,9 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Server
   }
   Napi::Object o = info[0].As<Napi::Object>();
   catzilla_server_options_default(&options_);
-  options_.max_header_size = OptionU64(o, "maxHeaderSize", options_.max_header_size);
-  options_.max_url_length = OptionU64(o, "maxUrlLength", options_.max_url_length);
-  options_.max_body_size = OptionU64(o, "maxBodySize", options_.max_body_size);
-  options_.max_header_count = OptionU64(o, "maxHeaderCount", options_.max_header_count);
-  options_.headers_timeout_ms = OptionU64(o, "headersTimeout", options_.headers_timeout_ms);
-  options_.keepalive_timeout_ms = OptionU64(o, "keepAliveTimeout", options_.keepalive_timeout_ms);
-  options_.body_timeout_ms = OptionU64(o, "bodyTimeout", options_.body_timeout_ms);
-  options_.request_timeout_ms = OptionU64(o, "requestTimeout", options_.request_timeout_ms);
-  options_.max_pipeline_buffer = OptionU64(o, "maxPipelineBuffer", options_.max_pipeline_buffer);
+#define XX(type, field, js, dflt, doc) options_.field = (type)OptionU64(o, #js, options_.field);
+  CATZILLA_SERVER_OPTIONS_MAP(XX)
+#undef XX
 
   Napi::Object cb = info[1].As<Napi::Object>();
   const char* names[] = {"onRequest", "onBody", "onBodyEnd", "onAbort"};
@@ -304,37 +298,10 @@ Napi::Value ServerWrap::Stats(const Napi::CallbackInfo& info) {
   std::memset(&st, 0, sizeof(st));
   if (server_ != nullptr) catzilla_server_stats(server_, &st);
   Napi::Object o = Napi::Object::New(env);
-  auto set = [&](const char* k, uint64_t v) { o.Set(k, Napi::Number::New(env, (double)v)); };
-  set("connectionsAccepted", st.connections_accepted);
-  set("connectionsActive", st.connections_active);
-  set("requests", st.requests);
-  set("bytesRead", st.bytes_read);
-  set("bytesWritten", st.bytes_written);
-  set("writes", st.writes);
-  set("responses1xx", st.responses[1]);
-  set("responses2xx", st.responses[2]);
-  set("responses3xx", st.responses[3]);
-  set("responses4xx", st.responses[4]);
-  set("responses5xx", st.responses[5]);
-  set("parseErrors", st.parse_errors);
-  set("timeouts", st.timeouts);
-  set("streamsActive", st.streams_active);
-  set("streamsStarted", st.streams_started);
-  set("streamsCompleted", st.streams_completed);
-  set("streamsAborted", st.streams_aborted);
-  set("streamsErrored", st.streams_errored);
-  set("streamsClosed", st.streams_closed);
-  set("streamsShed", st.streams_shed);
-  set("streamBytes", st.stream_bytes);
-  set("streamChunks", st.stream_chunks);
-  set("streamWrites", st.stream_writes);
-  set("streamCoalescedWrites", st.stream_coalesced_writes);
-  set("sendfileBytes", st.sendfile_bytes);
-  set("backpressureEvents", st.backpressure_events);
-  set("backpressureMicros", st.backpressure_us);
-  set("peakQueuedBytes", st.peak_queued_bytes);
-  set("writeLatencyTotalMicros", st.write_latency_total_us);
-  set("writeLatencyCount", st.write_latency_count);
+#define XX(field, js) o.Set(#js, Napi::Number::New(env, (double)st.field));
+  CATZILLA_SERVER_STATS_MAP(XX)
+#undef XX
+  for (int c = 1; c <= 5; c++) o.Set("responses" + std::to_string(c) + "xx", Napi::Number::New(env, (double)st.responses[c]));
   Napi::Array buckets = Napi::Array::New(env, CATZILLA_LATENCY_BUCKETS);
   for (uint32_t i = 0; i < CATZILLA_LATENCY_BUCKETS; i++)
     buckets.Set(i, Napi::Number::New(env, (double)st.write_latency_buckets[i]));

@@ -11,8 +11,8 @@ extern "C" {
 
 namespace catzilla_bindings {
 
-// The number of counters in a stream's stats (STREAM_STATS_FIELDS in ts/native.ts).
-constexpr size_t kStreamStatsFields = 15;
+// The number of counters in a stream's stats (CATZILLA_STREAM_STATS_MAP).
+constexpr size_t kStreamStatsFields = CATZILLA_STREAM_STATS_COUNT;
 
 // A JS value (a Buffer the core sends without copying) kept alive until the core releases it:
 // `KeepValue` makes the holder, `ReleaseKept` (a catzilla_release_cb) drops it.

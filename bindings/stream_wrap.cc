@@ -7,10 +7,6 @@
 
 namespace catzilla_bindings {
 
-namespace {
-constexpr size_t kReferenceThreshold = 4096;  // smaller chunks are copied into the cork buffer
-}  // namespace
-
 catzilla_stream_context_t* ServerWrap::StreamFor(const Napi::CallbackInfo& info) {
   catzilla_request_id_t id;
   if (!ReadId(info, &id) || !Live(info.Env())) return nullptr;
@@ -41,7 +37,6 @@ Napi::Value ServerWrap::StreamStart(const Napi::CallbackInfo& info) {
   double stall = info[6].IsNumber() ? info[6].As<Napi::Number>().DoubleValue() : -1;
   if (high > 0) o.high_watermark = (size_t)high;
   if (low >= 0 && info[5].IsNumber()) o.low_watermark = (size_t)low;
-  if (o.low_watermark > o.high_watermark) o.low_watermark = o.high_watermark / 4;
   if (stall >= 0) o.stall_timeout_ms = (uint64_t)stall;
   o.flags = info[7].IsNumber() ? info[7].As<Napi::Number>().Uint32Value() : 0;
   int err = catzilla_stream_start(server_, id, &o, nullptr);
@@ -67,7 +62,7 @@ int ServerWrap::WriteChunk(catzilla_stream_context_t* stream, napi_value chunk) 
   napi_value arraybuffer;
   napi_get_typedarray_info(env, chunk, &ta_type, &length, &data, &arraybuffer, &offset);
   if (ta_type != napi_uint8_array) return UV_EINVAL;
-  if (length >= kReferenceThreshold) {
+  if (length >= CATZILLA_REFERENCE_THRESHOLD) {
     return catzilla_stream_write(stream, static_cast<const char*>(data), length, ReleaseKept, KeepValue(env, chunk));
   }
   return catzilla_stream_write(stream, static_cast<const char*>(data), length, nullptr, nullptr);
@@ -180,35 +175,19 @@ Napi::Value ServerWrap::StreamAbort(const Napi::CallbackInfo& info) {
 
 Napi::Object ServerWrap::StreamStatsObject(Napi::Env env, const catzilla_stream_stats_t& st) {
   Napi::Object o = Napi::Object::New(env);
-  auto set = [&](const char* k, uint64_t v) { o.Set(k, Napi::Number::New(env, (double)v)); };
-  set("state", (uint64_t)st.state);
-  set("bytes", st.bytes);
-  set("bytesSent", st.bytes_sent);
-  set("chunks", st.chunks);
-  set("writes", st.writes);
-  set("coalescedWrites", st.coalesced_writes);
-  set("backpressureEvents", st.backpressure_events);
-  set("backpressureMicros", st.backpressure_us);
-  set("queuedBytes", st.queued_bytes);
-  set("peakQueuedBytes", st.peak_queued_bytes);
-  set("writeLatencyTotalMicros", st.write_latency_total_us);
-  set("writeLatencyMaxMicros", st.write_latency_max_us);
-  set("sendfileBytes", st.sendfile_bytes);
-  set("startedAt", st.started_at_ms);
-  set("lastWriteAt", st.last_write_at_ms);
+#define XX(field, js) o.Set(#js, Napi::Number::New(env, (double)st.field));
+  CATZILLA_STREAM_STATS_MAP(XX)
+#undef XX
   return o;
 }
 
-// The per-stream counters in STREAM_STATS_FIELDS order (ts/native.ts), in the server's one
-// shared Float64Array: no allocation on the per-request path; valid until the next hand-over.
+// The per-stream counters in CATZILLA_STREAM_STATS_MAP order, in the server's one shared
+// Float64Array: no allocation on the per-request path; valid until the next hand-over.
 napi_value ServerWrap::StreamStatsArray(napi_env, const catzilla_stream_stats_t& st) {
-  const double values[kStreamStatsFields] = {
-      (double)st.state, (double)st.bytes, (double)st.bytes_sent, (double)st.chunks, (double)st.writes,
-      (double)st.coalesced_writes, (double)st.backpressure_events, (double)st.backpressure_us,
-      (double)st.queued_bytes, (double)st.peak_queued_bytes, (double)st.write_latency_total_us,
-      (double)st.write_latency_max_us, (double)st.sendfile_bytes, (double)st.started_at_ms,
-      (double)st.last_write_at_ms};
-  std::memcpy(stats_data_, values, sizeof(values));
+  double* out = stats_data_;
+#define XX(field, js) *out++ = (double)st.field;
+  CATZILLA_STREAM_STATS_MAP(XX)
+#undef XX
   return stats_array_.Value();
 }
 

@@ -6,7 +6,6 @@
 namespace catzilla_bindings {
 
 namespace {
-constexpr size_t kReferenceThreshold = 4096;  // smaller payloads are copied into the cork buffer
 }  // namespace
 
 // wsAccept(id, headerBlock, maxMessage, highWaterMark, lowWaterMark, stallTimeout)
@@ -59,7 +58,7 @@ Napi::Value ServerWrap::WsSend(const Napi::CallbackInfo& info) {
     Napi::Uint8Array bytes = info[2].As<Napi::Uint8Array>();
     const char* data = reinterpret_cast<const char*>(bytes.Data());
     size_t len = bytes.ByteLength();
-    if (len >= kReferenceThreshold) {
+    if (len >= CATZILLA_REFERENCE_THRESHOLD) {
       r = catzilla_ws_send(server_, id, opcode, data, len, ReleaseKept, KeepValue(env, info[2]));
     } else {
       r = catzilla_ws_send(server_, id, opcode, data, len, nullptr, nullptr);

@@ -7,15 +7,9 @@
 #include <stdlib.h>
 
 void catzilla_server_options_default(catzilla_server_options_t* o) {
-  o->max_header_size = 16 * 1024;
-  o->max_url_length = 8 * 1024;
-  o->max_body_size = 1024 * 1024;
-  o->max_header_count = 100;
-  o->headers_timeout_ms = 60000;
-  o->keepalive_timeout_ms = 5000;
-  o->body_timeout_ms = 30000;
-  o->request_timeout_ms = 300000;
-  o->max_pipeline_buffer = 64 * 1024;
+#define XX(type, field, js, dflt, doc) o->field = (type)(dflt);
+  CATZILLA_SERVER_OPTIONS_MAP(XX)
+#undef XX
 }
 
 /* ---- request ids: generation * 2^22 + slot, below 2^53 ---- */

@@ -56,6 +56,14 @@ void catzilla_stream_options_default(catzilla_stream_options_t* o) {
   o->stall_timeout_ms = 60000;
 }
 
+void catzilla_stream_options_normalize(catzilla_stream_options_t* o) {
+  catzilla_stream_options_t d;
+  catzilla_stream_options_default(&d);
+  if (o->high_watermark == 0) o->high_watermark = d.high_watermark;
+  if (o->low_watermark > o->high_watermark) o->low_watermark = o->high_watermark / 4;
+  if (o->cork_threshold == 0) o->cork_threshold = d.cork_threshold;
+}
+
 static void stream__outbox_clear(catzilla_stream_context_t* s);
 static void stream__poller_release(catzilla_stream_context_t* s);
 
@@ -460,7 +468,7 @@ void catzilla__stream_notify_all(catzilla_server_t* server) {
     list = s->notify_next;
     s->notify_next = NULL;
     s->notify_queued = false;
-    s->stats.state = (int)s->state;
+    s->stats.state = (uint64_t)s->state;
     s->stats.queued_bytes = s->queued_bytes;
     if (server->callbacks.on_stream_end) server->callbacks.on_stream_end(server, s->id, &s->stats);
     stream__unref(s);
@@ -496,8 +504,7 @@ int catzilla_stream_start(catzilla_server_t* server, catzilla_request_id_t id,
   s->conn = conn;
   s->id = id;
   s->options = *o;
-  if (s->options.low_watermark > s->options.high_watermark) s->options.low_watermark = s->options.high_watermark;
-  if (s->options.cork_threshold == 0) s->options.cork_threshold = 64 * 1024;
+  catzilla_stream_options_normalize(&s->options);
   s->refs = 1;
   s->state = CATZILLA_STREAM_HEADERS_PENDING;
   catzilla__server_note_timeout(server, s->options.stall_timeout_ms);
@@ -572,7 +579,7 @@ int catzilla_stream_write(catzilla_stream_context_t* s, const char* data, size_t
     if (release) release(release_arg);
     return 1;
   }
-  bool reference = release != NULL && len >= 4096;
+  bool reference = release != NULL && len >= CATZILLA_REFERENCE_THRESHOLD;
   catzilla__piece_t* prev = s->npieces ? &s->pieces[s->npieces - 1] : NULL;
   if (!reference && prev != NULL && prev->base == NULL) {
     /* small copies accumulate in one piece */
@@ -781,7 +788,7 @@ void catzilla__stream_conn_closed(catzilla_stream_context_t* s) {
 
 void catzilla_stream_get_stats(const catzilla_stream_context_t* s, catzilla_stream_stats_t* out) {
   *out = s->stats;
-  out->state = (int)s->state;
+  out->state = (uint64_t)s->state;
   out->queued_bytes = s->queued_bytes;
 }
 

@@ -119,7 +119,7 @@ int catzilla_ws_accept(catzilla_server_t* server, catzilla_request_id_t id, cons
   so.headers = o->headers;
   so.headers_len = o->headers_len;
   if (o->high_watermark > 0) so.high_watermark = o->high_watermark;
-  so.low_watermark = o->low_watermark <= so.high_watermark ? o->low_watermark : so.high_watermark / 4;
+  so.low_watermark = o->low_watermark; /* catzilla_stream_start applies the one low-watermark rule */
   so.stall_timeout_ms = o->stall_timeout_ms;
   so.flags = CATZILLA_STREAM_FLUSH_HEADERS | CATZILLA__STREAM_UPGRADE;
   int err = catzilla_stream_start(server, id, &so, NULL);

@@ -5,7 +5,7 @@
 import { MiddlewareChain, normalizePrefix, type Middleware } from './middleware.js';
 import { Dispatcher, type DispatchObserver, type Handler, type Logger, type RouteOptions } from './dispatch.js';
 import { CoreError } from './errors.js';
-import { native, type NativeAddress, type NativeServer, type NativeServerOptions, type NativeServerStats, type NativeStreamStats } from './native.js';
+import { constants, native, type NativeAddress, type NativeServer, type NativeServerOptions, type NativeServerStats, type NativeStreamStats } from './native.js';
 import { ANY_METHOD, Router } from './router.js';
 import { checkFlow, type FlowOptions } from './streaming/options.js';
 import { emptyServerStats } from './streaming/stats.js';
@@ -50,17 +50,8 @@ export interface CloseOptions {
   timeout?: number;
 }
 
-const DEFAULTS: NativeServerOptions = {
-  maxHeaderSize: 16384,
-  maxUrlLength: 8192,
-  maxBodySize: 1048576,
-  maxHeaderCount: 100,
-  headersTimeout: 60000,
-  keepAliveTimeout: 5000,
-  bodyTimeout: 30000,
-  requestTimeout: 300000,
-  maxPipelineBuffer: 65536,
-};
+/** The core's defaults (catzilla.h's CATZILLA_SERVER_OPTIONS_MAP). */
+const DEFAULTS: Readonly<NativeServerOptions> = Object.freeze({ ...constants().serverOptions });
 
 export class App {
   private readonly router = new Router<Handler, RouteOptions>();

@@ -9,6 +9,17 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import fs from 'node:fs';
 
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+
+function addonPath(): string {
+  const chosen = process.env.CATZILLA_ADDON;
+  if (chosen) return path.resolve(chosen);
+  return path.join(root, 'build', 'Release', 'catzilla.node');
+}
+
+let loaded: NativeAddon | undefined;
+
 /** Options understood by the C core. Sizes in bytes, times in milliseconds (0 = off). */
 export interface NativeServerOptions {
   /** Largest request line + header block (431 / 414 above it). */
@@ -32,53 +43,35 @@ export interface NativeServerOptions {
 }
 
 /** Why a request ended before its response did (`onAbort`'s reason). */
-export const enum AbortReason {
-  ClientClosed = 1,
-  ConnectionError = 2,
-  Timeout = 3,
-  ServerClosing = 4,
-  BadRequest = 5,
-}
+export type AbortReason = number;
+export const AbortReason = table('abortReason', ['ClientClosed', 'ConnectionError', 'Timeout', 'ServerClosing', 'BadRequest']);
 
-/** `onRequest` flags. */
-export const enum RequestFlags {
-  Http10 = 1,
-  KeepAlive = 2,
-  HasBody = 4,
-  /** `Upgrade` with `Connection: upgrade`: `wsAccept` may take the connection over. */
-  Upgrade = 8,
-}
+/** `onRequest` flags. Upgrade: `Upgrade` with `Connection: upgrade`, so `wsAccept` may take the connection over. */
+export type RequestFlags = number;
+export const RequestFlags = table('requestFlags', ['Http10', 'KeepAlive', 'HasBody', 'Upgrade']);
 
-/** `respond` flags. */
-export const enum RespondFlags {
-  /** Send `Connection: close` and close the connection after the response. */
-  Close = 1,
-  /** Do not add a Content-Length header (the status forbids a body: 1xx, 204, 304). */
-  NoContentLength = 2,
-}
+/**
+ * `respond` flags. Close: send `Connection: close` and close the connection after the response;
+ * NoContentLength: no Content-Length header (the status forbids a body: 1xx, 204, 304).
+ */
+export type RespondFlags = number;
+export const RespondFlags = table('respondFlags', ['Close', 'NoContentLength']);
 
-/** `streamStart` flags. */
-export const enum StreamFlags {
-  /** Send the status line and headers at once instead of with the first data. */
-  FlushHeaders = 1,
-}
+/** `streamStart` flags. FlushHeaders: send the status line and headers at once, not with the first data. */
+export type StreamFlags = number;
+export const StreamFlags = table('streamFlags', ['FlushHeaders']);
 
-/** States of a native stream (`catzilla_stream_state_t`); Finished and after are final. */
-export const enum StreamState {
-  HeadersPending = 0,
-  Streaming = 1,
-  Backpressured = 2,
-  Finishing = 3,
-  Finished = 4,
-  /** The client went away (closed, reset, a broken pipe) or stalled past the timeout. */
-  Aborted = 5,
-  /** streamAbort (a failure), or a Content-Length over/under-run, or an unreadable file region. */
-  Errored = 6,
-  /** streamAbort(id, Closed): the application ended the stream early on purpose. */
-  Closed = 7,
-  /** streamAbort(id, Shed): the application's slow-consumer policy dropped it. */
-  Shed = 8,
-}
+/**
+ * States of a native stream (`catzilla_stream_state_t`); Finished and after are final. Aborted:
+ * the client went away (closed, reset, a broken pipe) or stalled past the timeout. Errored:
+ * streamAbort (a failure), a Content-Length over/under-run, or an unreadable file region.
+ * Closed: streamAbort(id, Closed), ended early on purpose. Shed: streamAbort(id, Shed), dropped
+ * by the application's slow-consumer policy.
+ */
+export type StreamState = number;
+export const StreamState = table('streamState', [
+  'HeadersPending', 'Streaming', 'Backpressured', 'Finishing', 'Finished', 'Aborted', 'Errored', 'Closed', 'Shed',
+]);
 
 /** Counters of one streaming response (64-bit in C; exact in JS up to 2^53). */
 export interface NativeStreamStats {
@@ -110,25 +103,20 @@ export interface NativeStreamStats {
 
 /**
  * The order of the counters in the Float64Array the core hands over for a stream (onStreamEnd,
- * streamStats, streamEnd). It is one array per server, refilled at each hand-over (no
- * allocation on the per-request path): valid only until the next native call, so read what
- * you keep (streamStatsFrom) at once.
+ * streamStats, streamEnd), from the core's own list (CATZILLA_STREAM_STATS_MAP). It is one
+ * array per server, refilled at each hand-over (no allocation on the per-request path): valid
+ * only until the next native call, so read what you keep (streamStatsFrom) at once.
  */
-export const STREAM_STATS_FIELDS = [
-  'state', 'bytes', 'bytesSent', 'chunks', 'writes', 'coalescedWrites', 'backpressureEvents',
-  'backpressureMicros', 'queuedBytes', 'peakQueuedBytes', 'writeLatencyTotalMicros',
-  'writeLatencyMaxMicros', 'sendfileBytes', 'startedAt', 'lastWriteAt',
-] as const;
+export const STREAM_STATS_FIELDS = constants().streamStats as readonly (keyof NativeStreamStats)[];
 
 /** The counters of a stream as an object (from the core's Float64Array). */
-export function streamStatsFrom(a: Float64Array): NativeStreamStats {
-  return {
-    state: a[0], bytes: a[1], bytesSent: a[2], chunks: a[3], writes: a[4], coalescedWrites: a[5],
-    backpressureEvents: a[6], backpressureMicros: a[7], queuedBytes: a[8], peakQueuedBytes: a[9],
-    writeLatencyTotalMicros: a[10], writeLatencyMaxMicros: a[11], sendfileBytes: a[12],
-    startedAt: a[13], lastWriteAt: a[14],
-  };
+export const streamStatsFrom: (a: Float64Array) => NativeStreamStats = compileStatsReader(STREAM_STATS_FIELDS);
+
+/** Counters of a stream before any exist (every field 0, state HeadersPending). */
+export function emptyStats(): NativeStreamStats {
+  return streamStatsFrom(EMPTY_STATS);
 }
+const EMPTY_STATS = new Float64Array(STREAM_STATS_FIELDS.length);
 
 export interface NativeServerCallbacks {
   /**
@@ -292,18 +280,57 @@ export interface NativeAddon {
   Server: new (options: NativeServerOptions, callbacks: NativeServerCallbacks) => NativeServer;
   /** Versions of what is compiled into the addon: `{ llhttp: '9.3.0' }`. */
   versions: { llhttp: string };
+  /** The core's one contract (catzilla.h's X-macro lists): read here, never restated. */
+  constants: NativeConstants;
 }
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..');
-
-function addonPath(): string {
-  const chosen = process.env.CATZILLA_ADDON;
-  if (chosen) return path.resolve(chosen);
-  return path.join(root, 'build', 'Release', 'catzilla.node');
+export interface NativeConstants {
+  /** Server option defaults by option name. */
+  serverOptions: NativeServerOptions;
+  /** Stream flow defaults. */
+  streamOptions: { highWaterMark: number; lowWaterMark: number; stallTimeout: number };
+  /** Stream counters, in the order of the Float64Array. */
+  streamStats: string[];
+  /** Server counters (scalars) by name. */
+  serverStats: string[];
+  streamState: Record<string, number>;
+  streamFlags: Record<string, number>;
+  abortReason: Record<string, number>;
+  requestFlags: Record<string, number>;
+  respondFlags: Record<string, number>;
+  /** Core error codes by name (ECLOSED...). */
+  errors: Record<string, number>;
+  /** Chunks of at least this many bytes are referenced until written, smaller ones copied. */
+  referenceThreshold: number;
+  latencyBuckets: number;
 }
 
-let loaded: NativeAddon | undefined;
+/** The addon's constants (loads the addon). */
+export function constants(): NativeConstants {
+  return native().constants;
+}
+
+/**
+ * A frozen name -> value table of the core's, checked to hold every name TypeScript uses: an
+ * addon that disagrees fails at load with a clear error instead of misbehaving.
+ */
+function table<const K extends string>(key: keyof NativeConstants, names: readonly K[]): Readonly<Record<K, number>> {
+  const source = constants()[key] as Record<string, number>;
+  const out = {} as Record<K, number>;
+  for (const name of names) {
+    const value = source[name];
+    if (typeof value !== 'number') throw new Error(`catzilla: the native addon has no ${String(key)}.${name}; rebuild it (npm run build)`);
+    out[name] = value;
+  }
+  return Object.freeze(out);
+}
+
+/** A reader of the stats Float64Array into an object with one fixed shape (built once from the field list). */
+function compileStatsReader(fields: readonly string[]): (a: Float64Array) => NativeStreamStats {
+  for (const f of fields) if (!/^[A-Za-z]+$/.test(f)) throw new Error(`catzilla: bad stats field name ${JSON.stringify(f)}`);
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  return new Function('a', `return { ${fields.map((f, i) => `${f}: a[${i}]`).join(', ')} };`) as (a: Float64Array) => NativeStreamStats;
+}
 
 /** The native addon; throws a clear error when it has not been built. */
 export function native(): NativeAddon {

@@ -46,27 +46,47 @@ typedef struct catzilla_server_s catzilla_server_t;
 /* Request ids fit in 53 bits so that JavaScript numbers carry them exactly. */
 typedef uint64_t catzilla_request_id_t;
 
+/*
+ * One contract. Every value JavaScript must agree on (options and their defaults, states,
+ * close reasons, flags, the order of the stream counters) is defined once, in the X-macro
+ * lists below; the addon exports them at load (bindings/addon.cc, `constants`) and
+ * ts/native.ts reads them instead of restating them. Each entry names the C identifier and
+ * the JavaScript one.
+ */
+
+/* Server options: XX(type, C field, JS name, default, meaning). */
+#define CATZILLA_SERVER_OPTIONS_MAP(XX)                                                                    \
+  XX(size_t, max_header_size, maxHeaderSize, 16 * 1024, "request line + header block -> 431")             \
+  XX(size_t, max_url_length, maxUrlLength, 8 * 1024, "request target -> 414")                             \
+  XX(uint64_t, max_body_size, maxBodySize, 1024 * 1024, "request body -> 413")                            \
+  XX(size_t, max_header_count, maxHeaderCount, 100, "header fields -> 431")                              \
+  XX(uint64_t, headers_timeout_ms, headersTimeout, 60000, "first byte of a request to end of headers -> 408 (0 = off)") \
+  XX(uint64_t, keepalive_timeout_ms, keepAliveTimeout, 5000, "idle connection between requests -> close (0 = off)") \
+  XX(uint64_t, body_timeout_ms, bodyTimeout, 30000, "silence while a body is being received -> 408 (0 = off)") \
+  XX(uint64_t, request_timeout_ms, requestTimeout, 300000,                                                \
+     "first byte of a request to the end of its body, however it trickles -> 408 (0 = off)")              \
+  XX(size_t, max_pipeline_buffer, maxPipelineBuffer, 64 * 1024, "unparsed bytes kept per connection before reading stops")
+
 typedef struct {
-  size_t max_header_size;        /* request line + header block -> 431 */
-  size_t max_url_length;         /* -> 414 */
-  uint64_t max_body_size;        /* -> 413 */
-  size_t max_header_count;       /* -> 431 */
-  uint64_t headers_timeout_ms;   /* first byte of a request to end of headers -> 408 (0 = off) */
-  uint64_t keepalive_timeout_ms; /* idle connection between requests -> close (0 = off) */
-  uint64_t body_timeout_ms;      /* silence while a body is being received -> 408 (0 = off) */
-  uint64_t request_timeout_ms;   /* first byte of a request to the end of its body, however it
-                                    trickles -> 408 (0 = off); responses have the stall timeout */
-  size_t max_pipeline_buffer;    /* unparsed bytes kept per connection before reading stops */
+#define XX(type, field, js, dflt, doc) type field;
+  CATZILLA_SERVER_OPTIONS_MAP(XX)
+#undef XX
 } catzilla_server_options_t;
 
 void catzilla_server_options_default(catzilla_server_options_t* options);
 
-/* flags of catzilla_request_info_t */
+/* Flags of catzilla_request_info_t: XX(C name, value, JS name). UPGRADE: Upgrade +
+ * Connection: upgrade, so catzilla_ws_accept may take the connection over. */
+#define CATZILLA_REQUEST_FLAGS_MAP(XX) \
+  XX(HTTP10, 1, Http10)                \
+  XX(KEEPALIVE, 2, KeepAlive)          \
+  XX(HAS_BODY, 4, HasBody)             \
+  XX(UPGRADE, 8, Upgrade)
+
 enum {
-  CATZILLA_REQ_HTTP10 = 1,
-  CATZILLA_REQ_KEEPALIVE = 2,
-  CATZILLA_REQ_HAS_BODY = 4,
-  CATZILLA_REQ_UPGRADE = 8, /* Upgrade + Connection: upgrade: catzilla_ws_accept may take it over */
+#define XX(name, value, js) CATZILLA_REQ_##name = value,
+  CATZILLA_REQUEST_FLAGS_MAP(XX)
+#undef XX
 };
 
 typedef struct {
@@ -79,34 +99,63 @@ typedef struct {
   unsigned flags;          /* CATZILLA_REQ_* */
 } catzilla_request_info_t;
 
-/* Why a request ended before its response did. */
+/* Why a request ended before its response did: XX(C name, value, JS name). */
+#define CATZILLA_ABORT_REASON_MAP(XX)         \
+  XX(CLIENT_CLOSED, 1, ClientClosed)          \
+  XX(CONNECTION_ERROR, 2, ConnectionError)    \
+  XX(TIMEOUT, 3, Timeout)                     \
+  XX(SERVER_CLOSING, 4, ServerClosing)        \
+  XX(BAD_REQUEST, 5, BadRequest)
+
 typedef enum {
-  CATZILLA_ABORT_CLIENT_CLOSED = 1,
-  CATZILLA_ABORT_CONNECTION_ERROR = 2,
-  CATZILLA_ABORT_TIMEOUT = 3,
-  CATZILLA_ABORT_SERVER_CLOSING = 4,
-  CATZILLA_ABORT_BAD_REQUEST = 5,
+#define XX(name, value, js) CATZILLA_ABORT_##name = value,
+  CATZILLA_ABORT_REASON_MAP(XX)
+#undef XX
 } catzilla_abort_reason_t;
 
 /* ---- streaming responses (stream.c) ---- */
 
 typedef struct catzilla_stream_context_s catzilla_stream_context_t;
 
+/* States of a stream: XX(C name, value, JS name). FINISHED and after are final:
+ *   HEADERS_PENDING  started; status line and headers not sent yet
+ *   BACKPRESSURED    queued bytes above the high watermark
+ *   FINISHING        ended by the producer; last bytes being written
+ *   FINISHED         every byte handed to the kernel
+ *   ABORTED          the client went away (or stalled past the timeout)
+ *   ERRORED          the producer failed, or over/under-ran Content-Length
+ *   CLOSED           ended early by the application on purpose: not an error
+ *   SHED             dropped by the application's slow-consumer policy */
+#define CATZILLA_STREAM_STATE_MAP(XX)      \
+  XX(HEADERS_PENDING, 0, HeadersPending)   \
+  XX(STREAMING, 1, Streaming)              \
+  XX(BACKPRESSURED, 2, Backpressured)      \
+  XX(FINISHING, 3, Finishing)              \
+  XX(FINISHED, 4, Finished)                \
+  XX(ABORTED, 5, Aborted)                  \
+  XX(ERRORED, 6, Errored)                  \
+  XX(CLOSED, 7, Closed)                    \
+  XX(SHED, 8, Shed)
+
 typedef enum {
-  CATZILLA_STREAM_HEADERS_PENDING = 0, /* started; status line and headers not sent yet */
-  CATZILLA_STREAM_STREAMING = 1,
-  CATZILLA_STREAM_BACKPRESSURED = 2,   /* queued bytes above the high watermark */
-  CATZILLA_STREAM_FINISHING = 3,       /* ended by the producer; last bytes being written */
-  CATZILLA_STREAM_FINISHED = 4,        /* every byte handed to the kernel */
-  CATZILLA_STREAM_ABORTED = 5,         /* the client went away (or stalled past the timeout) */
-  CATZILLA_STREAM_ERRORED = 6,         /* the producer failed, or over/under-ran Content-Length */
-  CATZILLA_STREAM_CLOSED = 7,          /* ended early by the application on purpose: not an error */
-  CATZILLA_STREAM_SHED = 8,            /* dropped by the application's slow-consumer policy */
+#define XX(name, value, js) CATZILLA_STREAM_##name = value,
+  CATZILLA_STREAM_STATE_MAP(XX)
+#undef XX
 } catzilla_stream_state_t;
 
+/* Flags of catzilla_stream_options_t: FLUSH_HEADERS sends the head at once, not with the
+ * first data. */
+#define CATZILLA_STREAM_FLAGS_MAP(XX) XX(FLUSH_HEADERS, 1, FlushHeaders)
+
 enum {
-  CATZILLA_STREAM_FLUSH_HEADERS = 1, /* send the head at once, not with the first data */
+#define XX(name, value, js) CATZILLA_STREAM_##name = value,
+  CATZILLA_STREAM_FLAGS_MAP(XX)
+#undef XX
 };
+
+/* Chunks of at least this many bytes that come with a release callback are referenced until
+ * written; smaller ones are copied into the stream's cork buffer. */
+#define CATZILLA_REFERENCE_THRESHOLD 4096
 
 typedef struct {
   int status;
@@ -121,24 +170,47 @@ typedef struct {
 } catzilla_stream_options_t;
 
 void catzilla_stream_options_default(catzilla_stream_options_t* options);
+/* The one low-watermark rule: a low watermark above the high one becomes a quarter of it. */
+void catzilla_stream_options_normalize(catzilla_stream_options_t* options);
+
+/* Counters of one stream, in the order of the addon's Float64Array: XX(C field, JS name).
+ *   state                 catzilla_stream_state_t
+ *   bytes                 payload bytes accepted
+ *   bytes_sent            bytes taken by the kernel, framing included
+ *   chunks                write() calls with data
+ *   writes                socket writes
+ *   coalesced_writes      socket writes carrying more than one chunk
+ *   backpressure_us       time spent over the high watermark
+ *   sendfile_bytes        of bytes_sent: sent from files by sendfile
+ *   started_at_ms, last_write_at_ms   wall clock */
+#define CATZILLA_STREAM_STATS_MAP(XX)                        \
+  XX(state, state)                                           \
+  XX(bytes, bytes)                                           \
+  XX(bytes_sent, bytesSent)                                  \
+  XX(chunks, chunks)                                         \
+  XX(writes, writes)                                         \
+  XX(coalesced_writes, coalescedWrites)                      \
+  XX(backpressure_events, backpressureEvents)                \
+  XX(backpressure_us, backpressureMicros)                    \
+  XX(queued_bytes, queuedBytes)                              \
+  XX(peak_queued_bytes, peakQueuedBytes)                     \
+  XX(write_latency_total_us, writeLatencyTotalMicros)        \
+  XX(write_latency_max_us, writeLatencyMaxMicros)            \
+  XX(sendfile_bytes, sendfileBytes)                          \
+  XX(started_at_ms, startedAt)                               \
+  XX(last_write_at_ms, lastWriteAt)
 
 typedef struct {
-  int state;                     /* catzilla_stream_state_t */
-  uint64_t bytes;                /* payload bytes accepted */
-  uint64_t bytes_sent;           /* bytes taken by the kernel, framing included */
-  uint64_t chunks;               /* write() calls with data */
-  uint64_t writes;               /* socket writes */
-  uint64_t coalesced_writes;     /* socket writes carrying more than one chunk */
-  uint64_t backpressure_events;
-  uint64_t backpressure_us;      /* time spent over the high watermark */
-  uint64_t queued_bytes;
-  uint64_t peak_queued_bytes;
-  uint64_t write_latency_total_us;
-  uint64_t write_latency_max_us;
-  uint64_t sendfile_bytes;       /* of bytes_sent: sent from files by sendfile */
-  uint64_t started_at_ms;        /* wall clock */
-  uint64_t last_write_at_ms;
+#define XX(field, js) uint64_t field;
+  CATZILLA_STREAM_STATS_MAP(XX)
+#undef XX
 } catzilla_stream_stats_t;
+
+enum {
+#define XX(field, js) +1
+  CATZILLA_STREAM_STATS_COUNT = 0 CATZILLA_STREAM_STATS_MAP(XX)
+#undef XX
+};
 
 #define CATZILLA_LATENCY_BUCKETS 24 /* bucket i: latency < 2^i us; the last takes the rest */
 
@@ -170,10 +242,16 @@ typedef void (*catzilla_server_closed_cb)(catzilla_server_t* server, void* arg);
 /* Called when the core no longer needs memory it was allowed to keep. */
 typedef void (*catzilla_release_cb)(void* arg);
 
-/* flags of catzilla_response_t */
+/* Flags of catzilla_response_t: XX(C name, value, JS name). CLOSE: Connection: close, then
+ * close; NO_CONTENT_LENGTH: 1xx/204/304, no Content-Length, no body. */
+#define CATZILLA_RESPONSE_FLAGS_MAP(XX) \
+  XX(CLOSE, 1, Close)                   \
+  XX(NO_CONTENT_LENGTH, 2, NoContentLength)
+
 enum {
-  CATZILLA_RESP_CLOSE = 1,             /* Connection: close, then close */
-  CATZILLA_RESP_NO_CONTENT_LENGTH = 2, /* 1xx/204/304: no Content-Length, no body */
+#define XX(name, value, js) CATZILLA_RESP_##name = value,
+  CATZILLA_RESPONSE_FLAGS_MAP(XX)
+#undef XX
 };
 
 typedef struct {
@@ -190,33 +268,42 @@ typedef struct {
   void* release_arg;
 } catzilla_response_t;
 
+/* Server counters: XX(C field, JS name); then `responses` by status class ([1] = 1xx ...
+ * [5] = 5xx, JS responses1xx...) and the write latency buckets (JS writeLatencyBuckets).
+ *   streams_closed  ended early by the application on purpose (catzilla_stream_abort_as)
+ *   streams_shed    dropped by a slow-consumer policy (catzilla_stream_abort_as) */
+#define CATZILLA_SERVER_STATS_MAP(XX)                     \
+  XX(connections_accepted, connectionsAccepted)           \
+  XX(connections_active, connectionsActive)               \
+  XX(requests, requests)                                  \
+  XX(bytes_read, bytesRead)                               \
+  XX(bytes_written, bytesWritten)                         \
+  XX(writes, writes)                                      \
+  XX(parse_errors, parseErrors)                           \
+  XX(timeouts, timeouts)                                  \
+  XX(streams_active, streamsActive)                       \
+  XX(streams_started, streamsStarted)                     \
+  XX(streams_completed, streamsCompleted)                 \
+  XX(streams_aborted, streamsAborted)                     \
+  XX(streams_errored, streamsErrored)                     \
+  XX(streams_closed, streamsClosed)                       \
+  XX(streams_shed, streamsShed)                           \
+  XX(stream_bytes, streamBytes)                           \
+  XX(stream_chunks, streamChunks)                         \
+  XX(stream_writes, streamWrites)                         \
+  XX(stream_coalesced_writes, streamCoalescedWrites)      \
+  XX(sendfile_bytes, sendfileBytes)                       \
+  XX(backpressure_events, backpressureEvents)             \
+  XX(backpressure_us, backpressureMicros)                 \
+  XX(peak_queued_bytes, peakQueuedBytes)                  \
+  XX(write_latency_total_us, writeLatencyTotalMicros)     \
+  XX(write_latency_count, writeLatencyCount)
+
 typedef struct {
-  uint64_t connections_accepted;
-  uint64_t connections_active;
-  uint64_t requests;
-  uint64_t bytes_read;
-  uint64_t bytes_written;
-  uint64_t writes;
-  uint64_t responses[6]; /* by status class: [1] = 1xx ... [5] = 5xx */
-  uint64_t parse_errors;
-  uint64_t timeouts;
-  uint64_t streams_active;
-  uint64_t streams_started;
-  uint64_t streams_completed;
-  uint64_t streams_aborted;
-  uint64_t streams_errored;
-  uint64_t streams_closed;  /* ended early by the application on purpose (catzilla_stream_abort_as) */
-  uint64_t streams_shed;    /* dropped by a slow-consumer policy (catzilla_stream_abort_as) */
-  uint64_t stream_bytes;
-  uint64_t stream_chunks;
-  uint64_t stream_writes;
-  uint64_t stream_coalesced_writes;
-  uint64_t sendfile_bytes;
-  uint64_t backpressure_events;
-  uint64_t backpressure_us;
-  uint64_t peak_queued_bytes;
-  uint64_t write_latency_total_us;
-  uint64_t write_latency_count;
+#define XX(field, js) uint64_t field;
+  CATZILLA_SERVER_STATS_MAP(XX)
+#undef XX
+  uint64_t responses[6];
   uint64_t write_latency_buckets[CATZILLA_LATENCY_BUCKETS];
 } catzilla_server_stats_t;
 

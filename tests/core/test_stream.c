@@ -126,6 +126,18 @@ static void on_stream_end(catzilla_server_t* s, catzilla_request_id_t id, const 
 int main(void) {
   loop = uv_default_loop();
   memset(big_chunk, 'z', sizeof(big_chunk));
+  {
+    /* the one low-watermark rule: above the high watermark it becomes a quarter of it */
+    catzilla_stream_options_t so;
+    catzilla_stream_options_default(&so);
+    so.high_watermark = 999;
+    so.low_watermark = 16384;
+    catzilla_stream_options_normalize(&so);
+    CHECK_INT(so.low_watermark, 249);
+    so.low_watermark = 500;
+    catzilla_stream_options_normalize(&so);
+    CHECK_INT(so.low_watermark, 500);
+  }
   catzilla_server_options_t opt;
   catzilla_server_options_default(&opt);
   catzilla_server_callbacks_t cb = {on_request, on_body, on_body_end, on_abort, on_drain, on_stream_end};

@@ -3,6 +3,7 @@
  * not yet written data; stall timeout in ms, 0 = off). They can be set per app,
  * per route and per response; the most specific setting wins.
  */
+import { constants } from '../native.js';
 
 export interface FlowOptions {
   /** Above this many queued bytes the producer is paused (write() waits, generators are not advanced). Default 64 KiB. */
@@ -15,11 +16,8 @@ export interface FlowOptions {
 
 export type ResolvedFlow = Required<FlowOptions>;
 
-export const FLOW_DEFAULTS: Readonly<ResolvedFlow> = Object.freeze({
-  highWaterMark: 64 * 1024,
-  lowWaterMark: 16 * 1024,
-  stallTimeout: 60_000,
-});
+/** The core's defaults (catzilla_stream_options_default). */
+export const FLOW_DEFAULTS: Readonly<ResolvedFlow> = Object.freeze({ ...constants().streamOptions });
 
 const KEYS = ['highWaterMark', 'lowWaterMark', 'stallTimeout'] as const;
 
@@ -49,8 +47,9 @@ export function checkFlow(options: FlowOptions | undefined, where: string): Flow
 }
 
 /**
- * Merges layers from the least to the most specific. A layer that sets only the
- * high watermark below an inherited low watermark gets a low watermark of a quarter of it.
+ * Merges layers from the least to the most specific. A layer that sets only the high watermark
+ * below an inherited low watermark leaves it to the core's one rule (catzilla_stream_options_normalize:
+ * a quarter of the high watermark).
  */
 export function resolveFlow(...layers: Array<FlowOptions | undefined>): ResolvedFlow {
   // Every layer empty (the usual case): the shared, frozen defaults.
@@ -64,7 +63,6 @@ export function resolveFlow(...layers: Array<FlowOptions | undefined>): Resolved
     if (layer.highWaterMark !== undefined) out.highWaterMark = layer.highWaterMark;
     if (layer.lowWaterMark !== undefined) out.lowWaterMark = layer.lowWaterMark;
     if (layer.stallTimeout !== undefined) out.stallTimeout = layer.stallTimeout;
-    if (out.lowWaterMark > out.highWaterMark) out.lowWaterMark = Math.floor(out.highWaterMark / 4);
   }
   return out;
 }
