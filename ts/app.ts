@@ -63,6 +63,7 @@ export class App {
   private closing: Promise<void> | null = null;
   private readonly listenHooks: Array<() => void | Promise<void>> = [];
   private readonly closeHooks: Array<() => void | Promise<void>> = [];
+  private readonly closingHooks: Array<() => void> = [];
   private readonly observers: DispatchObserver[] = [];
   private readonly rooms = new Rooms();
   private dispatcher: Dispatcher | null = null;
@@ -152,6 +153,17 @@ export class App {
     return this;
   }
 
+  /**
+   * Runs `fn` when `close()` starts, before the grace period (in registration order, not
+   * awaited): the place to answer requests still waiting for something (the Python bridge
+   * answers 503 to those whose function produced nothing yet). A throwing hook is logged.
+   */
+  onClosing(fn: () => void): this {
+    if (typeof fn !== 'function') throw new TypeError('onClosing(fn): fn must be a function');
+    this.closingHooks.push(fn);
+    return this;
+  }
+
   /** Runs `fn` at every `close()` once the server has closed (also after a failed listen). */
   onClose(fn: () => void | Promise<void>): this {
     if (typeof fn !== 'function') throw new TypeError('onClose(fn): fn must be a function');
@@ -170,6 +182,14 @@ export class App {
       }
     }
     if (failure !== null) throw failure;
+  }
+
+  private logClosingError(err: unknown): void {
+    try {
+      this.logger.error(err instanceof Error && err.stack ? err.stack : err);
+    } catch {
+      // A throwing logger must not break close().
+    }
   }
 
   /** Starts listening; resolves with the bound address (useful with port 0). */
@@ -216,6 +236,14 @@ export class App {
     if (server === null) return this.closeHooks.length ? this.runCloseHooks() : Promise.resolve();
     // open WebSockets are told 1001 (going away) and close within the grace period
     this.dispatcher?.closeSockets(1001, 'server shutting down');
+    for (const fn of this.closingHooks) {
+      try {
+        const ret = fn() as unknown;
+        if (ret instanceof Promise) ret.catch((err: unknown) => this.logClosingError(err));
+      } catch (err) {
+        this.logClosingError(err);
+      }
+    }
     const closed = new Promise<void>((resolve, reject) => {
       try {
         server.close(timeout, () => {

@@ -1,9 +1,9 @@
 """The frame protocol between the Node.js pool and a worker.
 
 Every frame is a 9-byte header ``type (u8) | stream id (u32 BE) | payload length (u32 BE)``
-followed by the payload. Node -> worker: START, CREDIT, CANCEL. Worker -> Node:
-HELLO, HEAD, DATA, END, ERROR, CLOSED. The TypeScript side (ts/python/protocol.ts)
-mirrors these numbers.
+followed by the payload. Node -> worker: START, CREDIT, CANCEL, PING. Worker -> Node:
+HELLO, HEAD, DATA, END, ERROR, CLOSED, PONG. The TypeScript side (ts/python/protocol.ts)
+mirrors these numbers. A DATA payload is at most MAX_DATA bytes.
 """
 import json
 import struct
@@ -12,19 +12,25 @@ HEADER = struct.Struct(">BII")
 HEADER_SIZE = HEADER.size
 U32 = struct.Struct(">I")
 MAX_PAYLOAD = 1 << 30
+# The largest DATA payload a worker sends: a bigger item (or batch) leaves in slices of this
+# size, each within the stream's credit, so neither side ever holds more than a few of them.
+MAX_DATA = 64 * 1024
 
 # Node -> worker
 START = 1    # payload: u32 JSON length, JSON {target, method, path, query, headers, params, window}, body bytes
 CREDIT = 2   # payload: u32 bytes the stream may produce beyond what it already did
 CANCEL = 3   # no payload: close the generator (finally / with blocks run), answer CLOSED
+PING = 4     # stream 0, no payload: answered with PONG by the worker's event loop (liveness)
 
 # worker -> Node
 HELLO = 20   # stream 0, JSON {pid, python}: the worker is ready
-HEAD = 21    # JSON {status, headers: [[name, value], ...]}: sent right before the first DATA
+HEAD = 21    # JSON {status, headers: [[name, value], ...], empty?: true}: sent right before the first DATA
+             # (empty: sent with END, no DATA at all: the response has no body)
 DATA = 22    # encoded items, concatenated
 END = 23     # the generator finished
 ERROR = 24   # JSON {type, message, traceback}; before HEAD it becomes a 500, after it an aborted stream
 CLOSED = 25  # answer to CANCEL: the generator is closed
+PONG = 26    # stream 0, no payload: answer to PING
 
 
 def frame(kind, stream_id, payload=b""):

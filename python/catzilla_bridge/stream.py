@@ -10,6 +10,11 @@ DATA frame. A slow generator's item therefore leaves at once, while a fast one's
 items pile up until the loop gets to run (a GIL switch interval, or until it awaits)
 and leave in large frames.
 
+Large items: an item (or a returned document) bigger than protocol.MAX_DATA leaves in
+slices of that size, each one waiting for credit like an item would, so a 50 MiB item
+costs the same as fifty 1 MiB ones and neither side buffers more than the window plus
+a slice.
+
 Sync callables and generators run in a thread of their own, so a blocking or
 CPU-bound one never stalls the worker's event loop (the other streams); async ones
 run as tasks on the loop.
@@ -110,7 +115,14 @@ class Stream:
         if self.cancelled:
             return
         self._send_head()
-        self.worker.send(P.DATA, self.sid, parts[0] if len(parts) == 1 else b"".join(parts))
+        payload = parts[0] if len(parts) == 1 else b"".join(parts)
+        n = len(payload)
+        if n <= P.MAX_DATA:
+            self.worker.send(P.DATA, self.sid, payload)
+            return
+        view = memoryview(payload)
+        for off in range(0, n, P.MAX_DATA):
+            self.worker.send(P.DATA, self.sid, view[off:off + P.MAX_DATA])
 
     def finish(self, error=None):
         """The producer is done: flush, then END, ERROR or (after a cancel) CLOSED."""
@@ -125,6 +137,9 @@ class Stream:
         else:
             if self.head is None:
                 self.head = self.request.response.seal(None)
+            if not self.head_sent:
+                # Nothing was sent: the response has no body (a 204 carries no Content-Type).
+                self.head = dict(self.head, empty=True)
             self._send_head()
             self.worker.send(P.END, self.sid)
         self.worker.stream_done(self)
@@ -136,10 +151,48 @@ class Stream:
 
     # ---- producers ----
 
-    def _emit(self, data, item, threadsafe):
-        """Queues one encoded item (any thread) and makes sure a flush is scheduled."""
-        if self.head is None:
-            self.head = self.request.response.seal(content_type_of(item))
+    def _wait_credit_sync(self):
+        """Producer thread: blocks while the stream has no credit; False once cancelled."""
+        if self.used >= self.granted:
+            with self.cond:
+                while self.used >= self.granted and not self.cancelled:
+                    self.cond.wait()
+        return not self.cancelled
+
+    async def _wait_credit_async(self):
+        """Event loop: waits while the stream has no credit; False once cancelled."""
+        while self.used >= self.granted and not self.cancelled:
+            self.credit_event.clear()
+            if self.used >= self.granted and not self.cancelled:
+                await self.credit_event.wait()
+        return not self.cancelled
+
+    def _put_sync(self, data):
+        """Producer thread: queues `data`, a slice at a time past MAX_DATA, each within credit."""
+        n = len(data)
+        if n <= P.MAX_DATA:
+            self._emit(data, True)
+            return
+        view = memoryview(data)
+        for off in range(0, n, P.MAX_DATA):
+            if off and not self._wait_credit_sync():
+                return
+            self._emit(view[off:off + P.MAX_DATA], True)
+
+    async def _put_async(self, data):
+        """Event loop: queues `data`, a slice at a time past MAX_DATA, each within credit."""
+        n = len(data)
+        if n <= P.MAX_DATA:
+            self._emit(data, False)
+            return
+        view = memoryview(data)
+        for off in range(0, n, P.MAX_DATA):
+            if off and not await self._wait_credit_async():
+                return
+            self._emit(view[off:off + P.MAX_DATA], False)
+
+    def _emit(self, data, threadsafe):
+        """Queues encoded bytes (any thread) and makes sure a flush is scheduled."""
         self.outbox.append(data)
         n = len(data)
         self.used += n
@@ -153,7 +206,13 @@ class Stream:
         # one) gets its flush FLUSH_DELAY later, with whatever it produced meanwhile, or as
         # soon as FLUSH_BYTES piled up; one that was quiet (a slow one) is flushed at once.
         self.pending_bytes += n
-        if not self.flush_pending:
+        if self.pending_bytes >= FLUSH_BYTES:
+            self.last_emit = _monotonic()
+            if not self.urgent_pending:
+                self.urgent_pending = True
+                self.flush_pending = True
+                self.loop.call_soon_threadsafe(self.flush)
+        elif not self.flush_pending:
             self.flush_pending = True
             now = _monotonic()
             if now - self.last_emit >= FLUSH_DELAY:
@@ -161,27 +220,27 @@ class Stream:
             else:
                 self.loop.call_soon_threadsafe(self._arm_flush)
             self.last_emit = now
-        elif self.pending_bytes >= FLUSH_BYTES and not self.urgent_pending:
-            self.urgent_pending = True
-            self.loop.call_soon_threadsafe(self.flush)
 
     def _arm_flush(self):
         self.loop.call_later(FLUSH_DELAY, self.flush)
 
-    def _emit_document(self, value):
-        """A returned (not streamed) value: one item with a document content type."""
+    def _document(self, value):
+        """A returned (not streamed) value: seals the head with its content type, returns its bytes."""
         if value is None:
             head = self.request.response
             if head.status == 200 and not head.sent:
                 head.status = 204  # like a Node handler returning null
             if self.head is None:
                 self.head = head.seal(None)
-            return
+            return b""
         data, ctype = encode_document(value)
         if self.head is None:
             self.head = self.request.response.seal(ctype)
-        if data:
-            self.outbox.append(data)
+        return data
+
+    def _seal_for(self, item):
+        if self.head is None:
+            self.head = self.request.response.seal(content_type_of(item))
 
     def _unwrap(self, result):
         if isinstance(result, Response):
@@ -200,21 +259,18 @@ class Stream:
             if _is_stream(result):
                 self._iterate_sync(result)
             elif not self.cancelled:
-                self._emit_document(result)
+                data = self._document(result)
+                if data:
+                    self._put_sync(data)
         except BaseException as err:  # noqa: BLE001
             error = _format(err)
         self.loop.call_soon_threadsafe(self.finish, error)
 
     def _iterate_sync(self, iterable):
         it = iter(iterable)
-        cond = self.cond
         try:
             while True:
-                if self.used >= self.granted:
-                    with cond:
-                        while self.used >= self.granted and not self.cancelled:
-                            cond.wait()
-                if self.cancelled:
+                if not self._wait_credit_sync():
                     break
                 try:
                     item = next(it)
@@ -224,7 +280,8 @@ class Stream:
                     break
                 data = encode_item(item)
                 if data:
-                    self._emit(data, item, True)
+                    self._seal_for(item)
+                    self._put_sync(data)
         except BaseException:
             _close_sync(it)
             raise
@@ -261,19 +318,16 @@ class Stream:
             # A sync iterable returned by an async target: iterate it in a thread too.
             await self.loop.run_in_executor(None, self._iterate_sync, result)
         elif not self.cancelled:
-            self._emit_document(result)
+            data = self._document(result)
+            if data:
+                await self._put_async(data)
 
     async def _iterate_async(self, aiterable):
         it = aiterable.__aiter__()
         slice_bytes = 0
         try:
             while True:
-                if self.used >= self.granted:
-                    self.credit_event.clear()
-                    if self.used >= self.granted and not self.cancelled:
-                        await self.credit_event.wait()
-                    continue
-                if self.cancelled:
+                if not await self._wait_credit_async():
                     break
                 try:
                     item = await it.__anext__()
@@ -281,7 +335,8 @@ class Stream:
                     return
                 data = encode_item(item)
                 if data:
-                    self._emit(data, item, False)
+                    self._seal_for(item)
+                    await self._put_async(data)
                     slice_bytes += len(data)
                     if slice_bytes >= ASYNC_SLICE_BYTES:
                         slice_bytes = 0

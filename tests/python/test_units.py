@@ -1,5 +1,6 @@
 """Encoding, request/response objects, frames and target resolution, without a worker."""
 import json
+import os
 
 import pytest
 
@@ -100,3 +101,23 @@ def test_validate_reports_tracebacks():
     assert "this_module_does_not_exist_catzilla" in report["errors"][0]["traceback"]
     assert "Traceback (most recent call last)" in report["errors"][0]["traceback"]
     assert json.loads(validate(json.dumps(["bridge_handlers:rows"])))["ok"] is True
+
+
+def test_validate_captures_module_output_and_reports_progress(tmp_path, capfd):
+    files = {name: str(tmp_path / name) for name in ("output", "progress", "report")}
+    targets = ["noisy_module:hello", "noisy_broken:rows"]
+    report = json.loads(validate(json.dumps(targets), "[]", json.dumps(files)))
+    out, err = capfd.readouterr()
+    assert out == "" and err == "", "module output leaked: %r %r" % (out, err)
+    assert report["ok"] is False and [e["target"] for e in report["errors"]] == ["noisy_broken:rows"]
+    assert "RuntimeError: noisy_broken cannot start" in report["errors"][0]["traceback"]
+    output = open(files["output"]).read()
+    for text in ("noisy_module: print() at import", "noisy_module: stderr at import", "noisy_module: raw fd 1 at import",
+                 "noisy_module: no newline at the end", "noisy_broken: connecting to the database at import"):
+        assert text in output
+    assert open(files["progress"]).read().splitlines() == targets
+    assert json.loads(open(files["report"]).read()) == report
+    print("stdout works again")
+    os.write(2, b"fd 2 works again\n")
+    out, err = capfd.readouterr()
+    assert out == "stdout works again\n" and err == "fd 2 works again\n"

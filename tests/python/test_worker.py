@@ -2,6 +2,8 @@
 import json
 import time
 
+import pytest
+
 from catzilla_bridge import protocol as P
 from conftest import read_marker
 
@@ -45,6 +47,7 @@ def test_strings_bytes_documents_and_none(worker):
     worker.start(4, "bridge_handlers:nothing")
     head, body, kind, _ = worker.collect(4)
     assert head["status"] == 204 and body == b"" and kind == P.END
+    assert head["empty"] is True and head["headers"] == []
 
 
 def test_request_reaches_the_function(worker):
@@ -192,3 +195,60 @@ def test_eof_closes_generators_and_exits(worker, marker):
     worker.proc.stdin.close()
     assert worker.proc.wait(5) == 0
     assert "exit" in read_marker(marker, "exit")
+
+
+def _pattern(size, seed=0):
+    ramp = bytes((seed + i) % 251 for i in range(251))
+    reps, rest = divmod(size, 251)
+    return ramp * reps + ramp[:rest]
+
+
+def _drain(worker, sid, quiet=0.3):
+    """DATA payload sizes of `sid` until nothing came for `quiet` seconds (or the stream ended)."""
+    sizes, body, kind = [], bytearray(), None
+    while True:
+        try:
+            kind, fsid, payload = worker.recv(timeout=quiet)
+        except TimeoutError:
+            return sizes, bytes(body), None
+        if fsid != sid:
+            continue
+        if kind == P.DATA:
+            sizes.append(len(payload))
+            body += payload
+        elif kind != P.HEAD:
+            return sizes, bytes(body), kind
+
+
+def test_a_large_item_leaves_in_frame_sized_slices_paced_by_credit(worker):
+    """A 5 MiB item (sync, async, returned): frames of at most MAX_DATA, never past the credit."""
+    size = 5 * 1024 * 1024 + 3
+    window = 256 * 1024
+    for sid, target in ((1, "bridge_handlers:big"), (2, "bridge_handlers:async_big"), (3, "bridge_handlers:big_document")):
+        worker.start(sid, target, window=window, query="size=%d" % size)
+        sizes, body, kind = _drain(worker, sid)
+        assert kind is None, "%s: the stream went on without credit" % target
+        assert sizes and max(sizes) <= P.MAX_DATA, (target, max(sizes))
+        assert window <= len(body) <= window + P.MAX_DATA, (target, len(body))
+        worker.credit(sid, size)  # the rest at once
+        sizes, more, kind = _drain(worker, sid, quiet=5)
+        assert kind == P.END, target
+        assert max(sizes) <= P.MAX_DATA, (target, max(sizes))
+        body += more
+        assert body == _pattern(size), target
+
+
+def test_ping_is_answered_by_the_event_loop(worker):
+    worker.send(P.PING, 0)
+    assert worker.recv()[:2] == (P.PONG, 0)
+
+
+def test_worker_with_a_blocked_loop_exits_once_its_pipe_closed(worker, marker):
+    """The watchdog thread ends a worker whose event loop never sees the EOF."""
+    worker.start(1, "bridge_handlers:async_blocked", query="seconds=60&marker=%s" % marker)
+    assert "start" in read_marker(marker, "start")
+    worker.send(P.PING, 0)
+    with pytest.raises(TimeoutError):
+        worker.recv(timeout=0.5)  # the loop is blocked: no PONG
+    worker.proc.stdin.close()
+    assert worker.proc.wait(15) == 0  # the grace period, then the watchdog's exit (not the 60 s sleep)

@@ -9,15 +9,17 @@
  * The function gets a `catzilla_bridge.Request` and returns or yields str, bytes or
  * dicts (JSON lines), sync or async. Data travels as batched frames over the workers'
  * pipes, paced by credit from the catzilla stream (see stream.ts); pythonia is used
- * only for the startup check (validate.ts).
+ * only for the startup check (validate.ts). When `app.close()` starts, requests whose
+ * function has not produced anything yet are answered 503 (and their generators closed).
  */
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { App } from '../app.js';
 import type { Handler } from '../dispatch.js';
-import { CoreError } from '../errors.js';
+import { CoreError, HttpError } from '../errors.js';
 import type { Request } from '../request.js';
+import { HttpResponse } from '../response.js';
 import { StreamingResponse, type FlowOptions } from '../streaming/index.js';
 import { WorkerPool } from './pool.js';
 import type { StartSpec } from './protocol.js';
@@ -34,13 +36,27 @@ export interface PythonBridgeOptions {
   paths?: string[];
   /** Bytes a generator may run ahead of the socket (its credit window). Default 256 KiB. */
   window?: number;
-  /** ms for the workers to start and the targets to import. Default 15000. */
+  /** ms for the workers to start, and again for the startup check to import the targets. Default 15000. */
   startupTimeout?: number;
+  /**
+   * ms a worker's event loop may go without answering a ping (a blocked loop: time.sleep()
+   * or CPU work inside an async def) before the worker is declared stuck: its requests fail,
+   * it is killed and replaced. Default 10000; 0 turns the check off.
+   */
+  livenessTimeout?: number;
+  /**
+   * ms a function may take to produce its first item (or return) before the request is
+   * answered 504 and its generator closed. Default 0: no limit. Endpoints may override it.
+   */
+  firstItemTimeout?: number;
   /** ms the workers get to close their generators at close() before SIGKILL. Default 2000. */
   closeTimeout?: number;
   /** How targets are checked at start: 'pythonia' (default), 'subprocess', or false (not at all). */
   validate?: 'pythonia' | 'subprocess' | false;
-  /** Extra environment for the workers. */
+  /**
+   * Extra environment for the workers and the startup check. A PYTHONPATH given here is
+   * kept (after the bridge's own package directory) instead of the one of process.env.
+   */
   env?: Record<string, string>;
   /** Receives the workers' stderr (print(), warnings). Default: process.stderr. */
   stderr?: (text: string) => void;
@@ -49,6 +65,8 @@ export interface PythonBridgeOptions {
 export interface PythonEndpointOptions extends FlowOptions {
   /** Send the head as soon as the function produced it instead of with the first data. */
   flushHeaders?: boolean;
+  /** Overrides the bridge's firstItemTimeout for this endpoint (ms, 0: no limit). */
+  firstItemTimeout?: number;
 }
 
 export interface PythonBridgeStats {
@@ -65,6 +83,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const PYTHON_PACKAGE_DIR = path.resolve(here, '..', '..', 'python');
 
 const DEFAULT_WINDOW = 256 * 1024;
+const DEFAULT_LIVENESS_TIMEOUT = 10000;
+/** Statuses whose response has no body (and so no Content-Type). */
+const NO_BODY = new Set([204, 304]);
 
 export class PythonBridge {
   private readonly python: string;
@@ -73,6 +94,8 @@ export class PythonBridge {
   private readonly window: number;
   private readonly startupTimeout: number;
   private readonly closeTimeout: number;
+  private readonly livenessTimeout: number;
+  private readonly firstItemTimeout: number;
   private readonly validateVia: 'pythonia' | 'subprocess' | false;
   private readonly env: NodeJS.ProcessEnv;
   private readonly stderr: (text: string) => void;
@@ -80,6 +103,8 @@ export class PythonBridge {
   private pool: WorkerPool | null = null;
   private starting: Promise<WorkerPool> | null = null;
   private closing: Promise<void> | null = null;
+  /** app.close() started: new requests and those still waiting for a first item get 503. */
+  private draining = false;
   private validatedVia: ValidationReport['via'] | null = null;
   private readonly apps = new WeakSet<App>();
 
@@ -91,13 +116,21 @@ export class PythonBridge {
     this.window = positiveInt(options.window ?? DEFAULT_WINDOW, 'window');
     this.startupTimeout = positiveInt(options.startupTimeout ?? 15000, 'startupTimeout');
     this.closeTimeout = nonNegativeInt(options.closeTimeout ?? 2000, 'closeTimeout');
+    this.livenessTimeout = nonNegativeInt(options.livenessTimeout ?? DEFAULT_LIVENESS_TIMEOUT, 'livenessTimeout');
+    this.firstItemTimeout = nonNegativeInt(options.firstItemTimeout ?? 0, 'firstItemTimeout');
     const paths = options.paths ?? [process.cwd()];
     if (!Array.isArray(paths) || paths.some((p) => typeof p !== 'string')) throw new TypeError('PythonBridge option paths must be an array of strings');
     this.paths = paths.map((p) => path.resolve(p));
     const via = options.validate ?? 'pythonia';
     if (via !== 'pythonia' && via !== 'subprocess' && via !== false) throw new TypeError(`PythonBridge option validate must be 'pythonia', 'subprocess' or false`);
     this.validateVia = via;
-    const pythonPath = [PYTHON_PACKAGE_DIR, process.env.PYTHONPATH].filter(Boolean).join(path.delimiter);
+    if (options.env !== undefined && (typeof options.env !== 'object' || options.env === null)) throw new TypeError('PythonBridge option env must be an object');
+    for (const [key, value] of Object.entries(options.env ?? {})) {
+      if (typeof value !== 'string') throw new TypeError(`PythonBridge option env.${key} must be a string, got ${typeof value}`);
+    }
+    // The package directory first, then the application's PYTHONPATH (the env option's if given).
+    const userPath = options.env?.PYTHONPATH ?? process.env.PYTHONPATH;
+    const pythonPath = [PYTHON_PACKAGE_DIR, userPath].filter(Boolean).join(path.delimiter);
     this.env = {
       ...process.env,
       ...options.env,
@@ -118,13 +151,20 @@ export class PythonBridge {
       throw new TypeError(`python.endpoint() needs a "module:function" target, got ${JSON.stringify(target)}`);
     }
     this.targets.add(target);
-    const { flushHeaders, ...flow } = options;
+    const { flushHeaders, firstItemTimeout, ...flow } = options;
+    const firstItemMs = nonNegativeInt(firstItemTimeout ?? this.firstItemTimeout, 'firstItemTimeout');
     return async (req: Request) => {
+      if (this.draining) throw shuttingDown();
       const pool = await this.ready();
       const body = await req.buffer();
+      if (this.draining) throw shuttingDown();
       const stream = await pool.open(startSpec(target, req, this.window), body);
+      if (this.draining) stream.abortStart(shuttingDown());
       const onAbort = (): void => stream.cancel();
       req.signal.addEventListener('abort', onAbort, { once: true });
+      const timer = firstItemMs > 0
+        ? setTimeout(() => stream.abortStart(new HttpError(504, `the Python endpoint ${target} produced nothing within ${firstItemMs} ms (firstItemTimeout)`)), firstItemMs)
+        : null;
       let head;
       try {
         head = await stream.head();
@@ -132,7 +172,16 @@ export class PythonBridge {
         stream.cancel();
         throw err;
       } finally {
+        if (timer !== null) clearTimeout(timer);
         req.signal.removeEventListener('abort', onAbort);
+      }
+      if (head.empty === true || NO_BODY.has(head.status)) {
+        // No body: a plain response (no chunked framing, and a 204 carries no Content-Type).
+        stream.cancel();
+        const headers = head.status === 204
+          ? head.headers.filter(([name]) => name.toLowerCase() !== 'content-type')
+          : head.headers;
+        return new HttpResponse(null, { status: head.status, headers });
       }
       return new StreamingResponse((writer) => stream.pipe(writer), {
         ...flow,
@@ -149,12 +198,23 @@ export class PythonBridge {
     if (this.apps.has(app)) return this;
     this.apps.add(app);
     app.onListen(() => this.start());
+    app.onClosing(() => this.drain());
     app.onClose(() => this.close());
     return this;
   }
 
+  /**
+   * app.close() started: requests whose function produced nothing yet are answered 503 and
+   * their generators closed; new requests get 503 too. Streams already sending go on.
+   */
+  drain(): void {
+    this.draining = true;
+    this.pool?.failStarting(shuttingDown());
+  }
+
   /** Starts the workers and imports every target registered so far; idempotent. */
   start(): Promise<void> {
+    this.draining = false;
     return this.ready().then(() => undefined);
   }
 
@@ -195,6 +255,7 @@ export class PythonBridge {
       python: this.python,
       env: this.env,
       startupTimeout: this.startupTimeout,
+      livenessTimeout: this.livenessTimeout,
       stderr: this.stderr,
     });
     await pool.start(); // Python missing or broken: a clear error here, before pythonia runs
@@ -231,9 +292,14 @@ function startSpec(target: string, req: Request, window: number): StartSpec {
 
 function importError(report: ValidationReport): CoreError {
   const parts = report.errors.map((e) => `Python endpoint "${e.target}" cannot be loaded:\n${e.traceback.trimEnd()}`);
+  if (report.output !== '') parts.push(`Output of the modules during the check:\n${report.output}`);
   const err = new CoreError('EPYTHONIMPORT', parts.join('\n\n'));
   err.stack = `CoreError [EPYTHONIMPORT]: ${parts.join('\n\n')}`;
   return err;
+}
+
+function shuttingDown(): HttpError {
+  return new HttpError(503, 'the server is shutting down');
 }
 
 function positiveInt(value: unknown, name: string): number {

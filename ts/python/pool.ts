@@ -1,6 +1,7 @@
 /**
  * A pool of Python workers. Each stream goes to the worker running the fewest streams;
- * a worker that dies fails its streams and is replaced on the next request.
+ * a worker that dies or is stuck (its event loop stopped answering pings) fails its
+ * streams and is replaced soon after (or on the next request).
  */
 import { CoreError } from '../errors.js';
 import { encodeStart, type StartSpec } from './protocol.js';
@@ -50,6 +51,11 @@ export class WorkerPool {
     worker.active++;
     worker.send(encodeStart(id, spec, body));
     return stream;
+  }
+
+  /** Fails every stream still waiting for its first item with `err` (their generators are closed). */
+  failStarting(err: Error): void {
+    for (const stream of [...this.streams.values()]) stream.abortStart(err);
   }
 
   /** Ends every worker: stdin closed (generators closed, workers exit), SIGKILL after graceMs. */

@@ -5,7 +5,7 @@
  * worker once `writer.write()` accepted them, i.e. once the catzilla stream is under its
  * high watermark; so the generator is at most one window ahead of the socket.
  */
-import { HttpError } from '../errors.js';
+import { CoreError, HttpError } from '../errors.js';
 import type { StreamingWriter } from '../streaming/index.js';
 import { encodeCredit, Frame } from './protocol.js';
 import type { WorkerProcess } from './worker.js';
@@ -13,6 +13,8 @@ import type { WorkerProcess } from './worker.js';
 export interface PythonHead {
   status: number;
   headers: Array<[string, string]>;
+  /** The function finished without sending any data: the response has no body. */
+  empty?: boolean;
 }
 
 interface PythonErrorInfo {
@@ -53,7 +55,7 @@ const noop = (): void => {};
 export class PythonStream {
   private phase = Phase.Starting;
   private cancelSent = false;
-  private queue: Buffer[] = [];
+  private queue: Array<Buffer | Buffer[]> = [];
   private writer: StreamingWriter | null = null;
   private ended = false;
   private failure: Error | null = null;
@@ -83,12 +85,13 @@ export class PythonStream {
     return this.phase === Phase.Done;
   }
 
-  onFrame(type: number, payload: Buffer): void {
+  /** A frame of this stream; a DATA payload may come as pieces, any other as one Buffer. */
+  onFrame(type: number, payload: Buffer | Buffer[]): void {
     switch (type) {
       case Frame.Head: {
         if (this.phase !== Phase.Starting) return;
         this.phase = Phase.Streaming;
-        const head = JSON.parse(payload.toString('utf8')) as PythonHead;
+        const head = JSON.parse((payload as Buffer).toString('utf8')) as PythonHead;
         this.settleHead(head, null);
         return;
       }
@@ -103,7 +106,7 @@ export class PythonStream {
         this.settleDone();
         return;
       case Frame.Error: {
-        const info = JSON.parse(payload.toString('utf8')) as PythonErrorInfo;
+        const info = JSON.parse((payload as Buffer).toString('utf8')) as PythonErrorInfo;
         this.fail(info.status !== undefined && this.phase === Phase.Starting
           ? new HttpError(info.status, info.message, { headers: info.headers, expose: true })
           : new PythonError(info, this.target));
@@ -111,6 +114,7 @@ export class PythonStream {
       }
       case Frame.Closed:
         this.finishPython();
+        this.settleHead(null, new CoreError('EPYTHONCLOSED', `the Python stream of ${this.target} was closed before its first item`));
         this.settleDone();
         return;
       default:
@@ -139,6 +143,17 @@ export class PythonStream {
     });
   }
 
+  /**
+   * Fails a stream that has not produced its head yet with `err` (a first-item timeout, the
+   * server closing) and closes its generator; false when the head had already come.
+   */
+  abortStart(err: Error): boolean {
+    if (this.phase !== Phase.Starting || this.headWaiter === null) return false;
+    this.settleHead(null, err);
+    this.cancel();
+    return true;
+  }
+
   /** Closes the Python generator (client gone, response dropped); idempotent. */
   cancel(): void {
     this.queue = [];
@@ -148,11 +163,27 @@ export class PythonStream {
     this.settleHead(null, new Error('the Python stream was cancelled'));
   }
 
-  private write(buf: Buffer): void {
+  /** Writes one DATA payload (one buffer or its pieces) and grants its bytes back once the writer took them. */
+  private write(data: Buffer | Buffer[]): void {
     const writer = this.writer!;
-    writer.write(buf).then(
+    let accepted: Promise<void>;
+    let bytes: number;
+    if (Array.isArray(data)) {
+      bytes = 0;
+      accepted = Promise.resolve();
+      for (let i = 0; i < data.length; i++) {
+        bytes += data[i]!.length;
+        // Only the last write's outcome matters: a failed write fails every later one too.
+        if (i > 0) accepted.catch(noop);
+        accepted = writer.write(data[i]!);
+      }
+    } else {
+      bytes = data.length;
+      accepted = writer.write(data);
+    }
+    accepted.then(
       () => {
-        if (this.phase !== Phase.Done && !this.cancelSent) this.worker.send(encodeCredit(this.id, buf.length));
+        if (this.phase !== Phase.Done && !this.cancelSent) this.worker.send(encodeCredit(this.id, bytes));
       },
       () => this.cancel(),
     );
