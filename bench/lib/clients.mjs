@@ -78,6 +78,19 @@ async function bulk(port, { mb = 1024, fresh = false, timeoutMs = 120_000 }) {
   return { value: size / 1048576 / seconds, unit: 'MiB/s', elapsedMs: seconds * 1000, bytes: size };
 }
 
+/**
+ * Reads /pybulk?size=S&mb=M with curl: M MiB yielded by a Python generator as items of S
+ * bytes each; checks the length, measures MiB/s.
+ */
+async function pybulk(port, { size = 1024, mb = 256, timeoutMs = 120_000 }) {
+  const url = `http://${HOST}:${port}/pybulk?size=${size}&mb=${mb}`;
+  const out = await withTimeout(curlDiscard(url, '%{http_code} %{size_download} %{time_total}'), timeoutMs, 'pybulk');
+  const [status, got, seconds] = out.trim().split(' ').map(Number);
+  if (status !== 200) throw new Error(`status ${status}`);
+  if (got !== mb * 1048576) throw new Error(`expected ${mb * 1048576} bytes, got ${got}`);
+  return { value: got / 1048576 / seconds, unit: 'MiB/s', elapsedMs: seconds * 1000, bytes: got, itemBytes: size, items: Math.ceil(got / size) };
+}
+
 function rssKiB(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
@@ -348,7 +361,7 @@ async function gzipfair(port, { plain = 6, plainRows = 1_000_000, gzipRows = 50_
   };
 }
 
-const CLIENTS = { rows, bulk, sse, wsBroadcast, slowreaders, download, gziprows, gzipfair };
+const CLIENTS = { rows, bulk, pybulk, sse, wsBroadcast, slowreaders, download, gziprows, gzipfair };
 
 const [name, portArg, optsArg] = process.argv.slice(2);
 const client = CLIENTS[name];

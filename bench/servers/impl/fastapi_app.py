@@ -74,6 +74,11 @@ async def pyrows(n: str | None = None):
     return StreamingResponse(body, media_type="application/x-ndjson")
 
 
+@app.get("/pybulk")
+async def pybulk(size: str | None = None, mb: str | None = None):
+    return StreamingResponse(pyrows_gen.bulk_items(size, mb), media_type="application/octet-stream")
+
+
 @app.get("/rows")
 async def rows(n: str | None = None):
     return StreamingResponse(rows_gen(int_param(n, 1000, MAX_ROWS)), media_type="application/x-ndjson")

@@ -1,7 +1,8 @@
-"""The Python generator every `pyrows` peer serves (bench/README.md, workload pyrows).
+"""The Python generators every `pyrows` / `pybulk` peer serves (bench/README.md).
 
-One dict per row; each framework turns it into the contract's NDJSON line
+pyrows: one dict per row; each framework turns it into the contract's NDJSON line
 {"id":i,"name":"user-i","score":(i*7)%1000,"ok":true}.
+pybulk: `mb` MiB of bytes items of `size` bytes each (the item built once per size and reused).
 """
 import json
 
@@ -33,3 +34,35 @@ def ndjson(n):
 def pyrows(request):
     """catzilla_bridge endpoint: GET /pyrows?n=N, the dicts as they are (the bridge encodes them)."""
     yield from rows(row_count(request.query.get("n")))
+
+
+MAX_BULK_MB = 64 * 1024
+MAX_ITEM = 256 * 1024 * 1024
+_items = {}
+
+
+def _item(size):
+    item = _items.get(size)
+    if item is None:
+        block = bytes(97 + i % 26 for i in range(4096))
+        reps, rest = divmod(size, 4096)
+        item = _items[size] = block * reps + block[:rest]
+    return item
+
+
+def bulk_items(size_value, mb_value):
+    """`mb` MiB as items of `size` bytes (the last one shorter)."""
+    size = min(max(row_count(size_value, 1024), 1), MAX_ITEM)
+    total = min(row_count(mb_value, 1), MAX_BULK_MB) * 1024 * 1024
+    item = _item(size)
+    for _ in range(total // size):
+        yield item
+    rest = total % size
+    if rest:
+        yield item[:rest]
+
+
+def pybulk(request):
+    """catzilla_bridge endpoint: GET /pybulk?size=S&mb=M."""
+    request.response.content_type = "application/octet-stream"
+    yield from bulk_items(request.query.get("size"), request.query.get("mb"))
