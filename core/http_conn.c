@@ -16,6 +16,22 @@ static const char conn__continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 static inline catzilla__conn_t* conn__of(llhttp_t* parser) { return (catzilla__conn_t*)parser->data; }
 
+catzilla__conn_t* catzilla__conn_for_id(catzilla_server_t* server, catzilla_request_id_t id) {
+  catzilla__conn_t* conn = catzilla__ids_owner(&server->ids, id);
+  return conn != NULL && conn->id == id ? conn : NULL;
+}
+
+static void conn__on_resume(catzilla__task_t* task) {
+  catzilla__conn_continue(CATZILLA__CONTAINER_OF(task, catzilla__conn_t, resume_task));
+}
+
+/* Continue the connection from the idle phase (outside any JS call). */
+void catzilla__conn_queue_resume(catzilla__conn_t* conn) {
+  if (conn->state == CATZILLA__CONN_CLOSING) return;
+  conn->resume_task.run = conn__on_resume;
+  catzilla__defer(&conn->server->deferred, CATZILLA__DEFER_RESUME, &conn->resume_task);
+}
+
 void catzilla__conn_set_deadline(catzilla__conn_t* conn, catzilla__deadline_t kind) {
   const catzilla_server_options_t* o = &conn->server->options;
   uint64_t ms = 0;
@@ -193,7 +209,7 @@ static void conn__request_complete(catzilla__conn_t* conn) {
   if (conn->inbuf.len == 0 && conn->reading) {
     if (llhttp_get_errno(&conn->parser) == HPE_PAUSED) llhttp_resume(&conn->parser);
   } else {
-    catzilla__server_queue_resume(conn->server, conn); /* pipelined input waits */
+    catzilla__conn_queue_resume(conn); /* pipelined input waits */
   }
 }
 
@@ -205,7 +221,7 @@ void catzilla__conn_response_done(catzilla__conn_t* conn) {
      * body timeout) is read and discarded, and the connection stays usable. */
     if (conn->body_paused) {
       conn->body_paused = 0;
-      catzilla__server_queue_resume(conn->server, conn);
+      catzilla__conn_queue_resume(conn);
     }
     return;
   }
@@ -268,7 +284,7 @@ static int conn__on_headers_complete(llhttp_t* parser) {
   conn->is_head = parser->method == HTTP_HEAD;
   conn->message_complete = !has_body;
   conn->state = CATZILLA__CONN_ACTIVE;
-  conn->id = catzilla__slot_new_id(server, conn->slot);
+  conn->id = catzilla__ids_next(&server->ids, conn->slot);
   server->stats.requests++;
   catzilla__conn_set_deadline(conn, has_body ? CATZILLA__DEADLINE_BODY : CATZILLA__DEADLINE_NONE);
 
@@ -386,7 +402,7 @@ static void conn__execute(catzilla__conn_t* conn, const char* data, size_t len) 
       }
     }
     /* paused with the request answered: continue at once (outside llhttp, inside our loop) */
-    if (conn->state == CATZILLA__CONN_IDLE && err == HPE_PAUSED) catzilla__server_queue_resume(server, conn);
+    if (conn->state == CATZILLA__CONN_IDLE && err == HPE_PAUSED) catzilla__conn_queue_resume(conn);
     return;
   }
   server->stats.parse_errors++;

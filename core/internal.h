@@ -47,6 +47,70 @@ void* catzilla__pool_get(catzilla__pool_t* pool);
 void catzilla__pool_put(catzilla__pool_t* pool, void* block);
 void catzilla__pool_drain(catzilla__pool_t* pool);
 
+/* ---- ids.c: request ids (generation * 2^22 + slot) ---- */
+typedef struct {
+  void** owners;            /* slot -> owner */
+  uint32_t* generation;     /* slot -> generation of its current id */
+  uint32_t* free_next;      /* free slot list */
+  uint32_t count;
+  uint32_t free_head;       /* UINT32_MAX: none free */
+} catzilla__ids_t;
+
+uint32_t catzilla__ids_acquire(catzilla__ids_t* ids, void* owner); /* a slot, or UINT32_MAX */
+void catzilla__ids_release(catzilla__ids_t* ids, uint32_t slot);
+catzilla_request_id_t catzilla__ids_next(catzilla__ids_t* ids, uint32_t slot);
+/* The owner of the slot of `id` while `id` is its latest id, else NULL. */
+void* catzilla__ids_owner(const catzilla__ids_t* ids, catzilla_request_id_t id);
+void catzilla__ids_free(catzilla__ids_t* ids);
+
+/* ---- deferred.c: work run from a loop phase, never inside a call JavaScript made ---- */
+typedef struct catzilla__task_s {
+  struct catzilla__task_s* next;
+  void (*run)(struct catzilla__task_s* task);
+  bool queued;
+} catzilla__task_t;
+
+typedef enum {
+  CATZILLA__DEFER_NOTIFY = 0, /* idle phase, first: streams' final notices */
+  CATZILLA__DEFER_RESUME,     /* idle phase, then: connections to continue */
+  CATZILLA__DEFER_FLUSH,      /* prepare phase: corked streams */
+  CATZILLA__DEFER_QUEUES
+} catzilla__defer_queue_t;
+
+typedef struct {
+  uv_idle_t idle;
+  uv_prepare_t prepare;
+  struct {
+    catzilla__task_t* head;
+    catzilla__task_t* tail;
+  } queues[CATZILLA__DEFER_QUEUES];
+  bool stopped;
+} catzilla__deferred_t;
+
+void catzilla__deferred_init(catzilla__deferred_t* d, uv_loop_t* loop);
+void catzilla__defer(catzilla__deferred_t* d, catzilla__defer_queue_t queue, catzilla__task_t* task);
+void catzilla__deferred_cancel(catzilla__deferred_t* d, catzilla__defer_queue_t queue, catzilla__task_t* task);
+void catzilla__deferred_run_now(catzilla__deferred_t* d, catzilla__defer_queue_t queue);
+/* Closes both handles (`cb` runs twice, with handle->data = data). */
+void catzilla__deferred_close(catzilla__deferred_t* d, uv_close_cb cb, void* data);
+
+/* ---- deadlines.c: one sweep timer for every deadline ---- */
+typedef struct catzilla__sweep_s {
+  uv_timer_t timer;
+  void (*tick)(struct catzilla__sweep_s* sweep, uint64_t now);
+  uint64_t interval;
+  uint64_t shortest_ms;     /* shortest timeout in use */
+  uint64_t until;           /* a deadline the period must not overshoot (0 = none) */
+} catzilla__sweep_t;
+
+void catzilla__sweep_init(catzilla__sweep_t* sweep, uv_loop_t* loop, void (*tick)(catzilla__sweep_t*, uint64_t now));
+void catzilla__sweep_arm(catzilla__sweep_t* sweep);
+/* A timeout of `ms` is in use: the period tightens (re-armed now when `armed`). */
+void catzilla__sweep_note(catzilla__sweep_t* sweep, uint64_t ms, bool armed);
+void catzilla__sweep_until(catzilla__sweep_t* sweep, uint64_t deadline);
+void catzilla__sweep_close(catzilla__sweep_t* sweep, uv_close_cb cb, void* data);
+bool catzilla__sweep_closing(const catzilla__sweep_t* sweep);
+
 /* ---- date.c: the Date header value, rebuilt at most once a second ---- */
 typedef struct {
   uint64_t second;
@@ -150,13 +214,11 @@ struct catzilla_stream_context_s {
   unsigned refs;                     /* attachment + writes in flight + pending notification */
   bool ending;
   bool finish_queued;
-  bool in_flush_list;
-  bool notify_queued;
   char frame[24];                    /* the chunk size line of the flush being built */
   uint64_t backpressure_since_ns;
   uint64_t started_loop_ms;
-  struct catzilla_stream_context_s* flush_next;
-  struct catzilla_stream_context_s* notify_next;
+  catzilla__task_t flush_task;       /* corked bytes wait for the prepare phase */
+  catzilla__task_t notify_task;      /* the final notice waits for the idle phase */
   catzilla_ring_source_t* ring_source;
   void* outbox_head;                 /* units waiting behind a file region, in order */
   void* outbox_tail;
@@ -165,8 +227,6 @@ struct catzilla_stream_context_s {
 };
 
 void catzilla__stream_conn_closed(catzilla_stream_context_t* stream);
-void catzilla__stream_flush_all(catzilla_server_t* server);
-void catzilla__stream_notify_all(catzilla_server_t* server);
 void catzilla__stream_free_pool(catzilla_server_t* server);
 
 /* ring_source.c: called on the loop thread when its stream can take more */
@@ -213,12 +273,11 @@ typedef struct catzilla__conn_s {
   unsigned keep_alive : 1;            /* the connection outlives the current request */
   unsigned body_paused : 1;           /* JS asked to stop the body */
   unsigned reading : 1;               /* uv_read_start is in effect */
-  unsigned resume_queued : 1;         /* on the server's resume list */
   unsigned is_head : 1;               /* HEAD request: no body on the wire */
   unsigned http10 : 1;
   unsigned upgrade : 1;
   unsigned shutdown_sent : 1;
-  struct catzilla__conn_s* resume_next;
+  catzilla__task_t resume_task;       /* continue outside JS calls (deferred.c) */
   catzilla_stream_context_t* stream;  /* the streaming response of the current request */
   struct catzilla__ws_s* ws;          /* set once the request was upgraded to a WebSocket */
 } catzilla__conn_t;
@@ -227,11 +286,8 @@ typedef struct catzilla__conn_s {
 struct catzilla_server_s {
   uv_loop_t* loop;
   uv_tcp_t listener;
-  uv_timer_t sweep;                   /* timeouts: one timer for every connection */
-  uv_idle_t resume_idle;              /* continues paused connections outside JS calls */
-  uv_prepare_t flush_prepare;         /* flushes corked streams before the loop blocks */
-  catzilla_stream_context_t* flush_head;
-  catzilla_stream_context_t* notify_head;
+  catzilla__sweep_t sweep;            /* timeouts: one timer for every connection */
+  catzilla__deferred_t deferred;      /* resume / flush / notify from loop phases */
   catzilla__pool_t stream_pool;
   uv_buf_t iov[CATZILLA__STREAM_MAX_PIECES + 4];
   catzilla_server_options_t options;
@@ -239,12 +295,7 @@ struct catzilla_server_s {
   void* data;
   llhttp_settings_t parser_settings;
   catzilla__conn_t* conns;            /* every open connection */
-  catzilla__conn_t* resume_head;      /* connections with buffered input to continue */
-  catzilla__conn_t** slots;           /* request id -> connection */
-  uint32_t* slot_generation;
-  uint32_t slot_count;
-  uint32_t slot_free;                 /* head of the free slot list (slot_generation reused as link) */
-  uint32_t* slot_free_next;
+  catzilla__ids_t ids;                /* request id -> connection */
   catzilla__pool_t head_pool;         /* request head blocks */
   catzilla__pool_t conn_pool;         /* connection structs */
   catzilla__buf_t out;                /* scratch for serializing responses */
@@ -253,29 +304,20 @@ struct catzilla_server_s {
   bool read_slab_busy;
   catzilla_server_stats_t stats;
   uint64_t close_deadline;
-  uint64_t sweep_interval;
-  uint64_t min_stall_ms;              /* shortest stall timeout asked for (sweep resolution) */
   catzilla_server_closed_cb closed_cb;
   void* closed_arg;
-  int handles_open;                   /* listener, sweep, resume_idle not yet closed */
+  int handles_open;                   /* listener, sweep, idle, prepare not yet closed */
   bool listening;
   bool closing;
   bool closed;
 };
 
 /* server.c */
-uint32_t catzilla__slot_acquire(catzilla_server_t* server, catzilla__conn_t* conn);
-void catzilla__slot_release(catzilla_server_t* server, uint32_t slot);
-catzilla_request_id_t catzilla__slot_new_id(catzilla_server_t* server, uint32_t slot);
-catzilla__conn_t* catzilla__conn_for_id(catzilla_server_t* server, catzilla_request_id_t id);
 void catzilla__server_conn_closed(catzilla_server_t* server, catzilla__conn_t* conn);
-void catzilla__server_queue_resume(catzilla_server_t* server, catzilla__conn_t* conn);
-void catzilla__server_arm_sweep(catzilla_server_t* server);
-void catzilla__server_note_timeout(catzilla_server_t* server, uint64_t ms);
-void catzilla__server_queue_flush(catzilla_server_t* server, catzilla_stream_context_t* stream);
-void catzilla__server_queue_notify(catzilla_server_t* server, catzilla_stream_context_t* stream);
 
 /* http_conn.c */
+catzilla__conn_t* catzilla__conn_for_id(catzilla_server_t* server, catzilla_request_id_t id);
+void catzilla__conn_queue_resume(catzilla__conn_t* conn);
 void catzilla__conn_settings_init(llhttp_settings_t* settings);
 int catzilla__conn_start(catzilla_server_t* server, catzilla__conn_t* conn);
 void catzilla__conn_close(catzilla__conn_t* conn, catzilla_abort_reason_t reason);

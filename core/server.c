@@ -1,7 +1,7 @@
 /*
- * The server: listen/accept on the given libuv loop, the registry of connections and
- * request ids, one sweep timer for every timeout, an idle handle that continues
- * connections outside JavaScript calls, and graceful close.
+ * The server: listen/accept on the given libuv loop, the list of its connections, the
+ * request-level calls of the public API, and graceful close. Request ids (ids.c), work
+ * deferred to loop phases (deferred.c) and the deadline sweep (deadlines.c) are its leaves.
  */
 #include "internal.h"
 #include <stdlib.h>
@@ -12,119 +12,12 @@ void catzilla_server_options_default(catzilla_server_options_t* o) {
 #undef XX
 }
 
-/* ---- request ids: generation * 2^22 + slot, below 2^53 ---- */
-
-uint32_t catzilla__slot_acquire(catzilla_server_t* s, catzilla__conn_t* conn) {
-  if (s->slot_free == UINT32_MAX) {
-    uint32_t old = s->slot_count, n = old ? old * 2 : 256;
-    if (n > (1u << CATZILLA__SLOT_BITS)) return UINT32_MAX;
-    catzilla__conn_t** slots = realloc(s->slots, n * sizeof(*slots));
-    if (slots == NULL) return UINT32_MAX;
-    s->slots = slots;
-    uint32_t* gen = realloc(s->slot_generation, n * sizeof(*gen));
-    if (gen == NULL) return UINT32_MAX;
-    s->slot_generation = gen;
-    uint32_t* next = realloc(s->slot_free_next, n * sizeof(*next));
-    if (next == NULL) return UINT32_MAX;
-    s->slot_free_next = next;
-    for (uint32_t i = old; i < n; i++) {
-      slots[i] = NULL;
-      gen[i] = 0;
-      next[i] = i + 1 < n ? i + 1 : UINT32_MAX;
-    }
-    s->slot_free = old;
-    s->slot_count = n;
-  }
-  uint32_t slot = s->slot_free;
-  s->slot_free = s->slot_free_next[slot];
-  s->slots[slot] = conn;
-  return slot;
-}
-
-void catzilla__slot_release(catzilla_server_t* s, uint32_t slot) {
-  s->slots[slot] = NULL;
-  s->slot_free_next[slot] = s->slot_free;
-  s->slot_free = slot;
-}
-
-catzilla_request_id_t catzilla__slot_new_id(catzilla_server_t* s, uint32_t slot) {
-  uint32_t gen = ++s->slot_generation[slot];
-  if (gen >= (1u << 31)) gen = s->slot_generation[slot] = 1;
-  return ((uint64_t)gen << CATZILLA__SLOT_BITS) | slot;
-}
-
-catzilla__conn_t* catzilla__conn_for_id(catzilla_server_t* s, catzilla_request_id_t id) {
-  uint64_t slot = id & CATZILLA__SLOT_MASK;
-  if (id == 0 || slot >= s->slot_count) return NULL;
-  catzilla__conn_t* conn = s->slots[slot];
-  if (conn == NULL || conn->id != id) return NULL;
-  return conn;
-}
-
-/* ---- continuing connections outside JS calls ---- */
-
-static void server__on_resume_idle(uv_idle_t* idle);
-
-static void server__on_resume_idle(uv_idle_t* idle) {
-  catzilla_server_t* s = CATZILLA__CONTAINER_OF(idle, catzilla_server_t, resume_idle);
-  catzilla__conn_t* list = s->resume_head;
-  s->resume_head = NULL;
-  uv_idle_stop(idle);
-  catzilla__stream_notify_all(s);
-  while (list != NULL) {
-    catzilla__conn_t* conn = list;
-    list = conn->resume_next;
-    conn->resume_next = NULL;
-    conn->resume_queued = 0;
-    catzilla__conn_continue(conn);
-  }
-}
-
-void catzilla__server_queue_resume(catzilla_server_t* s, catzilla__conn_t* conn) {
-  if (conn->resume_queued || conn->state == CATZILLA__CONN_CLOSING) return;
-  conn->resume_queued = 1;
-  conn->resume_next = s->resume_head;
-  s->resume_head = conn;
-  if (!s->closed) uv_idle_start(&s->resume_idle, server__on_resume_idle);
-}
-
-static void server__on_flush_prepare(uv_prepare_t* prepare) {
-  catzilla_server_t* s = CATZILLA__CONTAINER_OF(prepare, catzilla_server_t, flush_prepare);
-  uv_prepare_stop(prepare);
-  catzilla__stream_flush_all(s);
-}
-
-void catzilla__server_queue_flush(catzilla_server_t* s, catzilla_stream_context_t* stream) {
-  stream->flush_next = s->flush_head;
-  s->flush_head = stream;
-  if (!s->closed) uv_prepare_start(&s->flush_prepare, server__on_flush_prepare);
-}
-
-void catzilla__server_queue_notify(catzilla_server_t* s, catzilla_stream_context_t* stream) {
-  stream->notify_queued = true;
-  stream->notify_next = s->notify_head;
-  s->notify_head = stream;
-  if (!s->closed) uv_idle_start(&s->resume_idle, server__on_resume_idle);
-}
-
-static void server__unqueue_resume(catzilla_server_t* s, catzilla__conn_t* conn) {
-  if (!conn->resume_queued) return;
-  for (catzilla__conn_t** p = &s->resume_head; *p != NULL; p = &(*p)->resume_next) {
-    if (*p == conn) {
-      *p = conn->resume_next;
-      break;
-    }
-  }
-  conn->resume_queued = 0;
-}
-
 /* ---- timeouts ---- */
 
 static void server__maybe_finish_close(catzilla_server_t* s);
 
-static void server__on_sweep(uv_timer_t* timer) {
-  catzilla_server_t* s = CATZILLA__CONTAINER_OF(timer, catzilla_server_t, sweep);
-  uint64_t now = catzilla__now(s);
+static void server__on_sweep(catzilla__sweep_t* sweep, uint64_t now) {
+  catzilla_server_t* s = CATZILLA__CONTAINER_OF(sweep, catzilla_server_t, sweep);
   bool force = s->closing && now >= s->close_deadline;
   catzilla__conn_t* conn = s->conns;
   while (conn != NULL) {
@@ -135,32 +28,6 @@ static void server__on_sweep(uv_timer_t* timer) {
       catzilla__conn_timeout(conn);
     conn = next;
   }
-}
-
-static uint64_t server__sweep_interval(const catzilla_server_options_t* o) {
-  uint64_t min = 1000;
-  uint64_t t[4] = {o->headers_timeout_ms, o->keepalive_timeout_ms, o->body_timeout_ms, o->request_timeout_ms};
-  for (int i = 0; i < 4; i++)
-    if (t[i] && t[i] / 4 < min) min = t[i] / 4;
-  return min < 10 ? 10 : min;
-}
-
-void catzilla__server_arm_sweep(catzilla_server_t* s) {
-  uint64_t interval = server__sweep_interval(&s->options);
-  if (s->min_stall_ms && s->min_stall_ms / 4 < interval) interval = s->min_stall_ms / 4 < 10 ? 10 : s->min_stall_ms / 4;
-  if (s->closing) {
-    uint64_t left = s->close_deadline > catzilla__now(s) ? s->close_deadline - catzilla__now(s) : 0;
-    if (left + 1 < interval) interval = left + 1;
-  }
-  s->sweep_interval = interval;
-  uv_timer_start(&s->sweep, server__on_sweep, interval, interval);
-}
-
-/* A stream with a shorter stall timeout than the sweep's period tightens the sweep. */
-void catzilla__server_note_timeout(catzilla_server_t* s, uint64_t ms) {
-  if (ms == 0 || (s->min_stall_ms != 0 && ms >= s->min_stall_ms)) return;
-  s->min_stall_ms = ms;
-  if (s->listening && !s->closed && ms / 4 < s->sweep_interval) catzilla__server_arm_sweep(s);
 }
 
 /* ---- accepting ---- */
@@ -176,7 +43,7 @@ static void server__on_connection(uv_stream_t* listener, int status) {
     catzilla__pool_put(&s->conn_pool, conn);
     return;
   }
-  conn->slot = catzilla__slot_acquire(s, conn);
+  conn->slot = catzilla__ids_acquire(&s->ids, conn);
   conn->next = s->conns;
   if (s->conns) s->conns->prev = conn;
   s->conns = conn;
@@ -190,11 +57,11 @@ static void server__on_connection(uv_stream_t* listener, int status) {
 }
 
 void catzilla__server_conn_closed(catzilla_server_t* s, catzilla__conn_t* conn) {
-  server__unqueue_resume(s, conn);
+  catzilla__deferred_cancel(&s->deferred, CATZILLA__DEFER_RESUME, &conn->resume_task);
   if (conn->prev) conn->prev->next = conn->next;
   else s->conns = conn->next;
   if (conn->next) conn->next->prev = conn->prev;
-  if (conn->slot != UINT32_MAX) catzilla__slot_release(s, conn->slot);
+  if (conn->slot != UINT32_MAX) catzilla__ids_release(&s->ids, conn->slot);
   catzilla__head_release(&conn->head);
   catzilla__buf_free(&conn->inbuf);
   catzilla__ws_conn_free(conn);
@@ -218,16 +85,15 @@ int catzilla_server_new(uv_loop_t* loop, const catzilla_server_options_t* option
   s->options = *options;
   s->callbacks = *callbacks;
   s->data = data;
-  s->slot_free = UINT32_MAX;
+  s->ids.free_head = UINT32_MAX;
   catzilla__conn_settings_init(&s->parser_settings);
   catzilla__pool_init(&s->head_pool, CATZILLA__HEAD_BLOCK_SIZE);
   catzilla__pool_init(&s->conn_pool, sizeof(catzilla__conn_t));
-  uv_timer_init(loop, &s->sweep);
-  uv_unref((uv_handle_t*)&s->sweep);
-  uv_idle_init(loop, &s->resume_idle);
-  uv_unref((uv_handle_t*)&s->resume_idle);
-  uv_prepare_init(loop, &s->flush_prepare);
-  uv_unref((uv_handle_t*)&s->flush_prepare);
+  catzilla__sweep_init(&s->sweep, loop, server__on_sweep);
+  const uint64_t timeouts[] = {options->headers_timeout_ms, options->keepalive_timeout_ms, options->body_timeout_ms,
+                               options->request_timeout_ms};
+  for (size_t i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); i++) catzilla__sweep_note(&s->sweep, timeouts[i], false);
+  catzilla__deferred_init(&s->deferred, loop);
   catzilla__pool_init(&s->stream_pool, sizeof(catzilla_stream_context_t));
   s->handles_open = 3;
   *out = s;
@@ -257,7 +123,7 @@ int catzilla_server_listen(catzilla_server_t* s, const char* host, int port, int
     err = uv_tcp_getsockname(&s->listener, (struct sockaddr*)bound, &len);
   }
   if (err) return err; /* the listener is closed by catzilla_server_close */
-  catzilla__server_arm_sweep(s);
+  catzilla__sweep_arm(&s->sweep);
   return 0;
 }
 
@@ -275,14 +141,12 @@ static void server__close_handle(catzilla_server_t* s, uv_handle_t* handle) {
 }
 
 static void server__maybe_finish_close(catzilla_server_t* s) {
-  if (!s->closing || s->conns != NULL || uv_is_closing((uv_handle_t*)&s->sweep)) return;
+  if (!s->closing || s->conns != NULL || catzilla__sweep_closing(&s->sweep)) return;
   /* streams of closed connections still owe their final notice */
-  catzilla__stream_flush_all(s);
-  catzilla__stream_notify_all(s);
-  uv_timer_stop(&s->sweep);
-  server__close_handle(s, (uv_handle_t*)&s->sweep);
-  server__close_handle(s, (uv_handle_t*)&s->resume_idle);
-  server__close_handle(s, (uv_handle_t*)&s->flush_prepare);
+  catzilla__deferred_run_now(&s->deferred, CATZILLA__DEFER_FLUSH);
+  catzilla__deferred_run_now(&s->deferred, CATZILLA__DEFER_NOTIFY);
+  catzilla__sweep_close(&s->sweep, server__on_handle_closed, s);
+  catzilla__deferred_close(&s->deferred, server__on_handle_closed, s);
 }
 
 int catzilla_server_close(catzilla_server_t* s, uint64_t grace_ms, catzilla_server_closed_cb cb, void* arg) {
@@ -291,6 +155,7 @@ int catzilla_server_close(catzilla_server_t* s, uint64_t grace_ms, catzilla_serv
   s->closed_cb = cb;
   s->closed_arg = arg;
   s->close_deadline = catzilla__now(s) + grace_ms;
+  catzilla__sweep_until(&s->sweep, s->close_deadline);
   if (s->listening) server__close_handle(s, (uv_handle_t*)&s->listener);
   catzilla__conn_t* conn = s->conns;
   while (conn != NULL) {
@@ -301,7 +166,7 @@ int catzilla_server_close(catzilla_server_t* s, uint64_t grace_ms, catzilla_serv
       catzilla__conn_close(conn, CATZILLA_ABORT_SERVER_CLOSING);
     conn = next;
   }
-  if (s->conns != NULL) catzilla__server_arm_sweep(s);
+  if (s->conns != NULL) catzilla__sweep_arm(&s->sweep);
   server__maybe_finish_close(s);
   return 0;
 }
@@ -312,9 +177,7 @@ void catzilla_server_free(catzilla_server_t* s) {
   catzilla__pool_drain(&s->conn_pool);
   catzilla__stream_free_pool(s);
   catzilla__buf_free(&s->out);
-  free(s->slots);
-  free(s->slot_generation);
-  free(s->slot_free_next);
+  catzilla__ids_free(&s->ids);
   free(s->read_slab);
   free(s);
 }
@@ -380,7 +243,7 @@ int catzilla_body_resume(catzilla_server_t* s, catzilla_request_id_t id) {
   if (conn == NULL) return CATZILLA_ECLOSED;
   if (conn->body_paused) {
     conn->body_paused = 0;
-    catzilla__server_queue_resume(s, conn);
+    catzilla__conn_queue_resume(conn);
   }
   return 0;
 }

@@ -102,6 +102,40 @@ static void stream__leave_backpressure(catzilla_stream_context_t* s) {
   s->server->stats.backpressure_us += us;
 }
 
+static int stream__flush(catzilla_stream_context_t* s);
+static void stream__progress(catzilla_stream_context_t* s, bool may_call_js);
+static void stream__maybe_finished(catzilla_stream_context_t* s);
+
+/* The idle phase: the final notice of a stream that ended. */
+static void stream__on_notify(catzilla__task_t* task) {
+  catzilla_stream_context_t* s = CATZILLA__CONTAINER_OF(task, catzilla_stream_context_t, notify_task);
+  catzilla_server_t* server = s->server;
+  s->stats.state = (uint64_t)s->state;
+  s->stats.queued_bytes = s->queued_bytes;
+  if (server->callbacks.on_stream_end) server->callbacks.on_stream_end(server, s->id, &s->stats);
+  stream__unref(s);
+}
+
+/* The prepare phase: what the producer corked during the turn leaves in one write. */
+static void stream__on_flush(catzilla__task_t* task) {
+  catzilla_stream_context_t* s = CATZILLA__CONTAINER_OF(task, catzilla_stream_context_t, flush_task);
+  if (!stream__final(s)) {
+    stream__flush(s);
+    if (!stream__final(s)) {
+      stream__progress(s, true);
+      stream__maybe_finished(s);
+    }
+  }
+  stream__unref(s);
+}
+
+static void stream__schedule_flush(catzilla_stream_context_t* s) {
+  if (s->flush_task.queued) return;
+  s->refs++;
+  s->flush_task.run = stream__on_flush;
+  catzilla__defer(&s->server->deferred, CATZILLA__DEFER_FLUSH, &s->flush_task);
+}
+
 /* A final state: detach from the connection and tell JavaScript (deferred) unless the
  * caller reports it itself. */
 static void stream__end_state_notify(catzilla_stream_context_t* s, catzilla_stream_state_t state, bool notify);
@@ -134,7 +168,8 @@ static void stream__end_state_notify(catzilla_stream_context_t* s, catzilla_stre
   }
   if (notify) {
     s->refs++; /* for the notification */
-    catzilla__server_queue_notify(server, s);
+    s->notify_task.run = stream__on_notify;
+    catzilla__defer(&server->deferred, CATZILLA__DEFER_NOTIFY, &s->notify_task);
   }
   stream__unref(s); /* the connection's */
   (void)conn;
@@ -439,49 +474,6 @@ static int stream__flush(catzilla_stream_context_t* s) {
   return 0;
 }
 
-/* ---- the server's loop-phase hooks ---- */
-
-void catzilla__stream_flush_all(catzilla_server_t* server) {
-  catzilla_stream_context_t* list = server->flush_head;
-  server->flush_head = NULL;
-  while (list != NULL) {
-    catzilla_stream_context_t* s = list;
-    list = s->flush_next;
-    s->flush_next = NULL;
-    s->in_flush_list = false;
-    if (!stream__final(s)) {
-      stream__flush(s);
-      if (!stream__final(s)) {
-        stream__progress(s, true);
-        stream__maybe_finished(s);
-      }
-    }
-    stream__unref(s);
-  }
-}
-
-void catzilla__stream_notify_all(catzilla_server_t* server) {
-  catzilla_stream_context_t* list = server->notify_head;
-  server->notify_head = NULL;
-  while (list != NULL) {
-    catzilla_stream_context_t* s = list;
-    list = s->notify_next;
-    s->notify_next = NULL;
-    s->notify_queued = false;
-    s->stats.state = (uint64_t)s->state;
-    s->stats.queued_bytes = s->queued_bytes;
-    if (server->callbacks.on_stream_end) server->callbacks.on_stream_end(server, s->id, &s->stats);
-    stream__unref(s);
-  }
-}
-
-static void stream__schedule_flush(catzilla_stream_context_t* s) {
-  if (s->in_flush_list) return;
-  s->in_flush_list = true;
-  s->refs++;
-  catzilla__server_queue_flush(s->server, s);
-}
-
 /* ---- public API ---- */
 
 catzilla_stream_context_t* catzilla_stream_of(catzilla_server_t* server, catzilla_request_id_t id) {
@@ -507,7 +499,7 @@ int catzilla_stream_start(catzilla_server_t* server, catzilla_request_id_t id,
   catzilla_stream_options_normalize(&s->options);
   s->refs = 1;
   s->state = CATZILLA_STREAM_HEADERS_PENDING;
-  catzilla__server_note_timeout(server, s->options.stall_timeout_ms);
+  catzilla__sweep_note(&server->sweep, s->options.stall_timeout_ms, server->listening && !server->closed);
   s->stats.started_at_ms = catzilla__wall_ms();
   s->started_loop_ms = catzilla__now(server);
 

@@ -131,7 +131,7 @@ int catzilla_ws_accept(catzilla_server_t* server, catzilla_request_id_t id, cons
   conn->ws = ws;
   catzilla__conn_set_deadline(conn, CATZILLA__DEADLINE_NONE);
   /* frames that came with or after the request head wait in inbuf: parse them from the loop */
-  catzilla__server_queue_resume(server, conn);
+  catzilla__conn_queue_resume(conn);
   return 0;
 }
 
