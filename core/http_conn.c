@@ -54,7 +54,7 @@ void catzilla__conn_set_deadline(catzilla__conn_t* conn, catzilla__deadline_t ki
 }
 
 bool catzilla__conn_is_idle(const catzilla__conn_t* conn) {
-  return conn->state == CATZILLA__CONN_IDLE && conn->inbuf.len == 0 && conn->writes_pending == 0;
+  return conn->state == CATZILLA__CONN_IDLE && conn->inbuf.len == 0 && !catzilla__outbox_busy(&conn->outbox);
 }
 
 /* ---- closing ---- */
@@ -72,6 +72,7 @@ void catzilla__conn_close(catzilla__conn_t* conn, catzilla_abort_reason_t reason
   conn->id = 0;
   conn->deadline = 0;
   uv_close((uv_handle_t*)&conn->tcp, conn__on_close);
+  catzilla__outbox_close(&conn->outbox);
   if (notify) conn->server->callbacks.on_abort(conn->server, id, reason);
   if (conn->stream != NULL) catzilla__stream_conn_closed(conn->stream);
 }
@@ -79,13 +80,14 @@ void catzilla__conn_close(catzilla__conn_t* conn, catzilla_abort_reason_t reason
 /* Close with a reset (RST) once nothing is left to write: the peer sees an error, not an end. */
 void catzilla__conn_reset(catzilla__conn_t* conn) {
   if (conn->state == CATZILLA__CONN_CLOSING) return;
-  if (conn->writes_pending > 0) {
+  if (catzilla__outbox_busy(&conn->outbox)) {
     catzilla__conn_close_after_writes(conn);
     return;
   }
   conn->state = CATZILLA__CONN_CLOSING;
   conn->id = 0;
   conn->deadline = 0;
+  catzilla__outbox_close(&conn->outbox);
   if (uv_tcp_close_reset(&conn->tcp, conn__on_close) != 0) uv_close((uv_handle_t*)&conn->tcp, conn__on_close);
 }
 
@@ -128,13 +130,21 @@ void catzilla__conn_close_after_writes(catzilla__conn_t* conn) {
   conn->keep_alive = 0;
   conn->state = CATZILLA__CONN_LINGER;
   conn->id = 0;
-  if (conn->writes_pending == 0) conn__shutdown(conn);
+  if (!catzilla__outbox_busy(&conn->outbox)) conn__shutdown(conn);
 }
 
-void catzilla__conn_after_writes(catzilla__conn_t* conn) {
-  if (conn->state == CATZILLA__CONN_LINGER && conn->writes_pending == 0 && !conn->shutdown_sent)
-    conn__shutdown(conn);
+/* The outbox's events: a socket error closes the connection; an empty outbox lets a
+ * connection that waits to close shut its write side. */
+static void conn__on_write_error(void* arg, int err) {
+  catzilla__conn_close((catzilla__conn_t*)arg, CATZILLA_ABORT_CONNECTION_ERROR);
 }
+
+static void conn__on_writes_done(void* arg) {
+  catzilla__conn_t* conn = arg;
+  if (conn->state == CATZILLA__CONN_LINGER && !conn->shutdown_sent) conn__shutdown(conn);
+}
+
+static const catzilla__outbox_events_t conn__outbox_events = {conn__on_write_error, conn__on_writes_done};
 
 /* ---- errors answered by the core ---- */
 
@@ -145,10 +155,7 @@ void catzilla__conn_send_error_quiet(catzilla__conn_t* conn, int status) {
   if (catzilla__response_error_bytes(server, status, &server->out) == 0) {
     uv_buf_t buf = uv_buf_init(server->out.base, (unsigned)server->out.len);
     catzilla__stats_count_status(server, status);
-    if (catzilla__conn_write(conn, &buf, 1, 0, NULL, NULL) != 0) {
-      catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
-      return;
-    }
+    if (catzilla__outbox_send(&conn->outbox, &buf, 1, -1, NULL, NULL) != 0) return; /* closing */
   }
   catzilla__conn_close_after_writes(conn);
 }
@@ -290,7 +297,7 @@ static int conn__on_headers_complete(llhttp_t* parser) {
 
   if (head->expect_continue && has_body && !conn->http10) {
     uv_buf_t buf = uv_buf_init((char*)conn__continue_100, sizeof(conn__continue_100) - 1);
-    if (catzilla__conn_write(conn, &buf, 1, 0, NULL, NULL) != 0) return HPE_USER;
+    if (catzilla__outbox_send(&conn->outbox, &buf, 1, -1, NULL, NULL) != 0) return HPE_PAUSED; /* closing */
     server->stats.responses[1]++;
   }
 
@@ -530,6 +537,7 @@ int catzilla__conn_start(catzilla_server_t* server, catzilla__conn_t* conn) {
   llhttp_init(&conn->parser, HTTP_REQUEST, &server->parser_settings);
   conn->parser.data = conn;
   conn->head.pool = &server->head_pool;
+  catzilla__outbox_init(&conn->outbox, &conn->tcp, &conn__outbox_events, conn, &server->stats);
   uv_tcp_nodelay(&conn->tcp, 1);
   catzilla__conn_set_deadline(conn, CATZILLA__DEADLINE_IDLE);
   int err = uv_read_start((uv_stream_t*)&conn->tcp, conn__alloc, conn__on_read);

@@ -166,6 +166,80 @@ int catzilla__sendfile(uv_tcp_t* tcp, int fd, uint64_t* offset, uint64_t* remain
  * tcp_nopush); turning it off sends what is left at once. */
 void catzilla__socket_cork(uv_tcp_t* tcp, int on);
 
+/* ---- outbox.c: every socket write of a connection, in order ---- */
+#define CATZILLA__STREAM_MAX_PIECES 16
+
+/* Memory a writer hands over: referenced bytes with a release callback, or (base NULL) an
+ * offset into the stream's cork buffer. */
+typedef struct {
+  const char* base;
+  size_t offset;
+  size_t len;
+  catzilla_release_cb release;
+  void* release_arg;
+} catzilla__piece_t;
+
+/* What a unit reports to its owner: payload bytes taken or dropped, bytes on the wire. */
+typedef struct {
+  uint64_t payload;        /* the owner's payload bytes now taken by the kernel (or dropped) */
+  uint64_t bytes;          /* bytes taken by the kernel, framing included (after the first try) */
+  uint64_t sendfile_bytes; /* of bytes: sent by sendfile */
+  int64_t latency_us;      /* a memory unit's write latency, or -1 */
+  int status;              /* 0, or why the unit failed or was dropped */
+  bool unit_done;          /* the unit is over: the owner's reference on it ends */
+  bool from_loop;          /* reported from a loop callback (JavaScript may be called) */
+} catzilla__sent_t;
+typedef void (*catzilla__sent_cb)(void* owner, const catzilla__sent_t* sent);
+
+/* What the outbox may keep instead of copying when the socket does not take a write at once. */
+typedef struct {
+  catzilla__sent_cb sent;  /* the owner's report (NULL: no owner) */
+  void* owner;
+  uint64_t payload;
+  char* blocks[2];         /* malloc'd blocks the buffers point into: freed after the write */
+  size_t block_caps[2];
+  const catzilla__piece_t* pieces; /* every piece with a release is released after the write */
+  unsigned npieces;
+} catzilla__hold_t;
+
+typedef struct {
+  void (*on_error)(void* conn, int err); /* a socket error: the connection closes */
+  void (*on_empty)(void* conn);          /* nothing in flight or queued any more */
+} catzilla__outbox_events_t;
+
+typedef struct catzilla__unit_s catzilla__unit_t;
+typedef struct {
+  uv_tcp_t* tcp;
+  catzilla__unit_t* head;    /* units waiting behind a file region (or a file region), in order */
+  catzilla__unit_t* tail;
+  unsigned writes_pending;   /* uv_write requests in flight */
+  bool failed;               /* a socket error or a close: nothing more is written */
+  catzilla__poller_t* poller;
+  const catzilla__outbox_events_t* events;
+  void* events_arg;
+  catzilla_server_stats_t* stats;
+} catzilla__outbox_t;
+
+void catzilla__outbox_init(catzilla__outbox_t* ob, uv_tcp_t* tcp, const catzilla__outbox_events_t* events, void* arg,
+                           catzilla_server_stats_t* stats);
+bool catzilla__outbox_busy(const catzilla__outbox_t* ob);
+/* Writes after everything queued. 0: the socket took it all (the hold stays the caller's);
+ * 1: the rest is a unit that now owns the hold and reports to its owner; < 0: failed
+ * (CATZILLA_ECLOSED: the connection is closing; the hold stays the caller's). */
+int catzilla__outbox_write(catzilla__outbox_t* ob, const uv_buf_t* bufs, unsigned n, const catzilla__hold_t* hold,
+                           size_t* written_now);
+/* A whole message: the rest is copied except bufs[keep], referenced until written; `release`
+ * is called exactly once on every path. */
+int catzilla__outbox_send(catzilla__outbox_t* ob, const uv_buf_t* bufs, unsigned n, int keep, catzilla_release_cb release,
+                          void* release_arg);
+/* A file region after everything queued (the descriptor is closed on every path when close_fd). */
+int catzilla__outbox_file(catzilla__outbox_t* ob, int fd, uint64_t offset, uint64_t length, bool close_fd,
+                          catzilla__sent_cb sent, void* owner);
+/* Drops queued units (not handed to libuv) of `owner`, or of all (NULL); each reports ECANCELED. */
+void catzilla__outbox_drop(catzilla__outbox_t* ob, void* owner);
+/* The connection closes: nothing more is written, queued units are dropped. */
+void catzilla__outbox_close(catzilla__outbox_t* ob);
+
 /* ---- ws.c ---- */
 /* Validates UTF-8 incrementally (`state` 0 at a character boundary); false at the first bad byte. */
 bool catzilla__utf8_step(uint32_t* state, const uint8_t* s, size_t len);
@@ -175,7 +249,6 @@ void catzilla__stats_record_latency(catzilla_server_t* server, catzilla_stream_s
 uint64_t catzilla__wall_ms(void);
 
 /* ---- stream.c ---- */
-#define CATZILLA__STREAM_MAX_PIECES 16
 /* catzilla_stream_options_t flag (ws_conn.c): a 101 response to an upgrade request, its body
  * the new protocol's bytes (close-delimited, no Connection: close in the head). */
 #define CATZILLA__STREAM_UPGRADE 0x10000u
@@ -187,13 +260,6 @@ typedef enum {
   CATZILLA__FRAMING_NONE,   /* HEAD, 1xx, 204, 304: no body on the wire */
 } catzilla__framing_t;
 
-typedef struct {
-  const char* base;           /* referenced bytes, or NULL: `offset` into the cork buffer */
-  size_t offset;
-  size_t len;
-  catzilla_release_cb release;
-  void* release_arg;
-} catzilla__piece_t;
 
 struct catzilla_stream_context_s {
   catzilla_server_t* server;
@@ -210,8 +276,8 @@ struct catzilla_stream_context_s {
   unsigned corked_chunks;
   size_t corked_bytes;               /* payload bytes corked */
   size_t queued_bytes;               /* payload bytes corked or being written */
-  unsigned writes_pending;
-  unsigned refs;                     /* attachment + writes in flight + pending notification */
+  unsigned units_pending;             /* units of this stream in the outbox */
+  unsigned refs;                     /* attachment + units in the outbox + pending notification */
   bool ending;
   bool finish_queued;
   char frame[24];                    /* the chunk size line of the flush being built */
@@ -220,9 +286,6 @@ struct catzilla_stream_context_s {
   catzilla__task_t flush_task;       /* corked bytes wait for the prepare phase */
   catzilla__task_t notify_task;      /* the final notice waits for the idle phase */
   catzilla_ring_source_t* ring_source;
-  void* outbox_head;                 /* units waiting behind a file region, in order */
-  void* outbox_tail;
-  catzilla__poller_t* poller;        /* writability of the socket while sendfile waits */
   catzilla_stream_stats_t stats;
 };
 
@@ -263,7 +326,7 @@ typedef struct catzilla__conn_s {
   uint64_t body_received;
   uint64_t deadline;                  /* loop time in ms, 0 = none */
   uint64_t request_deadline;          /* end of request_timeout_ms for the request being received */
-  size_t writes_pending;              /* uv_write requests in flight */
+  catzilla__outbox_t outbox;          /* every write of the connection */
   uint32_t slot;
   catzilla__conn_state_t state;
   catzilla__deadline_t deadline_kind;
@@ -336,10 +399,6 @@ void catzilla__conn_send_error_quiet(catzilla__conn_t* conn, int status);
 void catzilla__ws_conn_feed(catzilla__conn_t* conn, const char* data, size_t len);
 void catzilla__ws_conn_free(catzilla__conn_t* conn);
 
-/* write_queue.c: writes that own their memory until libuv's callback */
-int catzilla__conn_write(catzilla__conn_t* conn, const uv_buf_t* bufs, unsigned nbufs,
-                         unsigned retained_index, catzilla_release_cb release, void* release_arg);
-void catzilla__conn_after_writes(catzilla__conn_t* conn);
 
 /* http_response.c */
 int catzilla__response_head(catzilla_server_t* server, catzilla__conn_t* conn, int status,

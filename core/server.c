@@ -225,9 +225,8 @@ int catzilla_respond(catzilla_server_t* s, catzilla_request_id_t id, const catzi
     release(r->release_arg);
     release = NULL;
   }
-  err = catzilla__conn_write(conn, bufs, nbufs, 1, release, r->release_arg);
-  if (err) catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
-  else catzilla__conn_response_done(conn);
+  err = catzilla__outbox_send(&conn->outbox, bufs, nbufs, 1, release, r->release_arg);
+  if (err == 0) catzilla__conn_response_done(conn); /* else the connection is closing */
   return 0;
 }
 

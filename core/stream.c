@@ -23,29 +23,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-typedef struct stream__write_s {
-  uv_write_t req;
-  struct stream__write_s* next;  /* in the outbox */
-  bool is_file;                  /* a file region sent with sendfile */
-  bool corked;                   /* TCP_CORK set for this region */
-  int fd;
-  bool close_fd;
-  uint64_t file_offset;
-  uint64_t file_remaining;
-  catzilla_stream_context_t* stream;
-  catzilla__conn_t* conn;
-  char* cork_block;     /* owned copies of small chunks */
-  char* head_block;     /* owned status line and headers */
-  size_t payload;       /* payload bytes this write carries (for queued_bytes) */
-  size_t nbytes;        /* bytes left to write when it was queued */
-  uint64_t started_ns;
-  unsigned nreleases;
-  unsigned nbufs;
-  catzilla__piece_t releases[CATZILLA__STREAM_MAX_PIECES];
-  char frame[24];
-  uv_buf_t bufs[CATZILLA__STREAM_MAX_PIECES + 4];
-} stream__write_t;
-
 void catzilla_stream_options_default(catzilla_stream_options_t* o) {
   memset(o, 0, sizeof(*o));
   o->status = 200;
@@ -64,19 +41,8 @@ void catzilla_stream_options_normalize(catzilla_stream_options_t* o) {
   if (o->cork_threshold == 0) o->cork_threshold = d.cork_threshold;
 }
 
-static void stream__outbox_clear(catzilla_stream_context_t* s);
-static void stream__poller_release(catzilla_stream_context_t* s);
-
 static bool stream__final(const catzilla_stream_context_t* s) {
   return s->state >= CATZILLA_STREAM_FINISHED;
-}
-
-/* An error of a socket call that says the peer is gone or the connection broke: the client's
- * close, not a failure of the stream. (sendfile mixes these with errors of the file.) */
-static bool stream__peer_gone(int err) {
-  return err == UV_EPIPE || err == UV_ECONNRESET || err == UV_ECONNABORTED || err == UV_ENOTCONN ||
-         err == UV_ETIMEDOUT || err == UV_ECANCELED || err == UV_EHOSTUNREACH || err == UV_ENETUNREACH ||
-         err == UV_ENETDOWN || err == UV_ESHUTDOWN;
 }
 
 static void stream__unref(catzilla_stream_context_t* s) {
@@ -159,9 +125,9 @@ static void stream__end_state_notify(catzilla_stream_context_t* s, catzilla_stre
     catzilla__ring_source_stream_gone(s->ring_source);
     s->ring_source = NULL;
   }
-  stream__outbox_clear(s); /* closes the descriptors of unsent file regions */
-  stream__poller_release(s);
   catzilla__conn_t* conn = s->conn;
+  /* its units not yet handed to the socket are dropped (closing their descriptors) */
+  if (conn != NULL) catzilla__outbox_drop(&conn->outbox, s);
   if (conn != NULL) {
     conn->stream = NULL;
     s->conn = NULL;
@@ -177,9 +143,7 @@ static void stream__end_state_notify(catzilla_stream_context_t* s, catzilla_stre
 
 /* Every byte of an ended stream has been handed to the kernel. */
 static void stream__maybe_finished(catzilla_stream_context_t* s) {
-  if (s->state != CATZILLA_STREAM_FINISHING || s->writes_pending > 0 || s->npieces > 0 || s->head.len > 0 ||
-      s->outbox_head != NULL)
-    return;
+  if (s->state != CATZILLA_STREAM_FINISHING || s->units_pending > 0 || s->npieces > 0 || s->head.len > 0) return;
   catzilla__conn_t* conn = s->conn;
   stream__end_state(s, CATZILLA_STREAM_FINISHED);
   if (conn != NULL && conn->state != CATZILLA__CONN_CLOSING) catzilla__conn_response_done(conn);
@@ -217,141 +181,43 @@ static void stream__enter_backpressure_if_needed(catzilla_stream_context_t* s) {
   }
 }
 
-static void stream__pump(catzilla_stream_context_t* s);
 static void stream__fail(catzilla_stream_context_t* s);
 
-static void stream__free_unit(stream__write_t* w) {
-  for (unsigned i = 0; i < w->nreleases; i++) w->releases[i].release(w->releases[i].release_arg);
-  if (w->is_file && w->close_fd && w->fd >= 0) close(w->fd);
-  free(w->cork_block);
-  free(w->head_block);
-  free(w);
-}
-
-static void stream__outbox_push(catzilla_stream_context_t* s, stream__write_t* w) {
-  w->next = NULL;
-  if (s->outbox_tail) ((stream__write_t*)s->outbox_tail)->next = w;
-  else s->outbox_head = w;
-  s->outbox_tail = w;
-}
-
-static void stream__outbox_clear(catzilla_stream_context_t* s) {
-  stream__write_t* w = s->outbox_head;
-  while (w != NULL) {
-    stream__write_t* next = w->next;
-    s->queued_bytes -= w->is_file ? w->file_remaining : w->payload;
-    stream__free_unit(w);
-    w = next;
-  }
-  s->outbox_head = s->outbox_tail = NULL;
-}
-
-static void stream__on_write(uv_write_t* req, int status) {
-  stream__write_t* w = CATZILLA__CONTAINER_OF(req, stream__write_t, req);
-  catzilla_stream_context_t* s = w->stream;
-  catzilla__conn_t* conn = w->conn;
-  catzilla_server_t* server = s->server;
-  for (unsigned i = 0; i < w->nreleases; i++) w->releases[i].release(w->releases[i].release_arg);
-  free(w->cork_block);
-  free(w->head_block);
-  s->writes_pending--;
-  conn->writes_pending--;
-  s->queued_bytes -= w->payload;
-  if (status == 0) {
-    s->stats.bytes_sent += w->nbytes;
-    server->stats.bytes_written += w->nbytes;
-    catzilla__stats_record_latency(server, &s->stats, (uv_hrtime() - w->started_ns) / 1000);
-  }
-  free(w);
-  if (status < 0) {
-    if (conn->state != CATZILLA__CONN_CLOSING) catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
-  } else if (!stream__final(s)) {
-    if (s->outbox_head) stream__pump(s);
-    if (!stream__final(s)) {
-      stream__progress(s, true);
+/* The outbox's report on a unit of this stream: bytes taken, a unit over, or a file region
+ * that failed (the peer's errors go to the connection instead, which closes first). */
+static void stream__on_sent(void* owner, const catzilla__sent_t* r) {
+  catzilla_stream_context_t* s = owner;
+  s->queued_bytes -= r->payload;
+  s->stats.bytes_sent += r->bytes;
+  s->stats.sendfile_bytes += r->sendfile_bytes;
+  if (r->latency_us >= 0) catzilla__stats_record_latency(s->server, &s->stats, (uint64_t)r->latency_us);
+  if (r->unit_done) s->units_pending--;
+  if (!stream__final(s) && s->conn != NULL) {
+    if (r->status < 0 && r->status != UV_ECANCELED) {
+      stream__fail(s); /* a file region that cannot be read: too short, EIO... */
+    } else if (r->status == 0) {
+      stream__progress(s, r->from_loop);
       stream__maybe_finished(s);
     }
   }
-  if (conn->state != CATZILLA__CONN_CLOSING) catzilla__conn_after_writes(conn);
-  stream__unref(s);
+  if (r->unit_done) stream__unref(s);
 }
 
-/* ---- file regions (sendfile.c does the system side) ---- */
-
-static void stream__poller_release(catzilla_stream_context_t* s) { catzilla__poller_release(&s->poller); }
-
-static void stream__on_writable(void* arg, int status) {
-  catzilla_stream_context_t* s = arg;
-  if (stream__final(s)) return;
-  if (status < 0) {
-    if (s->conn) catzilla__conn_close(s->conn, CATZILLA_ABORT_CONNECTION_ERROR);
-    return;
+/* A few framing bytes of their own (a file region's chunk size line and CRLF), in order. */
+static int stream__write_framing(catzilla_stream_context_t* s, const char* data, size_t len) {
+  uv_buf_t buf = uv_buf_init((char*)data, (unsigned)len);
+  catzilla__hold_t hold = {0};
+  hold.sent = stream__on_sent;
+  hold.owner = s;
+  size_t written = 0;
+  int r = catzilla__outbox_write(&s->conn->outbox, &buf, 1, &hold, &written);
+  if (r < 0) return r;
+  s->stats.bytes_sent += written;
+  if (r == 1) {
+    s->units_pending++;
+    s->refs++;
   }
-  stream__pump(s);
-  if (!stream__final(s)) {
-    stream__progress(s, true);
-    stream__maybe_finished(s);
-  }
-}
-
-#define STREAM__SENDFILE_TURN_BYTES (8u * 1024 * 1024) /* then yield to other connections */
-
-/* 0: the region is sent; UV_EAGAIN: wait for writability; < 0: failed. */
-static int stream__sendfile(catzilla_stream_context_t* s, stream__write_t* w) {
-  size_t sent = 0;
-  if (!w->corked) {
-    catzilla__socket_cork(&s->conn->tcp, 1);
-    w->corked = true;
-  }
-  int r = catzilla__sendfile(&s->conn->tcp, w->fd, &w->file_offset, &w->file_remaining,
-                             STREAM__SENDFILE_TURN_BYTES, &sent);
-  if (r != UV_EAGAIN) catzilla__socket_cork(&s->conn->tcp, 0); /* done or failed: the tail leaves now */
-  s->queued_bytes -= sent;
-  s->stats.bytes_sent += sent;
-  s->stats.sendfile_bytes += sent;
-  s->server->stats.bytes_written += sent;
-  s->server->stats.sendfile_bytes += sent;
-  return r;
-}
-
-/* Send the outbox in order: memory units to libuv, file regions by sendfile once
- * everything before them has been written. */
-static void stream__pump(catzilla_stream_context_t* s) {
-  while (s->conn != NULL && !stream__final(s) && s->outbox_head != NULL) {
-    stream__write_t* w = s->outbox_head;
-    catzilla__conn_t* conn = s->conn;
-    if (!w->is_file) {
-      s->outbox_head = w->next;
-      if (s->outbox_head == NULL) s->outbox_tail = NULL;
-      w->started_ns = uv_hrtime();
-      int err = uv_write(&w->req, (uv_stream_t*)&conn->tcp, w->bufs, w->nbufs, stream__on_write);
-      if (err) {
-        s->queued_bytes -= w->payload;
-        stream__free_unit(w);
-        catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
-        return;
-      }
-      s->writes_pending++;
-      s->refs++;
-      conn->writes_pending++;
-      continue;
-    }
-    if (conn->writes_pending > 0) return; /* the write callback pumps again */
-    int r = stream__sendfile(s, w);
-    if (r == UV_EAGAIN) {
-      if (catzilla__poller_wait(&s->poller, s->server->loop, &conn->tcp, stream__on_writable, s) != 0) stream__fail(s);
-      return;
-    }
-    if (r < 0) {
-      /* the peer reset or left: a close (ABORTED); anything else is the file's failure */
-      if (stream__peer_gone(r)) catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
-      else stream__fail(s);
-      return;
-    }
-    s->outbox_head = w->next;
-    if (s->outbox_head == NULL) s->outbox_tail = NULL;
-    stream__free_unit(w);
-  }
+  return 0;
 }
 
 /* Send everything corked (and the terminator when ending) in one write. */
@@ -381,18 +247,21 @@ static int stream__flush(catzilla_stream_context_t* s) {
     iov[n++] = uv_buf_init((char*)catzilla__chunk_last, 5);
   for (unsigned i = 0; i < n; i++) total += iov[i].len;
 
+  catzilla__hold_t hold = {0};
+  hold.sent = stream__on_sent;
+  hold.owner = s;
+  hold.payload = s->corked_bytes;
+  hold.blocks[0] = s->cork.base;
+  hold.block_caps[0] = s->cork.cap;
+  hold.blocks[1] = s->head.base;
+  hold.block_caps[1] = s->head.cap;
+  hold.pieces = s->pieces;
+  hold.npieces = s->npieces;
   size_t written = 0;
-  bool ordered = s->outbox_head != NULL; /* a file region is ahead: queue behind it */
-  if (conn->writes_pending == 0 && !ordered) {
-    int r = uv_try_write((uv_stream_t*)&conn->tcp, iov, n);
-    if (r >= 0) written = (size_t)r;
-    else if (r != UV_EAGAIN && r != UV_ENOSYS) {
-      /* the peer is gone (EPIPE, ECONNRESET...): the connection closes, the stream is ABORTED,
-       * and the caller hears ECLOSED, as from any call after a close */
-      catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
-      return CATZILLA_ECLOSED;
-    }
-  }
+  int r = catzilla__outbox_write(&conn->outbox, iov, n, &hold, &written);
+  /* the peer is gone (EPIPE, ECONNRESET...): the connection closed, the stream is ABORTED, and
+   * the caller hears ECLOSED, as from any call after a close */
+  if (r < 0) return CATZILLA_ECLOSED;
   if (s->state == CATZILLA_STREAM_HEADERS_PENDING) s->state = CATZILLA_STREAM_STREAMING;
   s->stats.writes++;
   server->stats.stream_writes++;
@@ -402,49 +271,18 @@ static int stream__flush(catzilla_stream_context_t* s) {
     server->stats.stream_coalesced_writes++;
   }
   s->stats.bytes_sent += written;
-  server->stats.bytes_written += written;
   if (last) s->ending = true;
-
-  if (written == total) {
+  if (r == 0) { /* the socket took everything */
     catzilla__stats_record_latency(server, &s->stats, 0);
     stream__release_corked(s);
     if (s->head.base != NULL) catzilla__buf_free(&s->head); /* sent once: no need to keep it */
     if (last) s->framing = CATZILLA__FRAMING_NONE; /* terminator sent */
     return 0;
   }
-
-  /* The rest waits in one write request that owns its memory until libuv is done. */
-  stream__write_t* w = malloc(sizeof(*w));
-  if (w == NULL) {
-    catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
-    return UV_ENOMEM;
-  }
-  w->is_file = false;
-  w->fd = -1;
-  w->close_fd = false;
-  w->next = NULL;
-  w->stream = s;
-  w->conn = conn;
-  w->payload = s->corked_bytes;
-  w->nbytes = total - written;
-  w->started_ns = uv_hrtime();
-  w->nreleases = 0;
-  w->nbufs = 0;
-  memcpy(w->frame, s->frame, sizeof(w->frame));
-  size_t skip = written;
-  for (unsigned i = 0; i < n; i++) {
-    size_t off = skip < iov[i].len ? skip : iov[i].len;
-    skip -= off;
-    if (off == iov[i].len) continue;
-    char* base = iov[i].base + off;
-    if (iov[i].base >= s->frame && iov[i].base < s->frame + sizeof(s->frame)) base = w->frame + (base - s->frame);
-    w->bufs[w->nbufs++] = uv_buf_init(base, (unsigned)(iov[i].len - off));
-  }
-  for (unsigned i = 0; i < s->npieces; i++)
-    if (s->pieces[i].release) w->releases[w->nreleases++] = s->pieces[i];
-  /* hand over the cork and head buffers: the stream starts new ones */
-  w->cork_block = s->cork.base;
-  w->head_block = s->head.base;
+  /* The rest is a unit of the outbox, which owns the cork and head blocks and the pieces now:
+   * the stream starts new ones. */
+  s->units_pending++;
+  s->refs++;
   s->cork.base = NULL;
   s->cork.len = s->cork.cap = 0;
   s->head.base = NULL;
@@ -453,24 +291,6 @@ static int stream__flush(catzilla_stream_context_t* s) {
   s->corked_chunks = 0;
   s->corked_bytes = 0;
   if (last) s->framing = CATZILLA__FRAMING_NONE;
-  if (ordered) {
-    stream__outbox_push(s, w);
-    stream__pump(s);
-    return 0;
-  }
-  int err = uv_write(&w->req, (uv_stream_t*)&conn->tcp, w->bufs, w->nbufs, stream__on_write);
-  if (err) {
-    for (unsigned i = 0; i < w->nreleases; i++) w->releases[i].release(w->releases[i].release_arg);
-    s->queued_bytes -= w->payload;
-    free(w->cork_block);
-    free(w->head_block);
-    free(w);
-    catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
-    return CATZILLA_ECLOSED;
-  }
-  s->writes_pending++;
-  s->refs++;
-  conn->writes_pending++;
   return 0;
 }
 
@@ -644,7 +464,7 @@ int catzilla_stream_end(catzilla_stream_context_t* s, catzilla_stream_stats_t* f
   if (err) return err;
   if (stream__final(s)) return 0; /* the flush failed: on_stream_end reports it */
   catzilla__conn_t* conn = s->conn;
-  if (finished != NULL && s->writes_pending == 0 && s->outbox_head == NULL && s->npieces == 0 && s->head.len == 0) {
+  if (finished != NULL && s->units_pending == 0 && s->npieces == 0 && s->head.len == 0) {
     /* everything went to the kernel now: finished, reported to the caller instead of later */
     catzilla_stream_get_stats(s, finished);
     finished->state = CATZILLA_STREAM_FINISHED;
@@ -653,7 +473,7 @@ int catzilla_stream_end(catzilla_stream_context_t* s, catzilla_stream_stats_t* f
     return 1;
   }
   /* finishing is noticed from the loop (write callbacks, flush list), never inside this call */
-  if (s->writes_pending == 0) stream__schedule_flush(s);
+  if (s->units_pending == 0) stream__schedule_flush(s);
   return 0;
 }
 
@@ -727,47 +547,28 @@ int catzilla_stream_write_file(catzilla_stream_context_t* s, int fd, uint64_t of
     if (close_fd) close(fd);
     return CATZILLA_ECLOSED;
   }
-  stream__write_t* size_line = NULL;
-  stream__write_t* region = calloc(1, sizeof(*region));
-  stream__write_t* crlf = NULL;
   if (chunked) {
-    size_line = calloc(1, sizeof(*size_line));
-    crlf = calloc(1, sizeof(*crlf));
+    char line[24];
+    if (stream__write_framing(s, line, catzilla__chunk_size_line((size_t)length, line)) != 0) {
+      if (close_fd) close(fd);
+      return CATZILLA_ECLOSED;
+    }
   }
-  if (region == NULL || (chunked && (size_line == NULL || crlf == NULL))) {
-    free(region);
-    free(size_line);
-    free(crlf);
-    if (close_fd) close(fd);
-    return UV_ENOMEM;
-  }
-  if (chunked) {
-    size_line->stream = crlf->stream = s;
-    size_line->conn = crlf->conn = s->conn;
-    size_line->fd = crlf->fd = -1;
-    size_t n = catzilla__chunk_size_line((size_t)length, size_line->frame);
-    size_line->bufs[0] = uv_buf_init(size_line->frame, (unsigned)n);
-    size_line->nbufs = 1;
-    size_line->nbytes = n;
-    crlf->bufs[0] = uv_buf_init((char*)catzilla__chunk_crlf, 2);
-    crlf->nbufs = 1;
-    crlf->nbytes = 2;
-    stream__outbox_push(s, size_line);
-  }
-  region->is_file = true;
-  region->stream = s;
-  region->conn = s->conn;
-  region->fd = fd;
-  region->close_fd = close_fd;
-  region->file_offset = offset;
-  region->file_remaining = length;
-  stream__outbox_push(s, region);
-  if (chunked) stream__outbox_push(s, crlf);
   s->queued_bytes += (size_t)length;
   if (s->queued_bytes > s->stats.peak_queued_bytes) s->stats.peak_queued_bytes = s->queued_bytes;
   if (s->state == CATZILLA_STREAM_HEADERS_PENDING) s->state = CATZILLA_STREAM_STREAMING;
-  stream__pump(s);
+  /* the unit's reference, taken first: a region sent at once reports (and ends) inside the call */
+  s->units_pending++;
+  s->refs++;
+  int err = catzilla__outbox_file(&s->conn->outbox, fd, offset, length, close_fd, stream__on_sent, s);
+  if (err) {
+    s->units_pending--;
+    s->queued_bytes -= (size_t)length;
+    stream__unref(s); /* never the last reference: the connection holds one */
+    return err;
+  }
   if (s->conn == NULL || stream__final(s)) return CATZILLA_ECLOSED;
+  if (chunked && stream__write_framing(s, catzilla__chunk_crlf, 2) != 0) return CATZILLA_ECLOSED;
   stream__enter_backpressure_if_needed(s);
   return s->state == CATZILLA_STREAM_BACKPRESSURED ? 0 : 1;
 }
