@@ -153,8 +153,7 @@ Napi::Value ServerWrap::Listen(const Napi::CallbackInfo& info) {
   int backlog = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 511;
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
-  catzilla_server_callbacks_t callbacks = {OnRequest, OnBody,        OnBodyEnd,  OnAbort,
-                                           OnDrain,   OnStreamEnd,   OnWsMessage, OnWsClose};
+  catzilla_server_callbacks_t callbacks = {OnRequest, OnBody, OnBodyEnd, OnAbort, OnWsMessage, OnWsClose};
   catzilla_server_t* s = nullptr;
   int err = catzilla_server_new(loop, &options_, &callbacks, this, &s);
   if (err) {
@@ -386,8 +385,13 @@ void ServerWrap::OnAbort(catzilla_server_t* s, catzilla_request_id_t id, catzill
   w->Call(w->on_abort_, 2, argv);
 }
 
-void ServerWrap::OnDrain(catzilla_server_t* s, catzilla_request_id_t id) {
-  ServerWrap* w = static_cast<ServerWrap*>(catzilla_server_data(s));
+// The hooks of every stream JavaScript produces (streamStart, wsAccept): drain and end.
+// Their argument is the core's server, not this object: a ServerWrap collected without close()
+// has cleared the server's data, so a late notice finds nothing to call.
+catzilla_stream_hooks_t ServerWrap::JsHooks() { return catzilla_stream_hooks_t{OnWritable, OnStreamEnd, server_}; }
+
+void ServerWrap::OnWritable(void* arg, catzilla_request_id_t id) {
+  ServerWrap* w = static_cast<ServerWrap*>(catzilla_server_data(static_cast<catzilla_server_t*>(arg)));
   if (w == nullptr || w->on_drain_.IsEmpty()) return;
   Napi::HandleScope scope(w->Env());
   napi_value argv[1];
@@ -395,8 +399,8 @@ void ServerWrap::OnDrain(catzilla_server_t* s, catzilla_request_id_t id) {
   w->Call(w->on_drain_, 1, argv);
 }
 
-void ServerWrap::OnStreamEnd(catzilla_server_t* s, catzilla_request_id_t id, const catzilla_stream_stats_t* stats) {
-  ServerWrap* w = static_cast<ServerWrap*>(catzilla_server_data(s));
+void ServerWrap::OnStreamEnd(void* arg, catzilla_request_id_t id, const catzilla_stream_stats_t* stats) {
+  ServerWrap* w = static_cast<ServerWrap*>(catzilla_server_data(static_cast<catzilla_server_t*>(arg)));
   if (w == nullptr || w->on_stream_end_.IsEmpty()) return;
   Napi::HandleScope scope(w->Env());
   napi_value argv[3];

@@ -70,8 +70,9 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   static void OnBody(catzilla_server_t* s, catzilla_request_id_t id, const char* data, size_t len);
   static void OnBodyEnd(catzilla_server_t* s, catzilla_request_id_t id);
   static void OnAbort(catzilla_server_t* s, catzilla_request_id_t id, catzilla_abort_reason_t reason);
-  static void OnDrain(catzilla_server_t* s, catzilla_request_id_t id);
-  static void OnStreamEnd(catzilla_server_t* s, catzilla_request_id_t id, const catzilla_stream_stats_t* stats);
+  catzilla_stream_hooks_t JsHooks();
+  static void OnWritable(void* arg, catzilla_request_id_t id);
+  static void OnStreamEnd(void* arg, catzilla_request_id_t id, const catzilla_stream_stats_t* stats);
   static void OnWsMessage(catzilla_server_t* s, catzilla_request_id_t id, int opcode, const char* data, size_t len);
   static void OnWsClose(catzilla_server_t* s, catzilla_request_id_t id, int code, const char* reason, size_t len);
   static void OnClosed(catzilla_server_t* s, void* arg);

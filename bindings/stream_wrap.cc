@@ -39,7 +39,8 @@ Napi::Value ServerWrap::StreamStart(const Napi::CallbackInfo& info) {
   if (low >= 0 && info[5].IsNumber()) o.low_watermark = (size_t)low;
   if (stall >= 0) o.stall_timeout_ms = (uint64_t)stall;
   o.flags = info[7].IsNumber() ? info[7].As<Napi::Number>().Uint32Value() : 0;
-  int err = catzilla_stream_start(server_, id, &o, nullptr);
+  catzilla_stream_hooks_t hooks = JsHooks();
+  int err = catzilla_stream_start(server_, id, &o, &hooks, nullptr);
   if (err) CoreError(env, err, "streamStart").ThrowAsJavaScriptException();
   return env.Undefined();
 }
@@ -151,14 +152,9 @@ Napi::Value ServerWrap::StreamFlush(const Napi::CallbackInfo& info) {
 Napi::Value ServerWrap::StreamEnd(const Napi::CallbackInfo& info) {
   catzilla_stream_context_t* stream = StreamFor(info);
   if (stream == nullptr) return info.Env().Undefined();
-  catzilla_stream_stats_t finished;
-  int r = catzilla_stream_end(stream, &finished);
-  if (r < 0) {
-    CoreError(info.Env(), r, "streamEnd").ThrowAsJavaScriptException();
-    return info.Env().Undefined();
-  }
-  // finished at once: the final counters come back here and no onStreamEnd follows
-  if (r == 1) return Napi::Value(info.Env(), StreamStatsArray(info.Env(), finished));
+  // the end is reported by onStreamEnd, whether the last byte left now or later
+  int r = catzilla_stream_end(stream);
+  if (r < 0) CoreError(info.Env(), r, "streamEnd").ThrowAsJavaScriptException();
   return info.Env().Undefined();
 }
 

@@ -35,6 +35,7 @@ Napi::Value ServerWrap::WsAccept(const Napi::CallbackInfo& info) {
   o.high_watermark = (size_t)high;
   o.low_watermark = (size_t)low;
   o.stall_timeout_ms = (uint64_t)stall;
+  o.hooks = JsHooks();
   int err = catzilla_ws_accept(server_, id, &o);
   if (err) CoreError(env, err, "wsAccept").ThrowAsJavaScriptException();
   return env.Undefined();

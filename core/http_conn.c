@@ -61,7 +61,9 @@ bool catzilla__conn_is_idle(const catzilla__conn_t* conn) {
 
 static void conn__on_close(uv_handle_t* handle) {
   catzilla__conn_t* conn = (catzilla__conn_t*)handle;
-  catzilla__server_conn_closed(conn->server, conn);
+  if (conn->takeover.release != NULL) conn->takeover.release(conn->takeover.arg);
+  conn->takeover = (catzilla__takeover_t){0};
+  conn->server->conn_closed(conn->server, conn);
 }
 
 void catzilla__conn_close(catzilla__conn_t* conn, catzilla_abort_reason_t reason) {
@@ -446,8 +448,8 @@ static void conn__on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* bu
       case CATZILLA__CONN_LINGER:
         break; /* draining */
       default:
-        if (conn->ws != NULL) {
-          catzilla__ws_conn_feed(conn, buf->base, (size_t)nread);
+        if (conn->takeover.feed != NULL) {
+          conn->takeover.feed(conn->takeover.arg, buf->base, (size_t)nread);
           break;
         }
         if (conn->inbuf.len > 0 || conn->upgrade || llhttp_get_errno(&conn->parser) == HPE_PAUSED) {
@@ -478,10 +480,10 @@ void catzilla__conn_continue(catzilla__conn_t* conn) {
     if (!conn->reading && uv_read_start((uv_stream_t*)&conn->tcp, conn__alloc, conn__on_read) == 0) conn->reading = 1;
     return;
   }
-  if (conn->ws != NULL) {
-    /* upgraded: buffered bytes are frames */
+  if (conn->takeover.feed != NULL) {
+    /* taken over: buffered bytes belong to the new protocol */
     if (conn->inbuf.len > 0) {
-      catzilla__ws_conn_feed(conn, conn->inbuf.base, conn->inbuf.len);
+      conn->takeover.feed(conn->takeover.arg, conn->inbuf.base, conn->inbuf.len);
       if (conn->state == CATZILLA__CONN_CLOSING) return;
       conn->inbuf.len = 0;
     }
@@ -504,6 +506,55 @@ void catzilla__conn_continue(catzilla__conn_t* conn) {
       !conn->body_paused) {
     if (uv_read_start((uv_stream_t*)&conn->tcp, conn__alloc, conn__on_read) == 0) conn->reading = 1;
   }
+}
+
+/* Another protocol owns the read side from now on (after a 101); bytes already buffered are
+ * fed to it from the loop. */
+void catzilla__conn_take_over(catzilla__conn_t* conn, const catzilla__takeover_t* takeover) {
+  conn->takeover = *takeover;
+  catzilla__conn_set_deadline(conn, CATZILLA__DEADLINE_NONE);
+  catzilla__conn_queue_resume(conn);
+}
+
+/* ---- the current response, for stream.c and request.c (each file writes its own fields) ---- */
+
+/* A streaming response is attached (`will_close`: its framing or head ends the connection). */
+void catzilla__conn_attach_stream(catzilla__conn_t* conn, catzilla_stream_context_t* stream, bool will_close) {
+  conn->stream = stream;
+  if (will_close) conn->keep_alive = 0;
+}
+
+void catzilla__conn_detach_stream(catzilla__conn_t* conn) { conn->stream = NULL; }
+
+/* The whole response was handed over (catzilla_respond): the id is spent. */
+void catzilla__conn_response_taken(catzilla__conn_t* conn, bool will_close) {
+  conn->response_done = 1;
+  conn->id = 0;
+  if (will_close) conn->keep_alive = 0;
+}
+
+/* The response was cut short (its stream aborted or failed): nothing more belongs to the
+ * request, and the connection ends after what is queued. */
+void catzilla__conn_response_cut(catzilla__conn_t* conn) {
+  conn->response_done = 1;
+  conn->id = 0;
+  conn->keep_alive = 0;
+}
+
+/* A backpressured stream's deadline for progress (ms from now), or 0 to lift it. */
+void catzilla__conn_stall_deadline(catzilla__conn_t* conn, uint64_t ms) {
+  if (ms == 0) {
+    if (conn->deadline_kind == CATZILLA__DEADLINE_STALL) catzilla__conn_set_deadline(conn, CATZILLA__DEADLINE_NONE);
+    return;
+  }
+  conn->deadline_kind = CATZILLA__DEADLINE_STALL;
+  conn->deadline = catzilla__now(conn->server) + ms;
+}
+
+void catzilla__conn_resume_body(catzilla__conn_t* conn) {
+  if (!conn->body_paused) return;
+  conn->body_paused = 0;
+  catzilla__conn_queue_resume(conn);
 }
 
 void catzilla__conn_pause_body(catzilla__conn_t* conn) {

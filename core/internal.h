@@ -285,16 +285,12 @@ struct catzilla_stream_context_s {
   uint64_t started_loop_ms;
   catzilla__task_t flush_task;       /* corked bytes wait for the prepare phase */
   catzilla__task_t notify_task;      /* the final notice waits for the idle phase */
-  catzilla_ring_source_t* ring_source;
+  catzilla_stream_hooks_t hooks;     /* the producer's */
   catzilla_stream_stats_t stats;
 };
 
 void catzilla__stream_conn_closed(catzilla_stream_context_t* stream);
-void catzilla__stream_free_pool(catzilla_server_t* server);
 
-/* ring_source.c: called on the loop thread when its stream can take more */
-void catzilla__ring_source_pump(catzilla_ring_source_t* source);
-void catzilla__ring_source_stream_gone(catzilla_ring_source_t* source);
 
 /* ---- connections (http_conn.c) ---- */
 typedef enum {
@@ -313,6 +309,13 @@ typedef enum {
   CATZILLA__DEADLINE_LINGER,
   CATZILLA__DEADLINE_STALL,   /* a backpressured stream made no progress */
 } catzilla__deadline_t;
+
+/* Another protocol taking over a connection's read side after an upgrade (ws_conn.c). */
+typedef struct {
+  void (*feed)(void* arg, const char* data, size_t len); /* every byte read from now on */
+  void (*release)(void* arg);                            /* the connection is gone */
+  void* arg;
+} catzilla__takeover_t;
 
 typedef struct catzilla__conn_s {
   uv_tcp_t tcp;                       /* first: the handle's memory is the connection's */
@@ -342,7 +345,7 @@ typedef struct catzilla__conn_s {
   unsigned shutdown_sent : 1;
   catzilla__task_t resume_task;       /* continue outside JS calls (deferred.c) */
   catzilla_stream_context_t* stream;  /* the streaming response of the current request */
-  struct catzilla__ws_s* ws;          /* set once the request was upgraded to a WebSocket */
+  catzilla__takeover_t takeover;      /* set once another protocol owns the read side (a WebSocket) */
 } catzilla__conn_t;
 
 /* ---- the server (server.c) ---- */
@@ -358,6 +361,7 @@ struct catzilla_server_s {
   void* data;
   llhttp_settings_t parser_settings;
   catzilla__conn_t* conns;            /* every open connection */
+  void (*conn_closed)(catzilla_server_t* server, catzilla__conn_t* conn); /* a connection's handle closed */
   catzilla__ids_t ids;                /* request id -> connection */
   catzilla__pool_t head_pool;         /* request head blocks */
   catzilla__pool_t conn_pool;         /* connection structs */
@@ -374,9 +378,6 @@ struct catzilla_server_s {
   bool closing;
   bool closed;
 };
-
-/* server.c */
-void catzilla__server_conn_closed(catzilla_server_t* server, catzilla__conn_t* conn);
 
 /* http_conn.c */
 catzilla__conn_t* catzilla__conn_for_id(catzilla_server_t* server, catzilla_request_id_t id);
@@ -395,9 +396,13 @@ void catzilla__conn_close_after_writes(catzilla__conn_t* conn);
 void catzilla__conn_reset(catzilla__conn_t* conn);
 void catzilla__conn_send_error_quiet(catzilla__conn_t* conn, int status);
 
-/* ws_conn.c: a connection upgraded to a WebSocket */
-void catzilla__ws_conn_feed(catzilla__conn_t* conn, const char* data, size_t len);
-void catzilla__ws_conn_free(catzilla__conn_t* conn);
+void catzilla__conn_take_over(catzilla__conn_t* conn, const catzilla__takeover_t* takeover);
+void catzilla__conn_attach_stream(catzilla__conn_t* conn, catzilla_stream_context_t* stream, bool will_close);
+void catzilla__conn_detach_stream(catzilla__conn_t* conn);
+void catzilla__conn_response_taken(catzilla__conn_t* conn, bool will_close);
+void catzilla__conn_response_cut(catzilla__conn_t* conn);
+void catzilla__conn_stall_deadline(catzilla__conn_t* conn, uint64_t ms);
+void catzilla__conn_resume_body(catzilla__conn_t* conn);
 
 
 /* http_response.c */

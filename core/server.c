@@ -1,6 +1,6 @@
 /*
- * The server: listen/accept on the given libuv loop, the list of its connections, the
- * request-level calls of the public API, and graceful close. Request ids (ids.c), work
+ * The server: listen/accept on the given libuv loop, the list of its connections, and
+ * graceful close. The request-level calls of the public API are in request.c. Request ids (ids.c), work
  * deferred to loop phases (deferred.c) and the deadline sweep (deadlines.c) are its leaves.
  */
 #include "internal.h"
@@ -56,7 +56,7 @@ static void server__on_connection(uv_stream_t* listener, int status) {
   }
 }
 
-void catzilla__server_conn_closed(catzilla_server_t* s, catzilla__conn_t* conn) {
+static void server__conn_closed(catzilla_server_t* s, catzilla__conn_t* conn) {
   catzilla__deferred_cancel(&s->deferred, CATZILLA__DEFER_RESUME, &conn->resume_task);
   if (conn->prev) conn->prev->next = conn->next;
   else s->conns = conn->next;
@@ -64,7 +64,6 @@ void catzilla__server_conn_closed(catzilla_server_t* s, catzilla__conn_t* conn) 
   if (conn->slot != UINT32_MAX) catzilla__ids_release(&s->ids, conn->slot);
   catzilla__head_release(&conn->head);
   catzilla__buf_free(&conn->inbuf);
-  catzilla__ws_conn_free(conn);
   catzilla__pool_put(&s->conn_pool, conn);
   s->stats.connections_active--;
   server__maybe_finish_close(s);
@@ -86,6 +85,7 @@ int catzilla_server_new(uv_loop_t* loop, const catzilla_server_options_t* option
   s->callbacks = *callbacks;
   s->data = data;
   s->ids.free_head = UINT32_MAX;
+  s->conn_closed = server__conn_closed;
   catzilla__conn_settings_init(&s->parser_settings);
   catzilla__pool_init(&s->head_pool, CATZILLA__HEAD_BLOCK_SIZE);
   catzilla__pool_init(&s->conn_pool, sizeof(catzilla__conn_t));
@@ -175,83 +175,11 @@ void catzilla_server_free(catzilla_server_t* s) {
   if (s == NULL) return;
   catzilla__pool_drain(&s->head_pool);
   catzilla__pool_drain(&s->conn_pool);
-  catzilla__stream_free_pool(s);
+  catzilla__pool_drain(&s->stream_pool);
   catzilla__buf_free(&s->out);
   catzilla__ids_free(&s->ids);
   free(s->read_slab);
   free(s);
-}
-
-/* ---- requests ---- */
-
-int catzilla_respond(catzilla_server_t* s, catzilla_request_id_t id, const catzilla_response_t* r) {
-  catzilla__conn_t* conn = catzilla__conn_for_id(s, id);
-  if (conn == NULL || conn->response_done || conn->state != CATZILLA__CONN_ACTIVE) {
-    if (r->release) r->release(r->release_arg);
-    return CATZILLA_ECLOSED;
-  }
-  if (conn->stream != NULL) {
-    if (r->release) r->release(r->release_arg);
-    return CATZILLA_ESTREAMING;
-  }
-  if (r->body_len > UINT32_MAX || r->headers_len > UINT32_MAX) { /* a uv_buf_t holds 32-bit lengths */
-    if (r->release) r->release(r->release_arg);
-    return CATZILLA_ETOOLARGE;
-  }
-  if (r->status < 200 || r->status > 999) {
-    if (r->release) r->release(r->release_arg);
-    return UV_EINVAL;
-  }
-  if (r->flags & CATZILLA_RESP_CLOSE) conn->keep_alive = 0;
-  bool close = !conn->keep_alive || s->closing || conn->upgrade;
-  bool send_body = !conn->is_head && !(r->flags & CATZILLA_RESP_NO_CONTENT_LENGTH);
-  bool inline_body = send_body && (r->release == NULL || r->body_len <= 16 * 1024);
-  s->out.len = 0;
-  int err = catzilla__response_serialize(s, conn, r, close, inline_body, &s->out);
-  if (err) {
-    if (r->release) r->release(r->release_arg);
-    return err;
-  }
-  catzilla__stats_count_status(s, r->status);
-  /* the response has ended for the caller: a write error below closes without an abort */
-  conn->response_done = 1;
-  conn->id = 0;
-  uv_buf_t bufs[2];
-  bufs[0] = uv_buf_init(s->out.base, (unsigned)s->out.len);
-  unsigned nbufs = 1;
-  if (send_body && !inline_body) bufs[nbufs++] = uv_buf_init((char*)r->body, (unsigned)r->body_len);
-  catzilla_release_cb release = r->release;
-  if (release && nbufs == 1) {
-    release(r->release_arg);
-    release = NULL;
-  }
-  err = catzilla__outbox_send(&conn->outbox, bufs, nbufs, 1, release, r->release_arg);
-  if (err == 0) catzilla__conn_response_done(conn); /* else the connection is closing */
-  return 0;
-}
-
-int catzilla_body_pause(catzilla_server_t* s, catzilla_request_id_t id) {
-  catzilla__conn_t* conn = catzilla__conn_for_id(s, id);
-  if (conn == NULL) return CATZILLA_ECLOSED;
-  catzilla__conn_pause_body(conn);
-  return 0;
-}
-
-int catzilla_body_resume(catzilla_server_t* s, catzilla_request_id_t id) {
-  catzilla__conn_t* conn = catzilla__conn_for_id(s, id);
-  if (conn == NULL) return CATZILLA_ECLOSED;
-  if (conn->body_paused) {
-    conn->body_paused = 0;
-    catzilla__conn_queue_resume(conn);
-  }
-  return 0;
-}
-
-int catzilla_remote_address(catzilla_server_t* s, catzilla_request_id_t id, struct sockaddr_storage* addr) {
-  catzilla__conn_t* conn = catzilla__conn_for_id(s, id);
-  if (conn == NULL) return CATZILLA_ECLOSED;
-  int len = sizeof(*addr);
-  return uv_tcp_getpeername(&conn->tcp, (struct sockaddr*)addr, &len);
 }
 
 void catzilla_server_stats(const catzilla_server_t* s, catzilla_server_stats_t* out) { *out = s->stats; }

@@ -7,10 +7,13 @@
  * chunks become one HTTP chunk, so framing costs nothing per record. Small chunks are
  * copied into the cork buffer; large ones are referenced and released after their
  * write. `queued_bytes` (corked + in flight) against the watermarks is the backpressure
- * signal: write() returns 0 above the high watermark and on_drain fires at the low one.
+ * signal: write() returns 0 above the high watermark and the producer's on_writable fires at
+ * the low one.
  *
- * Callbacks into JavaScript (on_drain, on_stream_end) only come from loop phases (write
- * callbacks, the prepare and idle handles), never from inside a call JavaScript made.
+ * The producer is whoever started the stream, through its hooks (on_writable, on_end): the
+ * bindings for JavaScript, a ring source for a producer thread, a WebSocket connection. The
+ * hooks are only ever called from loop phases (write callbacks, the prepare and idle handles),
+ * never from inside a call the producer made; the end is always reported by on_end.
  *
  * A socket error (the peer reset or left: EPIPE, ECONNRESET...) is the client's close, never
  * the stream's failure: the connection closes (on_abort, the stream ends ABORTED) and the
@@ -75,10 +78,9 @@ static void stream__maybe_finished(catzilla_stream_context_t* s);
 /* The idle phase: the final notice of a stream that ended. */
 static void stream__on_notify(catzilla__task_t* task) {
   catzilla_stream_context_t* s = CATZILLA__CONTAINER_OF(task, catzilla_stream_context_t, notify_task);
-  catzilla_server_t* server = s->server;
   s->stats.state = (uint64_t)s->state;
   s->stats.queued_bytes = s->queued_bytes;
-  if (server->callbacks.on_stream_end) server->callbacks.on_stream_end(server, s->id, &s->stats);
+  if (s->hooks.on_end != NULL) s->hooks.on_end(s->hooks.arg, s->id, &s->stats);
   stream__unref(s);
 }
 
@@ -102,14 +104,8 @@ static void stream__schedule_flush(catzilla_stream_context_t* s) {
   catzilla__defer(&s->server->deferred, CATZILLA__DEFER_FLUSH, &s->flush_task);
 }
 
-/* A final state: detach from the connection and tell JavaScript (deferred) unless the
- * caller reports it itself. */
-static void stream__end_state_notify(catzilla_stream_context_t* s, catzilla_stream_state_t state, bool notify);
+/* A final state: detach from the connection and tell the producer (deferred to a loop phase). */
 static void stream__end_state(catzilla_stream_context_t* s, catzilla_stream_state_t state) {
-  stream__end_state_notify(s, state, true);
-}
-
-static void stream__end_state_notify(catzilla_stream_context_t* s, catzilla_stream_state_t state, bool notify) {
   catzilla_server_t* server = s->server;
   if (s->state == CATZILLA_STREAM_BACKPRESSURED) stream__leave_backpressure(s);
   s->state = state;
@@ -121,24 +117,17 @@ static void stream__end_state_notify(catzilla_stream_context_t* s, catzilla_stre
     case CATZILLA_STREAM_SHED: server->stats.streams_shed++; break;
     default: server->stats.streams_errored++; break;
   }
-  if (s->ring_source) {
-    catzilla__ring_source_stream_gone(s->ring_source);
-    s->ring_source = NULL;
-  }
   catzilla__conn_t* conn = s->conn;
   /* its units not yet handed to the socket are dropped (closing their descriptors) */
-  if (conn != NULL) catzilla__outbox_drop(&conn->outbox, s);
   if (conn != NULL) {
-    conn->stream = NULL;
+    catzilla__outbox_drop(&conn->outbox, s);
+    catzilla__conn_detach_stream(conn);
     s->conn = NULL;
   }
-  if (notify) {
-    s->refs++; /* for the notification */
-    s->notify_task.run = stream__on_notify;
-    catzilla__defer(&server->deferred, CATZILLA__DEFER_NOTIFY, &s->notify_task);
-  }
+  s->refs++; /* for the notification */
+  s->notify_task.run = stream__on_notify;
+  catzilla__defer(&server->deferred, CATZILLA__DEFER_NOTIFY, &s->notify_task);
   stream__unref(s); /* the connection's */
-  (void)conn;
 }
 
 /* Every byte of an ended stream has been handed to the kernel. */
@@ -155,16 +144,11 @@ static void stream__progress(catzilla_stream_context_t* s, bool may_call_js) {
     if (s->queued_bytes <= s->options.low_watermark) {
       stream__leave_backpressure(s);
       s->state = CATZILLA_STREAM_STREAMING;
-      if (s->conn && s->conn->deadline_kind == CATZILLA__DEADLINE_STALL)
-        catzilla__conn_set_deadline(s->conn, CATZILLA__DEADLINE_NONE);
-      if (s->ring_source) catzilla__ring_source_pump(s->ring_source);
-      else if (may_call_js && s->server->callbacks.on_drain) s->server->callbacks.on_drain(s->server, s->id);
+      if (s->conn) catzilla__conn_stall_deadline(s->conn, 0);
+      if (may_call_js && s->hooks.on_writable != NULL) s->hooks.on_writable(s->hooks.arg, s->id);
     } else if (s->conn && s->options.stall_timeout_ms) {
-      s->conn->deadline_kind = CATZILLA__DEADLINE_STALL;
-      s->conn->deadline = catzilla__now(s->server) + s->options.stall_timeout_ms;
+      catzilla__conn_stall_deadline(s->conn, s->options.stall_timeout_ms);
     }
-  } else if (s->ring_source && s->state == CATZILLA_STREAM_STREAMING) {
-    catzilla__ring_source_pump(s->ring_source);
   }
 }
 
@@ -175,10 +159,7 @@ static void stream__enter_backpressure_if_needed(catzilla_stream_context_t* s) {
   s->stats.backpressure_events++;
   s->server->stats.backpressure_events++;
   s->backpressure_since_ns = uv_hrtime();
-  if (s->conn && s->options.stall_timeout_ms) {
-    s->conn->deadline_kind = CATZILLA__DEADLINE_STALL;
-    s->conn->deadline = catzilla__now(s->server) + s->options.stall_timeout_ms;
-  }
+  if (s->conn && s->options.stall_timeout_ms) catzilla__conn_stall_deadline(s->conn, s->options.stall_timeout_ms);
 }
 
 static void stream__fail(catzilla_stream_context_t* s);
@@ -301,8 +282,8 @@ catzilla_stream_context_t* catzilla_stream_of(catzilla_server_t* server, catzill
   return conn ? conn->stream : NULL;
 }
 
-int catzilla_stream_start(catzilla_server_t* server, catzilla_request_id_t id,
-                          const catzilla_stream_options_t* o, catzilla_stream_context_t** out) {
+int catzilla_stream_start(catzilla_server_t* server, catzilla_request_id_t id, const catzilla_stream_options_t* o,
+                          const catzilla_stream_hooks_t* hooks, catzilla_stream_context_t** out) {
   catzilla__conn_t* conn = catzilla__conn_for_id(server, id);
   if (conn == NULL || conn->response_done || conn->state != CATZILLA__CONN_ACTIVE) return CATZILLA_ECLOSED;
   if (conn->stream != NULL) return CATZILLA_ESTREAMING;
@@ -314,6 +295,7 @@ int catzilla_stream_start(catzilla_server_t* server, catzilla_request_id_t id,
   memset(s, 0, sizeof(*s));
   s->server = server;
   s->conn = conn;
+  if (hooks != NULL) s->hooks = *hooks;
   s->id = id;
   s->options = *o;
   catzilla_stream_options_normalize(&s->options);
@@ -329,22 +311,20 @@ int catzilla_stream_start(catzilla_server_t* server, catzilla_request_id_t id,
   if (upgrade) {
     /* 101 Switching Protocols: the bytes after the head are the new protocol's, unframed */
     s->framing = CATZILLA__FRAMING_CLOSE;
-    conn->keep_alive = 0;
   } else if (o->content_length >= 0) {
     s->framing = CATZILLA__FRAMING_LENGTH;
     s->declared_length = (uint64_t)o->content_length;
     if (!no_body) framing_len = (size_t)snprintf(framing, sizeof(framing), "Content-Length: %llu\r\n",
                                                  (unsigned long long)o->content_length);
   } else if (conn->http10) {
-    s->framing = CATZILLA__FRAMING_CLOSE;
-    conn->keep_alive = 0;
+    s->framing = CATZILLA__FRAMING_CLOSE; /* the body ends when the connection does */
   } else {
     s->framing = CATZILLA__FRAMING_CHUNKED;
     if (!no_body) framing_len = (size_t)snprintf(framing, sizeof(framing), "Transfer-Encoding: chunked\r\n");
   }
   if (conn->is_head || no_body) s->framing = CATZILLA__FRAMING_NONE;
   /* an upgrade's head carries the caller's Connection: Upgrade instead of close */
-  bool close = !upgrade && (!conn->keep_alive || server->closing || conn->upgrade);
+  bool close = !upgrade && (!conn->keep_alive || server->closing || conn->upgrade || s->framing == CATZILLA__FRAMING_CLOSE);
   int err = catzilla__response_head(server, conn, o->status, o->headers, o->headers_len, framing, framing_len,
                                     close, &s->head);
   if (err) {
@@ -352,8 +332,7 @@ int catzilla_stream_start(catzilla_server_t* server, catzilla_request_id_t id,
     catzilla__pool_put(&server->stream_pool, s);
     return err;
   }
-  if (close || upgrade) conn->keep_alive = 0;
-  conn->stream = s;
+  catzilla__conn_attach_stream(conn, s, close || upgrade);
   catzilla__stats_count_status(server, o->status);
   server->stats.streams_started++;
   server->stats.streams_active++;
@@ -450,7 +429,7 @@ int catzilla_stream_flush(catzilla_stream_context_t* s) {
   return err;
 }
 
-int catzilla_stream_end(catzilla_stream_context_t* s, catzilla_stream_stats_t* finished) {
+int catzilla_stream_end(catzilla_stream_context_t* s) {
   if (s->conn == NULL || stream__final(s)) return CATZILLA_ECLOSED;
   if (s->ending) return 0;
   if (s->framing == CATZILLA__FRAMING_LENGTH && s->stats.bytes != s->declared_length) {
@@ -462,18 +441,10 @@ int catzilla_stream_end(catzilla_stream_context_t* s, catzilla_stream_stats_t* f
   s->state = CATZILLA_STREAM_FINISHING;
   int err = stream__flush(s);
   if (err) return err;
-  if (stream__final(s)) return 0; /* the flush failed: on_stream_end reports it */
-  catzilla__conn_t* conn = s->conn;
-  if (finished != NULL && s->units_pending == 0 && s->npieces == 0 && s->head.len == 0) {
-    /* everything went to the kernel now: finished, reported to the caller instead of later */
-    catzilla_stream_get_stats(s, finished);
-    finished->state = CATZILLA_STREAM_FINISHED;
-    stream__end_state_notify(s, CATZILLA_STREAM_FINISHED, false);
-    catzilla__conn_response_done(conn);
-    return 1;
-  }
-  /* finishing is noticed from the loop (write callbacks, flush list), never inside this call */
-  if (s->units_pending == 0) stream__schedule_flush(s);
+  if (stream__final(s)) return 0; /* the flush failed: on_end reports it */
+  /* everything went to the kernel now: finished (the connection moves on at once); the producer
+   * hears it from on_end, as when the last bytes leave later from the loop */
+  stream__maybe_finished(s);
   return 0;
 }
 
@@ -493,9 +464,7 @@ int catzilla_stream_abort_as(catzilla_stream_context_t* s, catzilla_stream_state
   stream__flush(s);
   if (s->conn == NULL || stream__final(s)) return 0; /* the flush failed and closed the connection */
   stream__release_corked(s);
-  conn->response_done = 1;
-  conn->id = 0;
-  conn->keep_alive = 0;
+  catzilla__conn_response_cut(conn);
   stream__end_state(s, state);
   /* a close-delimited body cannot show failure by truncation: reset the connection */
   if (close_delimited) catzilla__conn_reset(conn);
@@ -509,9 +478,7 @@ static void stream__fail(catzilla_stream_context_t* s) {
   catzilla__conn_t* conn = s->conn;
   if (conn == NULL || stream__final(s)) return;
   stream__release_corked(s);
-  conn->response_done = 1;
-  conn->id = 0;
-  conn->keep_alive = 0;
+  catzilla__conn_response_cut(conn);
   stream__end_state(s, CATZILLA_STREAM_ERRORED);
   catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
 }
@@ -604,4 +571,3 @@ size_t catzilla_server_each_stream(catzilla_server_t* server,
   return n;
 }
 
-void catzilla__stream_free_pool(catzilla_server_t* server) { catzilla__pool_drain(&server->stream_pool); }

@@ -256,12 +256,11 @@ export interface NativeServer {
   /** Send what is queued now instead of at the end of the loop turn. */
   streamFlush(id: number): void;
   /**
-   * Finish the response (chunked terminator, or the declared length must be complete). When
-   * every byte was handed to the kernel at once, returns the final counters
-   * (STREAM_STATS_FIELDS order) and no onStreamEnd follows; otherwise undefined, and
-   * onStreamEnd reports the end later.
+   * Finish the response (chunked terminator, or the declared length must be complete). The end
+   * is always reported by onStreamEnd, from a later loop phase, whether the last byte left now
+   * or later.
    */
-  streamEnd(id: number): Float64Array | undefined;
+  streamEnd(id: number): void;
   /**
    * End the response early: what was written is sent, then the connection closes without a
    * terminator so the client sees a truncated body. `state` is what the core records:

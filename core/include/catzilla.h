@@ -214,6 +214,18 @@ enum {
 
 #define CATZILLA_LATENCY_BUCKETS 24 /* bucket i: latency < 2^i us; the last takes the rest */
 
+/* The producer of one streaming response (h2o's generator: proceed / stop), given to
+ * catzilla_stream_start. Both are called from loop phases only, never inside a call the
+ * producer made. */
+typedef struct {
+  /* A backpressured stream fell to its low watermark: produce more. */
+  void (*on_writable)(void* arg, catzilla_request_id_t id);
+  /* The stream reached a final state (FINISHED: every byte handed to the kernel; or ABORTED,
+   * ERRORED, CLOSED, SHED); the last call for the stream. `stats` is valid during the call. */
+  void (*on_end)(void* arg, catzilla_request_id_t id, const catzilla_stream_stats_t* stats);
+  void* arg;
+} catzilla_stream_hooks_t;
+
 typedef struct {
   /* A request's headers are complete. The info's memory is valid during the call only. */
   void (*on_request)(catzilla_server_t* server, catzilla_request_id_t id, const catzilla_request_info_t* info);
@@ -223,10 +235,6 @@ typedef struct {
   void (*on_body_end)(catzilla_server_t* server, catzilla_request_id_t id);
   /* The request ended before its response: the id is already invalid. */
   void (*on_abort)(catzilla_server_t* server, catzilla_request_id_t id, catzilla_abort_reason_t reason);
-  /* A backpressured stream fell to its low watermark. */
-  void (*on_drain)(catzilla_server_t* server, catzilla_request_id_t id);
-  /* A stream reached a final state; always the last call for `id`. */
-  void (*on_stream_end)(catzilla_server_t* server, catzilla_request_id_t id, const catzilla_stream_stats_t* stats);
   /* WebSocket (optional): a whole text or binary message, valid during the call only. */
   void (*on_ws_message)(catzilla_server_t* server, catzilla_request_id_t id, int opcode, const char* data, size_t len);
   /* WebSocket (optional): the closing handshake: the peer's close frame (its code, 1005 when
@@ -335,9 +343,10 @@ int catzilla_remote_address(catzilla_server_t* server, catzilla_request_id_t id,
 
 void catzilla_server_stats(const catzilla_server_t* server, catzilla_server_stats_t* out);
 
-/* Start streaming the response of request `id` (instead of catzilla_respond). */
-int catzilla_stream_start(catzilla_server_t* server, catzilla_request_id_t id,
-                          const catzilla_stream_options_t* options, catzilla_stream_context_t** out);
+/* Start streaming the response of request `id` (instead of catzilla_respond); `hooks` (copied)
+ * are its producer's. */
+int catzilla_stream_start(catzilla_server_t* server, catzilla_request_id_t id, const catzilla_stream_options_t* options,
+                          const catzilla_stream_hooks_t* hooks, catzilla_stream_context_t** out);
 /* The live stream of request `id`, or NULL. */
 catzilla_stream_context_t* catzilla_stream_of(catzilla_server_t* server, catzilla_request_id_t id);
 /* Queue a chunk. Returns 1 while under the high watermark, 0 when backpressured (wait for
@@ -357,10 +366,9 @@ int catzilla_stream_write_file(catzilla_stream_context_t* stream, int fd, uint64
 /* Send what is corked now rather than at the end of the loop turn. */
 int catzilla_stream_flush(catzilla_stream_context_t* stream);
 /* Finish: the terminator (chunked) leaves with the last data. A short declared length is an
- * error. Returns 1 when every byte was handed to the kernel at once: then `finished` (when not
- * NULL) receives the final counters and no on_stream_end follows; 0 when it will finish later
- * (on_stream_end reports it). */
-int catzilla_stream_end(catzilla_stream_context_t* stream, catzilla_stream_stats_t* finished);
+ * error. The end is always reported the same way, by the hooks' on_end from a loop phase,
+ * whether the last byte left now or later. */
+int catzilla_stream_end(catzilla_stream_context_t* stream);
 /* Fail: what is queued is sent, then the connection closes without a terminator. The stream
  * ends ERRORED. (A peer that is gone is never this: a socket error ends a stream ABORTED and
  * every stream call then returns CATZILLA_ECLOSED, never the raw socket error.) */
@@ -397,10 +405,13 @@ size_t catzilla_ring_readable(const catzilla_ring_t* ring);
 
 typedef struct catzilla_ring_source_s catzilla_ring_source_t;
 
-/* Attach a ring-fed producer to `stream`; the loop thread moves bytes from the ring into
- * the stream while it is under its high watermark and ends it when the producer does. */
-int catzilla_ring_source_new(catzilla_server_t* server, catzilla_request_id_t id, size_t ring_capacity,
-                             catzilla_ring_source_t** out);
+/* Start the response of `id` as a stream fed by a producer thread through a ring: the source is
+ * the stream's producer (its hooks), moving bytes from the ring while the stream is under its
+ * high watermark and ending it when the producer does; `hooks->on_end` (optional) still hears
+ * the stream's end. */
+int catzilla_ring_source_start(catzilla_server_t* server, catzilla_request_id_t id,
+                               const catzilla_stream_options_t* options, const catzilla_stream_hooks_t* hooks,
+                               size_t ring_capacity, catzilla_ring_source_t** out);
 /* Producer thread: blocks while the ring is full; returns bytes written, or a negative error
  * once the stream has gone (CATZILLA_ECLOSED): the producer must stop then. */
 ssize_t catzilla_ring_source_write(catzilla_ring_source_t* source, const void* data, size_t len);
@@ -485,6 +496,7 @@ typedef struct {
   size_t high_watermark;      /* queued bytes at which catzilla_ws_send reports backpressure */
   size_t low_watermark;
   uint64_t stall_timeout_ms;  /* backpressured with no progress this long -> aborted (0 = off) */
+  catzilla_stream_hooks_t hooks; /* the producer of the frames sent (catzilla_ws_send): drain and end */
 } catzilla_ws_options_t;
 
 /* Answer upgrade request `id` (CATZILLA_REQ_UPGRADE) with 101 and speak WebSocket on its

@@ -36,6 +36,12 @@ static int open_fds(void) {
   return n;
 }
 
+static void on_stream_end(void* arg, catzilla_request_id_t id, const catzilla_stream_stats_t* st) {
+  ended[st->state]++;
+  last_stats = *st;
+}
+static const catzilla_stream_hooks_t hooks = {NULL, on_stream_end, NULL};
+
 static void on_request(catzilla_server_t* s, catzilla_request_id_t id, const catzilla_request_info_t* info) {
   catzilla_stream_options_t o;
   catzilla_stream_options_default(&o);
@@ -44,12 +50,12 @@ static void on_request(catzilla_server_t* s, catzilla_request_id_t id, const cat
   bool region = strncmp(info->url, "/region", 7) == 0;
   if (with_length) o.content_length = (int64_t)(7 + file_size + 7);
   catzilla_stream_context_t* stream;
-  CHECK_INT(catzilla_stream_start(s, id, &o, &stream), 0);
+  CHECK_INT(catzilla_stream_start(s, id, &o, &hooks, &stream), 0);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   CHECK(fd >= 0);
   if (region) {
     CHECK_INT(catzilla_stream_write_file(stream, fd, 1000, 5000, CATZILLA_FILE_CLOSE), 1);
-    CHECK_INT(catzilla_stream_end(stream, NULL), 0);
+    CHECK_INT(catzilla_stream_end(stream), 0);
     return;
   }
   CHECK(catzilla_stream_write(stream, "HEADER\n", 7, NULL, NULL) >= 0);
@@ -57,16 +63,11 @@ static void on_request(catzilla_server_t* s, catzilla_request_id_t id, const cat
   CHECK(catzilla_stream_write_file(stream, fd, 0, len, CATZILLA_FILE_CLOSE) >= 0);
   if (catzilla_stream_of(s, id) == NULL) return;
   CHECK(catzilla_stream_write(stream, "FOOTER\n", 7, NULL, NULL) >= 0);
-  if (!truncated) CHECK_INT(catzilla_stream_end(stream, NULL), 0);
+  if (!truncated) CHECK_INT(catzilla_stream_end(stream), 0);
 }
 static void on_body(catzilla_server_t* s, catzilla_request_id_t id, const char* d, size_t n) {}
 static void on_body_end(catzilla_server_t* s, catzilla_request_id_t id) {}
 static void on_abort(catzilla_server_t* s, catzilla_request_id_t id, catzilla_abort_reason_t r) {}
-static void on_drain(catzilla_server_t* s, catzilla_request_id_t id) {}
-static void on_stream_end(catzilla_server_t* s, catzilla_request_id_t id, const catzilla_stream_stats_t* st) {
-  ended[st->state]++;
-  last_stats = *st;
-}
 
 static size_t check_mixed(const char* body, size_t n) {
   size_t bad = 0;
@@ -87,7 +88,7 @@ int main(void) {
 
   catzilla_server_options_t opt;
   catzilla_server_options_default(&opt);
-  catzilla_server_callbacks_t cb = {on_request, on_body, on_body_end, on_abort, on_drain, on_stream_end};
+  catzilla_server_callbacks_t cb = {on_request, on_body, on_body_end, on_abort, NULL, NULL};
   int port = start_server(&server, &opt, &cb);
   CHECK(port > 0);
   char* body = malloc(file_size + 4096);

@@ -71,13 +71,12 @@ export class FakeNative {
     return this.queue(s, chunks);
   }
   streamFlush(id: number): void { this.live(id).calls.push('flush'); }
-  streamEnd(id: number): Float64Array | undefined {
+  streamEnd(id: number): void {
     const s = this.live(id);
     s.calls.push('end');
     if (s.contentLength >= 0 && this.bytes(s) !== s.contentLength) throw new CoreError('ELENGTH', 'short');
     s.state = 'ending';
     if (this.autoFinish) setImmediate(() => this.finish(id));
-    return undefined;
   }
   streamAbort(id: number): void {
     const s = this.live(id);

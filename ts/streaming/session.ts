@@ -256,9 +256,7 @@ export class StreamSession implements PumpOwner, WriterBackend {
     this.phase = Phase.Ending;
     this.rejectDrains();
     try {
-      // finished at once (all of it went to the kernel): the final counters come back here
-      const finished = this.target.streamEnd(this.spec.id);
-      if (finished !== undefined) this.onStreamEnd(StreamState.Finished, finished);
+      this.target.streamEnd(this.spec.id); // onStreamEnd reports the end (one completion path)
     } catch (err) {
       if (isConnectionGone(err)) return void this.nativeGone(err); // onAbort/onStreamEnd tell the rest
       if (this.phase !== Phase.Ending) return; // ended during the call: the core reports how
