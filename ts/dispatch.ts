@@ -15,7 +15,7 @@ import { Request } from './request.js';
 import { APPLICATION_JSON, HttpResponse, TEXT_PLAIN, type ResponseLike } from './response.js';
 import type { Router, RouteMatch } from './router.js';
 import { checkStatus, isBodilessStatus, reasonPhrase } from './status.js';
-import { StreamBody } from './streaming/body.js';
+import { StreamBody } from './streaming/response-body.js';
 import { resolveFlow, type FlowOptions } from './streaming/options.js';
 import { StreamingResponse } from './streaming/response.js';
 import { StreamSession, type CloseReason, type SessionHost, type StreamTarget } from './streaming/session.js';

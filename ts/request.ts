@@ -3,7 +3,7 @@
  * what the core passed in and splits off the path; headers, query, peer address
  * and the abort signal are computed on first access and cached.
  */
-import { BodyQueue } from './body.js';
+import { BodyQueue } from './request-body.js';
 import { abortError, CoreError, HttpError } from './errors.js';
 import { RequestFlags, type NativeAddress } from './native.js';
 import type { Params } from './router.js';

@@ -5,7 +5,7 @@
  */
 import { ResponseHeaders, type HeadersInit } from './headers.js';
 import { checkStatus } from './status.js';
-import type { StreamBody } from './streaming/body.js';
+import type { StreamBody } from './streaming/response-body.js';
 
 /**
  * A response body: in memory (string, bytes, null), or a StreamBody for a

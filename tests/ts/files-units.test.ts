@@ -9,7 +9,7 @@ import { byteranges } from '../../ts/files/multipart.js';
 import { decodeUrlPath, resolveUnder, safeLocation } from '../../ts/files/path.js';
 import { coalesce, ifRangeAllows, parseRange } from '../../ts/files/range.js';
 import { slice } from '../../ts/files/respond.js';
-import { fileRegion, FileRegion, isFileRegion } from '../../ts/files/region.js';
+import { fileRegion, FileRegion, isFileRegion } from '../../ts/streaming/file-region.js';
 
 describe('files: ranges (RFC 9110 section 14)', () => {
   const size = 1000;

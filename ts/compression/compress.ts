@@ -17,9 +17,9 @@
 import type { Middleware } from '../middleware.js';
 import type { Request } from '../request.js';
 import { HttpResponse } from '../response.js';
-import { StreamBody } from '../streaming/body.js';
+import { StreamBody } from '../streaming/response-body.js';
 import type { Chunk } from '../streaming/chunk.js';
-import { expandRegions } from '../files/region.js';
+import { expandRegions } from '../streaming/file-region.js';
 import { StreamingResponse } from '../streaming/response.js';
 import { isCompressible } from './compressible.js';
 import {

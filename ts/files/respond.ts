@@ -18,7 +18,7 @@ import { evaluateConditionals, type HeaderLookup, type Validators } from './cond
 import { httpDate } from './etag.js';
 import { byteranges } from './multipart.js';
 import { contentRange, DEFAULT_MAX_RANGES, ifRangeAllows, parseRange, unsatisfiedRange, type ByteRange } from './range.js';
-import { FdOwner, FileRegion, fileRegion } from './region.js';
+import { FdOwner, FileRegion, fileRegion } from '../streaming/file-region.js';
 
 /** A piece of a representation: bytes, or `length` bytes of an open descriptor from `offset`. */
 export type Segment =

@@ -18,7 +18,7 @@ import type { Request } from '../request.js';
 import type { HttpResponse } from '../response.js';
 import { fileEtag, mtimeSeconds, type EtagMode } from './etag.js';
 import { resolveUnder, type DotfilesPolicy } from './path.js';
-import { FdOwner, fstat, isFileRegion, openPath, type FileRegion } from './region.js';
+import { FdOwner, fstat, isFileRegion, openPath, type FileRegion } from '../streaming/file-region.js';
 import { respondTo, type RespondOptions, type Segment, type RequestLike } from './respond.js';
 
 /** Precompressed sibling files: encoding token -> file extension. */

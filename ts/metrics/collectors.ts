@@ -10,7 +10,7 @@
 import type { Registry } from 'prom-client';
 import { compressionStats, ENCODINGS } from '../compression/index.js';
 import type { NativeServerStats } from '../native.js';
-import { exactCounter, exactGauge, NativeHistogram, type Sample, type ScrapeSource } from './registry.js';
+import { exactCounter, exactGauge, NativeHistogram, type Sample, type ScrapeSource } from './scrape.js';
 import { CLOSE_REASONS, type RouteTotals, type StreamSum } from './routes.js';
 
 /** Bucket i of the core's write-latency histogram counts writes of < 2^i whole µs, i.e. <= 2^i - 1 µs. */

@@ -5,6 +5,9 @@
 
 export type Chunk = string | Uint8Array;
 
+/** The size small chunks are joined into before a write (the pump's batches, `writelines()`). */
+export const BATCH_BYTES = 16 * 1024;
+
 /** Throws a TypeError naming the value unless it is a string or a Uint8Array (Buffer included). */
 export function checkChunk(value: unknown, where = 'stream chunk'): Chunk {
   if (typeof value === 'string' || value instanceof Uint8Array) return value;

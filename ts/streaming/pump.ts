@@ -14,18 +14,17 @@
  * Async sources cost the promises they return and nothing more per chunk; while one is
  * pending, a partial batch is written at the next check phase instead of waiting.
  *
- * File regions (ts/files/region.ts) end the batch before them and are written alone with
+ * File regions (file-region.ts) end the batch before them and are written alone with
  * `writeFile` (sendfile in the core, in order with the memory chunks); a path region is
  * opened first (async fs.open). They bypass chunk mappers, which map memory chunks. A
  * region met while the stream is over its high watermark waits for the drain, like a
  * batched chunk; a region that is never written releases what it holds.
  */
-import { abandonRegion, isFileRegion, openRegion, type FileRegion, type OpenedRegion } from '../files/region.js';
-import { checkChunk, chunkSize, type Chunk } from './chunk.js';
+import { abandonRegion, isFileRegion, openRegion, type FileRegion, type OpenedRegion } from './file-region.js';
+import { BATCH_BYTES, checkChunk, chunkSize, type Chunk } from './chunk.js';
 import { isThenable, type PullResult, type Puller } from './source.js';
 
 export const BATCH_CHUNKS = 64;
-export const BATCH_BYTES = 16 * 1024;
 export const SLICE_MS = 1;
 
 export interface PumpOwner {

@@ -12,9 +12,10 @@
 import { ResponseHeaders } from '../headers.js';
 import type { NativeStreamStats } from '../native.js';
 import { HttpResponse, OCTET_STREAM, type HttpResponseInit } from '../response.js';
-import { StreamBody, type BodyTransform, type ChunkMap } from './body.js';
+import { StreamBody, type BodyTransform, type ChunkMap } from './response-body.js';
 import { checkFlow, type FlowOptions } from './options.js';
-import type { StreamSource, WriterCallback } from './source.js';
+import type { StreamSource } from './source.js';
+import type { WriterCallback } from './writer.js';
 import type { CloseReason, SessionEvents, StreamSession } from './session.js';
 import { emptyStats } from './stats.js';
 

@@ -5,10 +5,10 @@
  * their `finally`), `cancel()` on WHATWG ReadableStreams, `destroy()` on Node streams.
  */
 import type { Readable } from 'node:stream';
-import type { StreamingWriter } from './writer.js';
+import type { WriterCallback } from './writer.js';
 
-/** `async (writer) => { ... }`: the push form; the stream closes when it resolves, aborts when it throws. */
-export type WriterCallback = (writer: StreamingWriter) => unknown;
+/** A writer callback is one kind of source (its type lives with StreamingWriter). */
+export type { WriterCallback };
 
 /**
  * What a streaming response can be built from. Chunks must be strings or bytes;

@@ -10,11 +10,12 @@
  */
 import { CoreError } from '../errors.js';
 import type { NativeStreamStats } from '../native.js';
-import { checkChunk, type Chunk } from './chunk.js';
-import { BATCH_BYTES } from './pump.js';
-import type { WriterCallback } from './source.js';
+import { BATCH_BYTES, checkChunk, type Chunk } from './chunk.js';
 
-/** What a writer drives: the native stream session, or a channel feeding a body transform. */
+/** `async (writer) => { ... }`: the push form; the stream closes when it resolves, aborts when it throws. */
+export type WriterCallback = (writer: StreamingWriter) => unknown;
+
+/** What a writer drives: the native stream session, or a WriterPuller feeding a body transform (writer-puller.ts). */
 export interface WriterBackend {
   /** Maps, checks and queues a value; false when over the high watermark. Throws when closed. */
   push(value: unknown): boolean;

@@ -1,26 +1,26 @@
 /**
  * A writer callback seen as a pull source, so a body transform can wrap a
- * writer-form stream too. The channel holds at most about CHANNEL_HIGH_WATER_MARK
+ * writer-form stream too. It holds at most about PULLER_HIGH_WATER_MARK
  * bytes: past that, the writer's `write()` waits until the consumer pulled.
  */
 import { abortError, StreamCancel } from '../errors.js';
 import { AbortReason, type NativeStreamStats } from '../native.js';
 import { checkChunk, chunkSize, type Chunk } from './chunk.js';
-import type { Puller, PullResult, WriterCallback } from './source.js';
+import type { Puller, PullResult } from './source.js';
 import { emptyStats } from './stats.js';
-import { closedError, StreamingWriter, type WriterBackend } from './writer.js';
+import { closedError, StreamingWriter, type WriterBackend, type WriterCallback } from './writer.js';
 
-export const CHANNEL_HIGH_WATER_MARK = 16 * 1024;
+export const PULLER_HIGH_WATER_MARK = 16 * 1024;
 
 const DONE: PullResult = { done: true, value: undefined };
 
 type Waiter<T> = { resolve(value: T): void; reject(err: unknown): void };
 
 export function writerPuller(fn: WriterCallback): Puller {
-  return new WriterChannel(fn);
+  return new WriterPuller(fn);
 }
 
-class WriterChannel implements Puller, WriterBackend {
+class WriterPuller implements Puller, WriterBackend {
   private readonly queue: Chunk[] = [];
   private queued = 0;
   private state: 'idle' | 'open' | 'closed' | 'aborted' = 'idle';
@@ -42,7 +42,7 @@ class WriterChannel implements Puller, WriterBackend {
     if (this.queue.length > 0) {
       const chunk = this.queue.shift()!;
       this.queued -= chunkSize(chunk);
-      if (this.queued < CHANNEL_HIGH_WATER_MARK) this.releaseDrains();
+      if (this.queued < PULLER_HIGH_WATER_MARK) this.releaseDrains();
       return { done: false, value: chunk };
     }
     if (this.failure !== null) throw this.failure;
@@ -83,7 +83,7 @@ class WriterChannel implements Puller, WriterBackend {
     }
     this.queue.push(chunk);
     this.queued += chunkSize(chunk);
-    return this.queued < CHANNEL_HIGH_WATER_MARK;
+    return this.queued < PULLER_HIGH_WATER_MARK;
   }
 
   flush(): void {}

@@ -4,11 +4,12 @@
  * they were added: `mapChunks` maps each chunk synchronously (cheap, keeps batching),
  * `transform` wraps the whole chunk sequence in an async iterable of your own.
  */
-import { checkSource, discardSource, iteratePuller, openPuller, type StreamSource, type WriterCallback } from './source.js';
+import { checkSource, discardSource, iteratePuller, openPuller, type StreamSource } from './source.js';
+import type { WriterCallback } from './writer.js';
 import type { ChunkMapper } from './pump.js';
-import { writerPuller } from './channel.js';
+import { writerPuller } from './writer-puller.js';
 import { checkChunk } from './chunk.js';
-import { isFileRegion } from '../files/region.js';
+import { isFileRegion } from './file-region.js';
 
 /** Maps one chunk; return null or undefined to drop it. Must be synchronous. */
 export type ChunkMap = (chunk: string | Uint8Array) => string | Uint8Array | null | undefined;
