@@ -17,7 +17,8 @@ import type { Request } from '../request.js';
 import type { CloseTarget, StreamingResponse } from '../streaming/response.js';
 import { HOLD, RESOLVED } from '../streaming/writer.js';
 import { serializeEvent, type SSEEvent } from './event.js';
-import { POLICIES, SubscriberQueue, type OverflowPolicy } from './queue.js';
+import { channelAction, type OverflowPolicy, type SlowConsumerAction } from '../slow-consumer.js';
+import { SubscriberQueue } from './queue.js';
 import { ReplayRing } from './ring.js';
 import { lastEventId, sse, type SSEOptions, type SSEServer } from './response.js';
 import type { SSEStream } from './stream.js';
@@ -85,10 +86,10 @@ class Subscriber implements SSEServer, CloseTarget {
   constructor(
     private readonly channel: Channel,
     limit: number,
-    policy: OverflowPolicy,
+    action: SlowConsumerAction,
     slowAfterMs: number,
   ) {
-    this.queue = new SubscriberQueue(limit, policy, slowAfterMs);
+    this.queue = new SubscriberQueue(limit, action, slowAfterMs);
   }
 
   /** sse() handler: joins the channel; the stream stays open (HOLD) until the subscription ends. */
@@ -158,7 +159,8 @@ export class Channel {
   private readonly ring: ReplayRing;
   private readonly limit: number;
   private readonly slowAfterMs: number;
-  private readonly policy: OverflowPolicy;
+  /** What happens to a slow subscriber (the policy's action, see ts/slow-consumer.ts). */
+  private readonly action: SlowConsumerAction;
   private readonly ids: boolean;
   private readonly gapEvent: string;
   private readonly sseDefaults: SSEOptions;
@@ -171,8 +173,7 @@ export class Channel {
     this.ring = new ReplayRing(replay, count(options.replayBytes, 4 * 1024 * 1024, 'replayBytes'));
     this.limit = count(options.maxQueueBytes, 256 * 1024, 'maxQueueBytes');
     this.slowAfterMs = count(options.slowAfterMs, 1000, 'slowAfterMs');
-    this.policy = options.policy ?? 'drop-oldest';
-    if (!POLICIES.includes(this.policy)) throw new TypeError(`Channel policy must be one of ${POLICIES.join(', ')}, got ${String(options.policy)}`);
+    this.action = channelAction(options.policy ?? 'drop-oldest');
     this.ids = options.ids ?? true;
     this.gapEvent = options.gapEvent ?? 'gap';
     serializeEvent({ event: this.gapEvent }); // validates the name now, not at the first gap
@@ -218,7 +219,7 @@ export class Channel {
         this.counters.dropped += sub.queue.dropped - before;
         continue;
       }
-      if (this.policy === 'disconnect') this.disconnect(sub);
+      if (this.action === 'disconnect') this.disconnect(sub);
       else (waits ??= []).push(sub.queue.whenBelowLimit());
     }
     if (waits === null) return Promise.resolve(id);
@@ -229,7 +230,7 @@ export class Channel {
   /** An SSE response subscribing the client, resuming from its Last-Event-ID. */
   subscribe(req: Request, options?: SSEOptions): StreamingResponse {
     if (this.closed) throw new TypeError('Channel.subscribe(): the channel is closed');
-    const sub = new Subscriber(this, this.limit, this.policy, this.slowAfterMs);
+    const sub = new Subscriber(this, this.limit, this.action, this.slowAfterMs);
     const res = sse(req, sub as unknown as SSEHandler, options === undefined ? this.sseDefaults : { ...this.sseDefaults, ...options });
     // The client may leave while nothing is being written: end the subscription at once.
     res.addCloseTarget(sub);

@@ -3,4 +3,4 @@ export { serializeEvent, serializeComment, type SSEEvent } from './event.js';
 export { SSEStream } from './stream.js';
 export { sse, lastEventId, SSE_HEADERS, type SSEOptions, type SSEHandler, type SSESource } from './response.js';
 export { Channel, type ChannelOptions, type ChannelStats } from './channel.js';
-export type { OverflowPolicy } from './queue.js';
+export type { OverflowPolicy } from '../slow-consumer.js';

@@ -6,18 +6,16 @@
  * slow subscriber may cost on top of the stream's own high watermark.
  *
  * A subscriber is slow when its socket does not take what it is given, not when a
- * publisher outran one loop turn: past the limit, 'drop-oldest' and 'disconnect' act
- * only once the queue has stayed above it for `slowAfterMs` (its connection had turns
- * to write), or at once above the hard limit (HARD_LIMIT_FACTOR x the limit), which
- * bounds what one burst may cost.
+ * publisher outran one loop turn: past the limit, 'drop' and 'disconnect' act only once
+ * the queue has stayed above it for `slowAfterMs` (its connection had turns to write), or
+ * at once above the hard limit (HARD_LIMIT_FACTOR x the limit), which bounds what one
+ * burst may cost. The action comes from the Channel's policy (ts/slow-consumer.ts):
  *
- *   'drop-oldest'  the oldest queued events are dropped (counted in `dropped`)
- *   'disconnect'   the subscriber is disconnected; it reconnects with Last-Event-ID
- *   'block'        the publisher waits (`whenBelowLimit()`) until the queue drains
+ *   'drop'        ('drop-oldest') the oldest queued events are dropped (counted in `dropped`)
+ *   'disconnect'  the caller disconnects the subscriber; it reconnects with Last-Event-ID
+ *   'keep'        ('block') the publisher waits (`whenBelowLimit()`) until the queue drains
  */
-export type OverflowPolicy = 'drop-oldest' | 'disconnect' | 'block';
-
-export const POLICIES: readonly OverflowPolicy[] = ['drop-oldest', 'disconnect', 'block'];
+import type { SlowConsumerAction } from '../slow-consumer.js';
 
 /** The shared empty item list (replaced by a fresh array at the first push: push() never writes into it). */
 const EMPTY: Buffer[] = [];
@@ -33,7 +31,7 @@ export class SubscriberQueue {
   private head = 0;
   /** Bytes queued. */
   bytes = 0;
-  /** Events dropped by 'drop-oldest'. */
+  /** Events dropped by the 'drop' action. */
   dropped = 0;
   private closed = false;
   private ending = false;
@@ -46,13 +44,13 @@ export class SubscriberQueue {
 
   constructor(
     readonly limit: number,
-    readonly policy: OverflowPolicy,
+    readonly action: SlowConsumerAction,
     readonly slowAfterMs = 0,
   ) {}
 
   /**
    * Queues `buf`; false when it passed the limit ('disconnect': the caller disconnects;
-   * 'block': it waits). `enforce: false` (replay) queues without applying the policy.
+   * 'keep': it waits). `enforce: false` (replay) queues without applying the policy.
    */
   push(buf: Buffer, enforce = true): boolean {
     if (this.closed || this.ending) return true;
@@ -71,8 +69,8 @@ export class SubscriberQueue {
     }
     this.watcher?.queueReady();
     if (this.bytes <= this.limit || !enforce) return true;
-    if (this.policy !== 'block' && !this.isSlow()) return true;
-    if (this.policy === 'drop-oldest') {
+    if (this.action !== 'keep' && !this.isSlow()) return true;
+    if (this.action === 'drop') {
       // Keep the newest event even when it alone passes the limit.
       while (this.bytes > this.limit && this.items.length - this.head > 1) {
         this.bytes -= this.items[this.head]!.length;

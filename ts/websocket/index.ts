@@ -1,4 +1,5 @@
 export { WebSocket, type WebSocketBehavior, type WebSocketState } from './socket.js';
-export { Room, Rooms, type BroadcastOptions, type SlowConsumerPolicy } from './room.js';
+export { Room, Rooms, type BroadcastOptions } from './room.js';
+export type { SlowConsumerPolicy } from '../slow-consumer.js';
 export { WebSocketUpgrade } from './upgrade.js';
 export { acceptKey } from './handshake.js';

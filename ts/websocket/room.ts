@@ -4,15 +4,18 @@
  *
  * A broadcast sends the same bytes to every member: one string conversion per member at most,
  * and a payload of 4 KiB or more is referenced by every member's queue, not copied. A member
- * whose queue is over its high watermark is a slow consumer; the room's policy decides:
- * 'drop' (default: that member misses this message, counted in `dropped`), 'disconnect' (it is
- * closed with 1013 "try again later"), or 'queue' (sent anyway; the stall timeout bounds it).
+ * whose queue is over its high watermark is a slow consumer; the room's policy decides (the
+ * same three actions as an SSE Channel's, see ts/slow-consumer.ts): 'drop' (default: that
+ * member misses this message, counted in `dropped`), 'disconnect' (it is closed with 1013
+ * "try again later"), or 'queue' (sent anyway; the stall timeout bounds it).
+ *
+ * A room holds WebSockets and a WebSocket knows the rooms it joined (`ws.rooms`, `join`,
+ * `leave`): the two public types name each other, so room.ts and socket.ts import each
+ * other's type (`import type`, erased from the JavaScript: no load-order cycle).
  */
 import { isConnectionGone } from '../errors.js';
+import { roomAction, type SlowConsumerAction, type SlowConsumerPolicy } from '../slow-consumer.js';
 import type { WebSocket } from './socket.js';
-
-export type SlowConsumerPolicy = 'drop' | 'disconnect' | 'queue';
-const POLICIES: readonly SlowConsumerPolicy[] = ['drop', 'disconnect', 'queue'];
 
 export interface BroadcastOptions {
   binary?: boolean;
@@ -23,6 +26,7 @@ export interface BroadcastOptions {
 export class Room {
   private readonly members = new Set<WebSocket<any>>();
   private slowPolicy: SlowConsumerPolicy = 'drop';
+  private slowAction: SlowConsumerAction = 'drop';
   /** Messages not sent to a slow member ('drop'). */
   dropped = 0;
   /** Members closed for being slow ('disconnect'). */
@@ -43,7 +47,7 @@ export class Room {
   }
 
   set policy(policy: SlowConsumerPolicy) {
-    if (!POLICIES.includes(policy)) throw new TypeError(`Room policy must be one of ${POLICIES.join(', ')}, got ${String(policy)}`);
+    this.slowAction = roomAction(policy);
     this.slowPolicy = policy;
   }
 
@@ -68,8 +72,8 @@ export class Room {
     // Deleting from a Set while iterating it is well-defined (a socket closed here leaves it).
     for (const ws of this.members) {
       if (ws === options.except || ws.readyState !== 'open') continue;
-      if (ws.backpressured && this.slowPolicy !== 'queue') {
-        if (this.slowPolicy === 'drop') {
+      if (ws.backpressured && this.slowAction !== 'keep') {
+        if (this.slowAction === 'drop') {
           this.dropped++;
         } else {
           this.disconnected++;
