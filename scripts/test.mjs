@@ -47,12 +47,16 @@ import path from 'node:path';
 const names = ${JSON.stringify(SANITIZER_VARS)};
 const saved = names.filter((k) => process.env[k] !== undefined).map((k) => k + '=' + process.env[k]);
 for (const k of names) delete process.env[k];
+// a node child imports this module too (NODE_OPTIONS), so its own children are scrubbed as well
+const scrub = '--import=' + import.meta.url;
 const spawn = ChildProcess.prototype.spawn;
 ChildProcess.prototype.spawn = function (options) {
   const file = options && typeof options.file === 'string' ? options.file : '';
   if (Array.isArray(options?.envPairs) && (file === process.execPath || path.basename(file) === 'node')) {
-    const kept = options.envPairs.filter((pair) => !names.includes(String(pair).split('=')[0]));
-    options = { ...options, envPairs: [...kept, ...saved] };
+    const kept = options.envPairs.filter((pair) => !names.includes(String(pair).split('=')[0]) && !String(pair).startsWith('NODE_OPTIONS='));
+    const nodeOptions = options.envPairs.find((pair) => String(pair).startsWith('NODE_OPTIONS='));
+    const withScrub = (nodeOptions ? String(nodeOptions) + ' ' : 'NODE_OPTIONS=') + scrub;
+    options = { ...options, envPairs: [...kept, withScrub, ...saved] };
   }
   return spawn.call(this, options);
 };
