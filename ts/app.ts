@@ -3,12 +3,13 @@
  * server behind it (listen, graceful close, stats).
  */
 import { MiddlewareChain, normalizePrefix, type Middleware } from './middleware.js';
-import { Dispatcher, type DispatchObserver, type Handler, type Logger, type RouteOptions } from './dispatch.js';
 import { CoreError } from './errors.js';
 import { constants, native, type NativeAddress, type NativeServer, type NativeServerOptions, type NativeServerStats, type NativeStreamStats } from './native.js';
+import { logError, Pipeline, type Handler, type Logger, type RouteOptions } from './pipeline.js';
 import { ANY_METHOD, Router } from './router.js';
 import { checkFlow, type FlowOptions } from './streaming/options.js';
 import { emptyServerStats } from './streaming/stats.js';
+import { Transport, type DispatchObserver } from './transport.js';
 import { Rooms, type Room } from './websocket/room.js';
 import type { WebSocketBehavior } from './websocket/socket.js';
 import { checkBehavior, upgradeHandler } from './websocket/upgrade.js';
@@ -66,7 +67,7 @@ export class App {
   private readonly closingHooks: Array<() => void> = [];
   private readonly observers: DispatchObserver[] = [];
   private readonly rooms = new Rooms();
-  private dispatcher: Dispatcher | null = null;
+  private transport: Transport | null = null;
 
   constructor(options: AppOptions = {}) {
     const merged = { ...DEFAULTS };
@@ -184,14 +185,6 @@ export class App {
     if (failure !== null) throw failure;
   }
 
-  private logClosingError(err: unknown): void {
-    try {
-      this.logger.error(err instanceof Error && err.stack ? err.stack : err);
-    } catch {
-      // A throwing logger must not break close().
-    }
-  }
-
   /** Starts listening; resolves with the bound address (useful with port 0). */
   async listen(options: ListenOptions = {}): Promise<NativeAddress> {
     if (this.server !== null) throw new CoreError('EALREADYLISTENING', 'App is already listening; close() it first');
@@ -206,9 +199,9 @@ export class App {
     if (typeof host !== 'string' || host === '') throw new TypeError(`listen host must be a non-empty string, got ${JSON.stringify(host)}`);
     if (!Number.isInteger(backlog) || backlog < 1) throw new TypeError(`listen backlog must be a positive integer, got ${String(backlog)}`);
 
-    const dispatcher = new Dispatcher(this.router, this.middleware, this.logger, this.flow, this.observers);
-    const server = new (native().Server)({ ...this.serverOptions }, dispatcher.callbacks());
-    dispatcher.attach(server);
+    const transport = new Transport(new Pipeline(this.router, this.middleware, this.logger), this.logger, this.flow, this.observers);
+    const server = new (native().Server)({ ...this.serverOptions }, transport.callbacks());
+    transport.attach(server);
     let address: NativeAddress;
     try {
       address = server.listen(host, port, backlog); // throws an Error with a code (EADDRINUSE...)
@@ -222,7 +215,7 @@ export class App {
       throw err;
     }
     this.server = server;
-    this.dispatcher = dispatcher;
+    this.transport = transport;
     this.closing = null;
     return address;
   }
@@ -235,13 +228,13 @@ export class App {
     const server = this.server;
     if (server === null) return this.closeHooks.length ? this.runCloseHooks() : Promise.resolve();
     // open WebSockets are told 1001 (going away) and close within the grace period
-    this.dispatcher?.closeSockets(1001, 'server shutting down');
+    this.transport?.closeSockets(1001, 'server shutting down');
     for (const fn of this.closingHooks) {
       try {
         const ret = fn() as unknown;
-        if (ret instanceof Promise) ret.catch((err: unknown) => this.logClosingError(err));
+        if (ret instanceof Promise) ret.catch((err: unknown) => logError(this.logger, err));
       } catch (err) {
-        this.logClosingError(err);
+        logError(this.logger, err);
       }
     }
     const closed = new Promise<void>((resolve, reject) => {

@@ -3,7 +3,7 @@
  * This module is the public surface; everything else is internal.
  */
 export { App, type AppOptions, type ListenOptions, type CloseOptions } from './app.js';
-export type { Handler, Logger, RouteOptions } from './dispatch.js';
+export type { Handler, Logger, RouteOptions } from './pipeline.js';
 export type { Middleware, Next } from './middleware.js';
 export { Request, type RequestHeaders } from './request.js';
 export type { Params } from './router.js';
@@ -110,4 +110,4 @@ export {
   type RouteTotals,
 } from './metrics/index.js';
 export { MOUNT, type Mountable, type LiveStream } from './app.js';
-export type { DispatchObserver } from './dispatch.js';
+export type { DispatchObserver } from './transport.js';

@@ -1,15 +1,16 @@
 /**
- * A fake of the native server for unit tests of the dispatcher and the streaming
+ * A fake of the native server for unit tests of the transport and the streaming
  * layer: records every call, models a stream queue with watermarks, and lets a test
  * drain it, finish it or disconnect the client, in the order the real core calls back
  * (onAbort, then onStreamEnd, which is always last).
  */
-import { Dispatcher, type Handler, type RouteOptions } from '../../ts/dispatch.js';
 import { CoreError } from '../../ts/errors.js';
 import { MiddlewareChain, normalizePrefix, type Middleware } from '../../ts/middleware.js';
+import { Pipeline, type Handler, type RouteOptions } from '../../ts/pipeline.js';
 import { AbortReason, RequestFlags, STREAM_STATS_FIELDS, StreamState, type NativeAddress, type NativeServerCallbacks, type NativeStreamStats } from '../../ts/native.js';
 import { Router } from '../../ts/router.js';
 import type { FlowOptions } from '../../ts/streaming/options.js';
+import { Transport } from '../../ts/transport.js';
 
 export interface Sent { id: number; status: number; block: string; body: string | Uint8Array | null; flags: number }
 
@@ -171,10 +172,11 @@ export function fakeApp(build: (r: FakeSetup) => void, flow: FlowOptions = {}): 
   const chain = new MiddlewareChain();
   const logged: unknown[] = [];
   build({ route: (m, p, h, o) => router.add(m, p, h, o), use: (mw, prefix) => chain.add(prefix === undefined ? '' : normalizePrefix(prefix), mw) });
-  const dispatcher = new Dispatcher(router, chain, { error: (...args) => logged.push(args.join(' ')) }, flow);
+  const logger = { error: (...args: unknown[]) => logged.push(args.join(' ')) };
+  const transport = new Transport(new Pipeline(router, chain, logger), logger, flow);
   const fake = new FakeNative();
-  fake.cb = dispatcher.callbacks();
-  dispatcher.attach(fake);
+  fake.cb = transport.callbacks();
+  transport.attach(fake);
   let nextId = 1;
   return {
     fake,

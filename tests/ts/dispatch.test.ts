@@ -1,15 +1,16 @@
 /**
- * The request pipeline against a fake native server: routing, middleware, error
- * mapping, body flow control and aborts, without the C addon.
+ * The request pipeline and the transport against a fake native server: routing,
+ * middleware, error mapping, body flow control and aborts, without the C addon.
  */
 import { expect } from 'chai';
-import { Dispatcher, type Handler } from '../../ts/dispatch.js';
 import { CoreError, HttpError } from '../../ts/errors.js';
 import { MiddlewareChain, normalizePrefix } from '../../ts/middleware.js';
+import { Pipeline, type Handler } from '../../ts/pipeline.js';
 import { AbortReason, RequestFlags, RespondFlags, type NativeAddress, type NativeServerCallbacks } from '../../ts/native.js';
 import type { Request } from '../../ts/request.js';
 import { redirect, status, text } from '../../ts/response.js';
 import { ANY_METHOD, Router } from '../../ts/router.js';
+import { Transport } from '../../ts/transport.js';
 import { FakeNative as FakeServer, type Sent as FakeSent } from '../helpers/fake-native.js';
 
 type Sent = FakeSent;
@@ -19,10 +20,11 @@ function setup(build: (r: { route(m: string, p: string, h: Handler): void; use(m
   const chain = new MiddlewareChain();
   const logged: unknown[] = [];
   build({ route: (m, p, h) => router.add(m, p, h), use: (mw, prefix) => chain.add(prefix === undefined ? '' : normalizePrefix(prefix), mw) });
-  const dispatcher = new Dispatcher(router, chain, { error: (...args) => logged.push(args.join(' ')) });
+  const logger = { error: (...args: unknown[]) => logged.push(args.join(' ')) };
+  const transport = new Transport(new Pipeline(router, chain, logger), logger);
   const server = new FakeServer();
-  const cb: NativeServerCallbacks = dispatcher.callbacks();
-  dispatcher.attach(server);
+  const cb: NativeServerCallbacks = transport.callbacks();
+  transport.attach(server);
   let nextId = 1;
   const send = (method: string, url: string, rawHeaders = '', flags = 0): number => {
     const id = nextId++;
@@ -36,7 +38,7 @@ function setup(build: (r: { route(m: string, p: string, h: Handler): void; use(m
 
 const bodyOf = (s: Sent) => (s.body === null ? null : Buffer.from(s.body as Uint8Array | string).toString());
 
-describe('Dispatcher', () => {
+describe('Transport and pipeline', () => {
   it('answers a sync string handler synchronously with a text block', () => {
     const t = setup(({ route }) => route('GET', '/', () => 'hi'));
     t.send('GET', '/');

@@ -89,7 +89,7 @@ describe('metrics: exact numbers after known traffic', function () {
       const families = parsePrometheus(text);
       const v = (name: string, labels: Record<string, string> = {}) => sampleValue(families, name, labels);
 
-      // Streams by outcome (core) and by close reason and route (dispatcher).
+      // Streams by outcome (core) and by close reason and route (transport).
       expect(v('catzilla_streams_started_total')).to.equal(N_FINISHED + K_ABORTED);
       expect(v('catzilla_streams_total', { outcome: 'completed' })).to.equal(N_FINISHED);
       expect(v('catzilla_streams_total', { outcome: 'aborted' })).to.equal(K_ABORTED);
@@ -119,7 +119,7 @@ describe('metrics: exact numbers after known traffic', function () {
       expect(v('catzilla_stream_chunks_total', { route: '/data/:n' })).to.equal(N_FINISHED * CHUNKS);
       expect(v('catzilla_stream_sent_bytes_total', { route: '/data/:n' })).to.be.greaterThan(M_BYTES); // chunked framing
 
-      // Answers by route and status (dispatcher), and by class (core).
+      // Answers by route and status (transport), and by class (core).
       expect(v('catzilla_responses_total', { route: '/data/:n', status: '200' })).to.equal(N_FINISHED);
       expect(v('catzilla_responses_total', { route: '/slow', status: '200' })).to.equal(K_ABORTED);
       expect(v('catzilla_responses_total', { route: '/ok', status: '200' })).to.equal(4);

@@ -1,24 +1,26 @@
 /**
- * The dispatcher's observer hook (what per-route metrics are built on), over the fake
+ * The transport's observer hook (what per-route metrics are built on), over the fake
  * native server: the route pattern of every answer, stream starts and closes with their
  * reasons and final counters, requests aborted before any answer, a 500 after a stream
  * failed before its first chunk, and a throwing observer that is logged, never fatal.
  */
 import { expect } from 'chai';
-import { Dispatcher, type DispatchObserver, type Handler, type RouteOptions } from '../../ts/dispatch.js';
 import { MiddlewareChain } from '../../ts/middleware.js';
+import { Pipeline, type Handler, type RouteOptions } from '../../ts/pipeline.js';
 import { Router } from '../../ts/router.js';
 import { StreamingResponse } from '../../ts/index.js';
+import { Transport, type DispatchObserver } from '../../ts/transport.js';
 import { FakeNative, until } from '../helpers/fake-native.js';
 
 function setup(routes: Array<[string, string, Handler]>, observers: DispatchObserver[]) {
   const router = new Router<Handler, RouteOptions>();
   for (const [m, p, h] of routes) router.add(m, p, h);
   const logged: unknown[] = [];
-  const dispatcher = new Dispatcher(router, new MiddlewareChain(), { error: (...a) => logged.push(a.join(' ')) }, {}, observers);
+  const logger = { error: (...a: unknown[]) => logged.push(a.join(' ')) };
+  const transport = new Transport(new Pipeline(router, new MiddlewareChain(), logger), logger, {}, observers);
   const fake = new FakeNative();
-  fake.cb = dispatcher.callbacks();
-  dispatcher.attach(fake);
+  fake.cb = transport.callbacks();
+  transport.attach(fake);
   let next = 1;
   const send = (method: string, url: string): number => {
     const id = next++;
@@ -40,7 +42,7 @@ function recorder(): DispatchObserver & { events: string[] } {
   };
 }
 
-describe('metrics: the dispatcher observer', () => {
+describe('metrics: the transport observer (DispatchObserver)', () => {
   it('reports route patterns, stream starts and closes with reasons and counters, aborts before an answer', async () => {
     const obs = recorder();
     let hold!: () => void;

@@ -87,7 +87,7 @@ describe('wire: streaming aborts and errors', () => {
     });
   });
 
-  /** Answers by status as the metrics report them: per route (dispatcher) and by class (core). */
+  /** Answers by status as the metrics report them: per route (transport) and by class (core). */
   async function statusCounts(port: number, route: string): Promise<{ route: Record<string, number>; classes: number[] }> {
     const snap = (await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { accept: 'application/json' } })).json()) as MetricsSnapshot;
     const s = snap.server as unknown as Record<string, number>;

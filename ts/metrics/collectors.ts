@@ -3,7 +3,7 @@
  * on counters, base units (`_bytes`, `_seconds`). Server-wide numbers come from the
  * core's counters of the app's native server (they start at zero with each listen());
  * numbers with a `route` label (the matched pattern, `(unmatched)` for 404/405) are
- * gathered by the dispatcher (ts/metrics/routes.ts); compression numbers are
+ * gathered by the transport (ts/metrics/routes.ts); compression numbers are
  * process-wide (every compress() middleware). Stream metrics: `catzilla_streams_*` for
  * the whole server, `catzilla_stream_*{route}` per route.
  */
@@ -87,7 +87,7 @@ export function registerCollectors(registry: Registry, source: ScrapeSource): vo
     return { counts: s.writeLatencyBuckets, sum: s.writeLatencyTotalMicros * MICRO, count: s.writeLatencyCount };
   });
 
-  // ---- per route, from the dispatcher ----
+  // ---- per route, from the transport ----
   exactCounter(registry, 'catzilla_responses_total', 'Responses the app sent, by route pattern and status.', ['route', 'status'], () =>
     perRoute(routes(), (t, route) => Object.entries(t.responses).map(([status, n]) => [{ route, status }, n] as const)));
   exactCounter(registry, 'catzilla_requests_aborted_total', 'Requests whose client left before any response was sent.', ['route'], () =>

@@ -5,7 +5,7 @@
  */
 import { MOUNT, type App, type Mountable } from '../app.js';
 import { CoreError } from '../errors.js';
-import type { Handler } from '../dispatch.js';
+import type { Handler } from '../pipeline.js';
 import type { Request } from '../request.js';
 import type { ResponseLike } from '../response.js';
 import { routeMetrics } from './routes.js';

@@ -1,5 +1,5 @@
 /**
- * Per-route numbers, gathered in TypeScript: the dispatcher tells a RouteMetrics (a
+ * Per-route numbers, gathered in TypeScript: the transport tells a RouteMetrics (a
  * DispatchObserver) the matched route pattern of every answer and the final counters
  * of every stream. Stream counters of a route are the sums over its closed streams
  * plus the current counters of its live streams (read from the core at each look),
@@ -8,7 +8,7 @@
  */
 import type { App, LiveStream } from '../app.js';
 import { streamCompression } from '../compression/index.js';
-import type { DispatchObserver } from '../dispatch.js';
+import type { DispatchObserver } from '../transport.js';
 import type { NativeStreamStats } from '../native.js';
 import type { Request } from '../request.js';
 import type { HttpResponse } from '../response.js';
@@ -40,7 +40,7 @@ export interface RouteTotals {
   streams: StreamSums;
 }
 
-/** A live stream as the dispatcher reported it. */
+/** A live stream as the transport reported it. */
 export interface LiveEntry {
   id: number;
   route: string;
@@ -113,7 +113,7 @@ export class RouteMetrics implements DispatchObserver {
 
   // ---- reading ----
 
-  /** The live streams of the core joined with what the dispatcher knows of them (route, path, response). */
+  /** The live streams of the core joined with what the transport knows of them (route, path, response). */
   liveStreams(): Array<{ native: LiveStream; entry: LiveEntry | undefined }> {
     const out: Array<{ native: LiveStream; entry: LiveEntry | undefined }> = [];
     for (const native of this.app.liveStreams()) {

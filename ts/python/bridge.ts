@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { App } from '../app.js';
-import type { Handler } from '../dispatch.js';
+import type { Handler } from '../pipeline.js';
 import { CoreError, HttpError } from '../errors.js';
 import type { Request } from '../request.js';
 import { HttpResponse } from '../response.js';

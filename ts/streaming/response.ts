@@ -45,7 +45,7 @@ export interface StreamingOptions extends FlowOptions, StreamHooks, HttpResponse
   errorRecord?: (err: unknown) => string | Uint8Array | null | undefined;
 }
 
-/** Logger used for errors thrown by hooks (set by the dispatcher). */
+/** Logger used for errors thrown by hooks (set by the transport). */
 export type HookLogger = (err: unknown) => void;
 
 /** @internal Told when a response ended (an object, so a subscriber needs no closure per response). */

@@ -1,14 +1,20 @@
 /**
  * The server side of the RFC 6455 opening handshake: which requests may be upgraded, the
- * Sec-WebSocket-Accept value, the subprotocol choice. Refusals are HttpErrors with the status
- * RFC 6455 asks for (426 for a plain request or another version, 400 for a bad key).
+ * Sec-WebSocket-Accept value, the subprotocol choice, the 101's header block. Refusals are
+ * HttpErrors with the status RFC 6455 asks for (426 for a plain request or another version,
+ * 400 for a bad key).
  */
 import { createHash } from 'node:crypto';
+import { CORE_FIELDS } from '../encode.js';
 import { HttpError } from '../errors.js';
+import type { ResponseHeaders } from '../headers.js';
 import { RequestFlags } from '../native.js';
 import type { Request } from '../request.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/** Fields of a 101 the core and the handshake write; middleware copies are dropped. */
+const HANDSHAKE_FIELDS: ReadonlySet<string> = new Set([...CORE_FIELDS, 'upgrade', 'content-type', 'sec-websocket-accept', 'sec-websocket-protocol', 'sec-websocket-extensions']);
 
 /** Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 4.2.2). */
 export function acceptKey(key: string): string {
@@ -46,4 +52,11 @@ export function chooseProtocol(req: Request, supported: readonly string[] | unde
     if (supported.includes(name)) return name;
   }
   return null;
+}
+
+/** The header block of the 101 for `key`: the handshake's fields, then what middleware added (Set-Cookie...). */
+export function handshakeBlock(key: string, protocol: string | null, headers: ResponseHeaders): string {
+  let block = `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n`;
+  if (protocol !== null) block += `Sec-WebSocket-Protocol: ${protocol}\r\n`;
+  return block + headers.toBlock(HANDSHAKE_FIELDS);
 }

@@ -68,7 +68,7 @@ export class WebSocket<Data = unknown> {
   private sentCode = 0;
   private sentReason = '';
 
-  /** @internal Created by the dispatcher once the core accepted the upgrade. */
+  /** @internal Created by acceptUpgrade (upgrade.ts) once the core accepted the upgrade. */
   constructor(
     private readonly target: SocketTarget,
     /** @internal */
@@ -174,7 +174,7 @@ export class WebSocket<Data = unknown> {
     return this;
   }
 
-  // ---- from the dispatcher ----
+  // ---- from the transport ----
 
   /** @internal */
   onOpen(): void {

@@ -1,12 +1,18 @@
 /**
- * The response a WebSocket route's handler produces: the dispatcher turns it into a 101 and
- * a WebSocket (it is an HttpResponse with status 101, so middleware sees it pass and may add
+ * The response a WebSocket route's handler produces, and its acceptance: the transport hands a
+ * WebSocketUpgrade to `acceptUpgrade`, which answers 101 and returns the connection's
+ * WebSocket (it is an HttpResponse with status 101, so middleware sees it pass and may add
  * headers, Set-Cookie say, to the 101).
  */
-import type { Request } from '../request.js';
+import type { NativeServer } from '../native.js';
+import { requestFlags, type Request } from '../request.js';
 import { HttpResponse } from '../response.js';
-import { checkUpgrade, chooseProtocol } from './handshake.js';
-import type { WebSocketBehavior } from './socket.js';
+import { checkFlow, resolveFlow, type ResolvedFlow } from '../streaming/options.js';
+import { checkUpgrade, chooseProtocol, handshakeBlock } from './handshake.js';
+import { WebSocket, type SocketTarget, type WebSocketBehavior } from './socket.js';
+
+/** The native calls of accepting an upgrade and of the socket after it (NativeServer has them). */
+export type UpgradeTarget = Partial<Pick<NativeServer, 'wsAccept'>> & Partial<SocketTarget>;
 
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
@@ -26,13 +32,27 @@ export class WebSocketUpgrade<Data = unknown> extends HttpResponse {
 /** The route handler behind app.ws(): checks the handshake, runs upgrade(), answers with a WebSocketUpgrade. */
 export function upgradeHandler<Data>(behavior: WebSocketBehavior<Data>): (req: Request) => WebSocketUpgrade<Data> | Promise<WebSocketUpgrade<Data>> {
   return (req) => {
-    const key = checkUpgrade(req, req.upgradeFlags);
+    const key = checkUpgrade(req, requestFlags(req));
     const protocol = chooseProtocol(req, behavior.protocols);
     if (behavior.upgrade === undefined) return new WebSocketUpgrade<Data>(behavior, key, protocol, undefined as Data);
     const data = behavior.upgrade(req);
     if (data instanceof Promise) return data.then((d) => new WebSocketUpgrade<Data>(behavior, key, protocol, d));
     return new WebSocketUpgrade<Data>(behavior, key, protocol, data);
   };
+}
+
+/**
+ * Answers upgrade request `id` with 101 (the core speaks WebSocket on the connection from
+ * then on) and returns its WebSocket. `inherited`: the app's and the route's stream
+ * settings, which the behavior's own override. Throws when the core refused (ECLOSED: the
+ * client left) or the server has no WebSocket support.
+ */
+export function acceptUpgrade(target: UpgradeTarget, id: number, req: Request, up: WebSocketUpgrade<any>, inherited: ResolvedFlow, log: (err: unknown) => void): WebSocket<any> {
+  if (target.wsAccept === undefined || target.wsSend === undefined) throw new TypeError('this server has no WebSocket support');
+  const behavior = up.behavior;
+  const flow = resolveFlow(inherited, checkFlow(behavior, 'WebSocket behavior'));
+  target.wsAccept(id, handshakeBlock(up.key, up.protocol, up.headers), behavior.maxPayload ?? DEFAULT_MAX_PAYLOAD, flow.highWaterMark, flow.lowWaterMark, flow.stallTimeout);
+  return new WebSocket(target as SocketTarget, id, req, behavior, up.data, up.protocol ?? '', log);
 }
 
 /** Validates a behavior object given to app.ws(). */
