@@ -20,6 +20,9 @@
 #define CATZILLA__SLOT_BITS 22
 #define CATZILLA__SLOT_MASK ((UINT64_C(1) << CATZILLA__SLOT_BITS) - 1)
 #define CATZILLA__POOL_MAX_FREE 256
+#define CATZILLA__CORK_SPARES 8                    /* cork buffers the server keeps for reuse */
+#define CATZILLA__CORK_SPARE_MAX_CAP (256 * 1024)   /* larger ones are freed */
+#define CATZILLA__CORK_FIRST_CAP 4096              /* a new cork buffer's size: a burst grows it in fewer steps */
 
 #define CATZILLA__CONTAINER_OF(ptr, type, field) ((type*)((char*)(ptr) - offsetof(type, field)))
 
@@ -270,8 +273,9 @@ struct catzilla_stream_context_s {
   uint64_t declared_length;
   catzilla_stream_options_t options;
   catzilla__buf_t head;              /* status line and headers until they are sent */
-  catzilla__buf_t cork;              /* copied bytes of the corked pieces */
-  catzilla__piece_t pieces[CATZILLA__STREAM_MAX_PIECES];
+  catzilla__buf_t cork;              /* copied bytes of the corked pieces (NULL when none) */
+  catzilla__piece_t* pieces;         /* CATZILLA__STREAM_MAX_PIECES, from the server's piece_pool
+                                      * while anything is corked (NULL when none) */
   unsigned npieces;
   unsigned corked_chunks;
   size_t corked_bytes;               /* payload bytes corked */
@@ -355,6 +359,12 @@ struct catzilla_server_s {
   catzilla__sweep_t sweep;            /* timeouts: one timer for every connection */
   catzilla__deferred_t deferred;      /* resume / flush / notify from loop phases */
   catzilla__pool_t stream_pool;
+  /* What a stream needs only while it has corked bytes, lent for that time: an idle stream (an
+   * SSE subscriber between events) holds neither a pieces array nor a cork buffer. */
+  catzilla__pool_t piece_pool;        /* arrays of CATZILLA__STREAM_MAX_PIECES pieces */
+  char* cork_spares[CATZILLA__CORK_SPARES]; /* cork buffers kept for the next stream that corks */
+  size_t cork_spare_caps[CATZILLA__CORK_SPARES];
+  unsigned cork_spare_count;
   uv_buf_t iov[CATZILLA__STREAM_MAX_PIECES + 4];
   catzilla_server_options_t options;
   catzilla_server_callbacks_t callbacks;

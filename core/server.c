@@ -95,6 +95,7 @@ int catzilla_server_new(uv_loop_t* loop, const catzilla_server_options_t* option
   for (size_t i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); i++) catzilla__sweep_note(&s->sweep, timeouts[i], false);
   catzilla__deferred_init(&s->deferred, loop);
   catzilla__pool_init(&s->stream_pool, sizeof(catzilla_stream_context_t));
+  catzilla__pool_init(&s->piece_pool, sizeof(catzilla__piece_t) * CATZILLA__STREAM_MAX_PIECES);
   s->handles_open = 3;
   *out = s;
   return 0;
@@ -176,6 +177,8 @@ void catzilla_server_free(catzilla_server_t* s) {
   catzilla__pool_drain(&s->head_pool);
   catzilla__pool_drain(&s->conn_pool);
   catzilla__pool_drain(&s->stream_pool);
+  catzilla__pool_drain(&s->piece_pool);
+  while (s->cork_spare_count > 0) free(s->cork_spares[--s->cork_spare_count]);
   catzilla__buf_free(&s->out);
   catzilla__ids_free(&s->ids);
   free(s->read_slab);

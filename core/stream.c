@@ -48,10 +48,55 @@ static bool stream__final(const catzilla_stream_context_t* s) {
   return s->state >= CATZILLA_STREAM_FINISHED;
 }
 
+/* ---- memory lent only while something is corked ----
+ * The pieces array (16 x 40 bytes) and the cork buffer are the server's, lent to a stream from
+ * its first corked chunk until the flush that sends (or hands over) them: a stream with nothing
+ * corked, such as an SSE subscriber between events, holds neither. A busy stream takes the same
+ * memory back at its next write (the server keeps the arrays and a few cork buffers). */
+
+static bool stream__take_pieces(catzilla_stream_context_t* s) {
+  if (s->pieces == NULL) s->pieces = catzilla__pool_get(&s->server->piece_pool);
+  return s->pieces != NULL;
+}
+
+static int stream__cork_append(catzilla_stream_context_t* s, const char* data, size_t len) {
+  catzilla_server_t* server = s->server;
+  if (s->cork.base == NULL) {
+    if (server->cork_spare_count > 0) {
+      unsigned i = --server->cork_spare_count;
+      s->cork.base = server->cork_spares[i];
+      s->cork.cap = server->cork_spare_caps[i];
+      s->cork.len = 0;
+    } else if (catzilla__buf_reserve(&s->cork, len > CATZILLA__CORK_FIRST_CAP ? len : CATZILLA__CORK_FIRST_CAP) != 0) {
+      return UV_ENOMEM;
+    }
+  }
+  return catzilla__buf_append(&s->cork, data, len);
+}
+
+/* Nothing is corked: the pieces array and the cork buffer go back to the server. */
+static void stream__lend_back(catzilla_stream_context_t* s) {
+  catzilla_server_t* server = s->server;
+  if (s->pieces != NULL) {
+    catzilla__pool_put(&server->piece_pool, s->pieces);
+    s->pieces = NULL;
+  }
+  if (s->cork.base != NULL) {
+    if (server->cork_spare_count < CATZILLA__CORK_SPARES && s->cork.cap <= CATZILLA__CORK_SPARE_MAX_CAP) {
+      server->cork_spares[server->cork_spare_count] = s->cork.base;
+      server->cork_spare_caps[server->cork_spare_count++] = s->cork.cap;
+    } else {
+      free(s->cork.base);
+    }
+    s->cork.base = NULL;
+    s->cork.len = s->cork.cap = 0;
+  }
+}
+
 static void stream__unref(catzilla_stream_context_t* s) {
   if (--s->refs > 0) return;
   catzilla__buf_free(&s->head);
-  catzilla__buf_free(&s->cork);
+  stream__lend_back(s);
   catzilla__pool_put(&s->server->stream_pool, s);
 }
 
@@ -63,6 +108,7 @@ static void stream__release_corked(catzilla_stream_context_t* s) {
   s->queued_bytes -= s->corked_bytes;
   s->corked_bytes = 0;
   s->cork.len = 0;
+  stream__lend_back(s);
 }
 
 static void stream__leave_backpressure(catzilla_stream_context_t* s) {
@@ -271,6 +317,7 @@ static int stream__flush(catzilla_stream_context_t* s) {
   s->npieces = 0;
   s->corked_chunks = 0;
   s->corked_bytes = 0;
+  stream__lend_back(s); /* the pieces array: the unit copied the releases it needs */
   if (last) s->framing = CATZILLA__FRAMING_NONE;
   return 0;
 }
@@ -374,7 +421,7 @@ int catzilla_stream_write(catzilla_stream_context_t* s, const char* data, size_t
   catzilla__piece_t* prev = s->npieces ? &s->pieces[s->npieces - 1] : NULL;
   if (!reference && prev != NULL && prev->base == NULL) {
     /* small copies accumulate in one piece */
-    if (catzilla__buf_append(&s->cork, data, len) != 0) {
+    if (stream__cork_append(s, data, len) != 0) {
       if (release) release(release_arg);
       return UV_ENOMEM;
     }
@@ -387,6 +434,10 @@ int catzilla_stream_write(catzilla_stream_context_t* s, const char* data, size_t
     if (release) release(release_arg);
     return CATZILLA_ECLOSED;
   }
+  if (!stream__take_pieces(s)) {
+    if (release) release(release_arg);
+    return UV_ENOMEM;
+  }
   catzilla__piece_t* p = &s->pieces[s->npieces];
   if (reference) {
     p->base = data;
@@ -394,7 +445,7 @@ int catzilla_stream_write(catzilla_stream_context_t* s, const char* data, size_t
     p->release = release;
     p->release_arg = release_arg;
   } else {
-    if (catzilla__buf_append(&s->cork, data, len) != 0) {
+    if (stream__cork_append(s, data, len) != 0) {
       if (release) release(release_arg);
       return UV_ENOMEM;
     }

@@ -3,7 +3,8 @@
  * chunk released exactly once), a producer thread through a ring source, a client
  * that leaves mid-stream (aborted, reported, nothing leaked), a write that finds the
  * client reset (ECLOSED, never the socket's error; aborted, not errored), and streams cut
- * on purpose (catzilla_stream_abort_as: closed, shed). */
+ * on purpose (catzilla_stream_abort_as: closed, shed), and an idle stream (an SSE subscriber
+ * between events) that holds no pieces array, cork or head buffer once its bytes are sent. */
 #include "internal.h"
 #include "test.h"
 #include "test_client.h"
@@ -19,7 +20,7 @@ static catzilla_server_t* server;
 #define RING_TOTAL (4u * 1024 * 1024)
 static char big_chunk[BIG_CHUNK];
 static size_t big_written, releases, aborts, ended[16];
-static catzilla_request_id_t big_id, endless_id, gone_id, rows_id;
+static catzilla_request_id_t big_id, endless_id, gone_id, rows_id, idle_id;
 static catzilla_stream_stats_t big_stats, rows_stats;
 
 static void count_release(void* arg) { releases++; }
@@ -111,6 +112,10 @@ static void on_request(catzilla_server_t* s, catzilla_request_id_t id, const cat
   } else if (strncmp(info->url, "/big", 4) == 0) {
     big_id = id;
     pump_big(id);
+  } else if (strncmp(info->url, "/idle", 5) == 0) {
+    idle_id = id; /* a small first write (an SSE comment), then nothing: main() looks at what it holds */
+    CHECK_INT(catzilla_stream_write(stream, ": ok\n\n", 6, NULL, NULL), 1);
+    CHECK(stream->pieces != NULL && stream->cork.base != NULL); /* lent while corked */
   } else if (strncmp(info->url, "/gone", 5) == 0) {
     gone_id = id; /* written to by main() once the client has reset */
   } else if (strncmp(info->url, "/closed", 7) == 0 || strncmp(info->url, "/shed", 5) == 0) {
@@ -126,7 +131,7 @@ static void on_request(catzilla_server_t* s, catzilla_request_id_t id, const cat
 static void on_body(catzilla_server_t* s, catzilla_request_id_t id, const char* d, size_t n) {}
 static void on_body_end(catzilla_server_t* s, catzilla_request_id_t id) {}
 static void on_abort(catzilla_server_t* s, catzilla_request_id_t id, catzilla_abort_reason_t r) {
-  CHECK(id == endless_id || id == gone_id);
+  CHECK(id == endless_id || id == gone_id || id == idle_id);
   CHECK(r == CATZILLA_ABORT_CLIENT_CLOSED || r == CATZILLA_ABORT_CONNECTION_ERROR);
   aborts++;
 }
@@ -238,11 +243,52 @@ int main(void) {
   CHECK_INT(ended[CATZILLA_STREAM_CLOSED], 1);
   CHECK_INT(ended[CATZILLA_STREAM_SHED], 1);
 
+  /* an idle stream holds nothing but its context once its bytes went out: the pieces array
+   * and the cork buffer go back to the server (for the next write, of any stream), the head is
+   * freed; a later write takes them again and leaves the same way */
+  fd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK_INT(connect(fd, (const struct sockaddr*)&addr, sizeof(addr)), 0);
+  const char* idle_req = "GET /idle HTTP/1.1\r\nHost: t\r\n\r\n";
+  CHECK_INT(send(fd, idle_req, strlen(idle_req), 0), (long)strlen(idle_req));
+  char got[4096];
+  size_t got_len = 0;
+  for (int i = 0; i < 1000 && (got_len < 12 || memcmp(got + got_len - 12, "6\r\n: ok\n\n\r\n", 12) != 0); i++) {
+    uv_run(loop, UV_RUN_NOWAIT);
+    ssize_t r = recv(fd, got + got_len, sizeof(got) - 1 - got_len, MSG_DONTWAIT);
+    if (r > 0) got_len += (size_t)r;
+  }
+  got[got_len] = 0;
+  CHECK(strstr(got, "\r\n\r\n6\r\n: ok\n\n\r\n") != NULL);
+  catzilla_stream_context_t* idle = catzilla_stream_of(server, idle_id);
+  CHECK(idle != NULL);
+  if (idle) {
+    CHECK(idle->pieces == NULL);
+    CHECK(idle->cork.base == NULL && idle->cork.cap == 0);
+    CHECK(idle->head.base == NULL);
+    CHECK(server->cork_spare_count >= 1 && server->cork_spare_count <= CATZILLA__CORK_SPARES);
+    CHECK_INT(catzilla_stream_write(idle, "data: 1\n\n", 9, NULL, NULL), 1);
+    CHECK(idle->pieces != NULL && idle->cork.base != NULL);
+  }
+  got_len = 0;
+  for (int i = 0; i < 1000 && got_len < 14; i++) {
+    uv_run(loop, UV_RUN_NOWAIT);
+    ssize_t r = recv(fd, got + got_len, sizeof(got) - 1 - got_len, MSG_DONTWAIT);
+    if (r > 0) got_len += (size_t)r;
+  }
+  got[got_len] = 0;
+  CHECK(strcmp(got, "9\r\ndata: 1\n\n\r\n") == 0);
+  idle = catzilla_stream_of(server, idle_id);
+  CHECK(idle != NULL && idle->pieces == NULL && idle->cork.base == NULL);
+  close(fd);
+  for (int i = 0; i < 1000 && ended[CATZILLA_STREAM_ABORTED] < 3; i++) uv_run(loop, UV_RUN_NOWAIT);
+  CHECK_INT(ended[CATZILLA_STREAM_ABORTED], 3);
+  CHECK_INT(aborts, 3);
+
   catzilla_server_stats_t st;
   catzilla_server_stats(server, &st);
-  CHECK_INT(st.streams_started, 7);
+  CHECK_INT(st.streams_started, 8);
   CHECK_INT(st.streams_completed, 3);
-  CHECK_INT(st.streams_aborted, 2);
+  CHECK_INT(st.streams_aborted, 3);
   CHECK_INT(st.streams_errored, 0);
   CHECK_INT(st.streams_closed, 1);
   CHECK_INT(st.streams_shed, 1);
