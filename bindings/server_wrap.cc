@@ -104,7 +104,7 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Server
   if (ws_close.IsFunction()) on_ws_close_ = Napi::Persistent(ws_close.As<Napi::Function>());
   callbacks_ = Napi::Persistent(cb);
   napi_async_init(env, nullptr, Napi::String::New(env, "catzilla.Server"), &async_context_);
-  method_names_.assign(64, nullptr);
+  method_names_ = Napi::Persistent(Napi::Array::New(env).As<Napi::Object>());
   Napi::Float64Array stats = Napi::Float64Array::New(env, kStreamStatsFields);
   stats_data_ = stats.Data();
   stats_array_ = Napi::Persistent(stats);
@@ -120,8 +120,6 @@ ServerWrap::~ServerWrap() {
       // already closing: the pending close callback belongs to a dead object now
     }
   }
-  for (napi_ref r : method_names_)
-    if (r != nullptr) napi_delete_reference(Env(), r);
   if (async_context_ != nullptr) napi_async_destroy(Env(), async_context_);
 }
 
@@ -327,13 +325,14 @@ void ServerWrap::Call(Napi::FunctionReference& fn, size_t argc, const napi_value
 napi_value ServerWrap::MethodName(int method, const char* name) {
   napi_env env = Env();
   napi_value v;
-  if (method >= 0 && method < (int)method_names_.size()) {
-    if (method_names_[method] != nullptr) {
-      napi_get_reference_value(env, method_names_[method], &v);
+  if (method >= 0 && method < 64 && !method_names_.IsEmpty()) {
+    napi_value names = method_names_.Value();
+    napi_valuetype type = napi_undefined;
+    if (napi_get_element(env, names, (uint32_t)method, &v) == napi_ok && napi_typeof(env, v, &type) == napi_ok &&
+        type == napi_string)
       return v;
-    }
     napi_create_string_latin1(env, name, NAPI_AUTO_LENGTH, &v);
-    napi_create_reference(env, v, 1, &method_names_[method]);
+    napi_set_element(env, names, (uint32_t)method, v);
     return v;
   }
   napi_create_string_latin1(env, name, NAPI_AUTO_LENGTH, &v);

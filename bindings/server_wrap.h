@@ -88,7 +88,9 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::FunctionReference on_ws_message_, on_ws_close_;
   Napi::ObjectReference callbacks_;
   napi_async_context async_context_ = nullptr;
-  std::vector<napi_ref> method_names_;
+  // Method name strings by llhttp method number, created once each. An Array holds them: Node-API
+  // (before version 10) refuses references to strings, so a napi_ref per name never took.
+  Napi::ObjectReference method_names_;
   std::string header_scratch_, body_scratch_;
   // The per-stream counters handed to JS (onStreamEnd, streamEnd, streamStats): one
   // Float64Array per server, refilled each time (JS copies what it keeps during the call),
