@@ -44,11 +44,21 @@ export function checkHeaderValue(name: string, value: unknown): string {
 }
 
 /** Response header fields in insertion order; lookups ignore case. */
+/** The arrays of a collection with no field yet: shared, never written (copied by the first change). */
+const NO_FIELDS: string[] = [];
+
 export class ResponseHeaders implements Iterable<[string, string]> {
   // Parallel arrays: responses carry a handful of fields, so a linear scan beats hashing.
-  private readonly names: string[] = [];
-  private readonly keys: string[] = [];
-  private readonly values: string[] = [];
+  private names: string[] = NO_FIELDS;
+  private keys: string[] = NO_FIELDS;
+  private values: string[] = NO_FIELDS;
+  /**
+   * The arrays are shared (the empty ones, or another collection's after an appendAll into an
+   * empty one) and are copied, exactly sized, before the first change. Responses built from one
+   * template (a Content-Type, the SSE fields) then hold no arrays of their own, and no lowercase
+   * copy of each name: an idle SSE response used to keep three arrays of 17 slots each.
+   */
+  private shared = true;
 
   constructor(init?: HeadersInit) {
     if (init !== undefined) this.appendAll(init);
@@ -97,6 +107,7 @@ export class ResponseHeaders implements Iterable<[string, string]> {
     let found = false;
     for (let i = this.keys.length - 1; i >= 0; i--) {
       if (this.keys[i] !== key) continue;
+      if (this.shared) this.own();
       this.names.splice(i, 1);
       this.keys.splice(i, 1);
       this.values.splice(i, 1);
@@ -108,6 +119,14 @@ export class ResponseHeaders implements Iterable<[string, string]> {
   /** Appends every field of `init` (a record, a list of pairs, a WHATWG Headers or another collection). */
   appendAll(init: HeadersInit): this {
     if (init instanceof ResponseHeaders) {
+      if (this.names.length === 0 && init !== this) {
+        // Validated already: share its arrays until either side changes (copy on write).
+        this.names = init.names;
+        this.keys = init.keys;
+        this.values = init.values;
+        this.shared = init.shared = true;
+        return this;
+      }
       for (let i = 0; i < init.names.length; i++) this.push(init.names[i]!, init.values[i]!);
     } else if (isWhatwgHeaders(init)) {
       // Iterating a Headers joins nothing but Set-Cookie, which getSetCookie keeps apart.
@@ -166,9 +185,18 @@ export class ResponseHeaders implements Iterable<[string, string]> {
   }
 
   private push(name: string, value: string): void {
+    if (this.shared) this.own();
     this.names.push(name);
     this.keys.push(name.toLowerCase());
     this.values.push(value);
+  }
+
+  /** Takes private copies of shared arrays before a change. */
+  private own(): void {
+    this.names = this.names.slice();
+    this.keys = this.keys.slice();
+    this.values = this.values.slice();
+    this.shared = false;
   }
 }
 

@@ -12,6 +12,7 @@
  * 15 s by default. The handler's stream ends when the handler resolves; a throw aborts
  * it (the client sees a truncated stream and reconnects).
  */
+import { ResponseHeaders } from '../headers.js';
 import type { Request } from '../request.js';
 import { StreamingResponse, type StreamingOptions } from '../streaming/response.js';
 import type { StreamingWriter } from '../streaming/writer.js';
@@ -39,6 +40,9 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'Cache-Control': 'no-cache, no-transform',
   'X-Accel-Buffering': 'no',
 });
+
+/** SSE_HEADERS as one collection that responses without headers of their own share (copy on write). */
+const SSE_FIELDS = new ResponseHeaders(Object.entries(SSE_HEADERS));
 
 export const DEFAULT_HEARTBEAT_MS = 15_000;
 
@@ -76,18 +80,22 @@ export function sse(a: Request | SSESource, b?: SSESource | SSEOptions, c?: SSEO
       // Not an async function: a long-lived handler (a Channel subscriber returns HOLD) leaves no
       // pending promise chain here. The heartbeat stops when the response closes.
       const stream = new SSEStream(writer, last, heartbeat);
-      res.addCloseTarget(stream);
-      if (heartbeat > 0) startHeartbeat(stream, heartbeat);
+      if (heartbeat > 0) {
+        res.addCloseTarget(stream); // it only has a heartbeat to stop
+        startHeartbeat(stream, heartbeat);
+      }
       if (preamble !== '') {
         const written = stream.write(preamble);
         if (written !== RESOLVED) return written.then(() => runHandler(handler, stream));
       }
       return runHandler(handler, stream);
     },
-    { ...rest, headers, flushHeaders: true },
+    { ...rest, headers: headers ?? SSE_FIELDS, flushHeaders: true },
   );
-  // Our headers win over a Content-Type in `headers`, but other user headers stay.
-  for (const [name, value] of Object.entries(SSE_HEADERS)) res.headers.set(name, value);
+  // Our headers win over a Content-Type in `headers` (or a contentType option), but other user headers stay.
+  if (headers !== undefined || (rest as StreamingOptions).contentType !== undefined) {
+    for (const [name, value] of Object.entries(SSE_HEADERS)) res.headers.set(name, value);
+  }
   return res;
 }
 

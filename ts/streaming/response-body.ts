@@ -57,7 +57,9 @@ export class StreamBody {
   claim(): { source: StreamSource; mapper: ChunkMapper | null } {
     this.checkUnused('streaming');
     this.used = true;
-    return { source: this.current, mapper: this.takeMapper() };
+    const source = this.current;
+    this.current = ''; // the session owns the source now: a long stream's body keeps nothing alive
+    return { source, mapper: this.takeMapper() };
   }
 
   /** @internal The body will never be sent: release its source. */

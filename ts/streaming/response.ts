@@ -87,8 +87,11 @@ export class StreamingResponse extends HttpResponse implements SessionEvents {
   readonly originalBody: StreamBody;
   /** The options' hooks; null when none was given (the common case). */
   private readonly hooks: StreamHooks | null;
-  /** onClose() listeners and close targets, created by the first one. */
-  private listeners: Array<CloseListener | CloseTarget> | null = null;
+  /**
+   * onClose() listeners and close targets: the one there is, or an exactly sized array of them
+   * (a response has one to three and may keep them for hours: an SSE subscriber).
+   */
+  private listeners: CloseListener | CloseTarget | Array<CloseListener | CloseTarget> | null = null;
   private session: StreamSession | null = null;
   private reason: CloseReason | null = null;
   /** Final counters; null after the end too until someone asks (then taken from the session). */
@@ -143,7 +146,7 @@ export class StreamingResponse extends HttpResponse implements SessionEvents {
   onClose(cb: CloseListener): this {
     if (typeof cb !== 'function') throw new TypeError(`onClose() needs a function, got ${typeof cb}`);
     if (this.reason !== null) queueMicrotask(() => this.callHook(cb, this.reason!, this.stats));
-    else (this.listeners ??= []).push(cb);
+    else this.listen(cb);
     return this;
   }
 
@@ -180,7 +183,7 @@ export class StreamingResponse extends HttpResponse implements SessionEvents {
    */
   addCloseTarget(target: CloseTarget): void {
     if (this.reason !== null) queueMicrotask(() => this.notifyTarget(target, this.reason!));
-    else (this.listeners ??= []).push(target);
+    else this.listen(target);
   }
 
   // ---- SessionEvents ----
@@ -217,11 +220,19 @@ export class StreamingResponse extends HttpResponse implements SessionEvents {
     const listeners = this.listeners;
     if (listeners !== null) {
       this.listeners = null;
-      for (const cb of listeners) {
-        if (typeof cb === 'function') this.callHook(cb, reason, this.stats);
-        else this.notifyTarget(cb, reason);
-      }
+      if (Array.isArray(listeners)) for (const cb of listeners) this.tell(cb, reason);
+      else this.tell(listeners, reason);
     }
+  }
+
+  private listen(entry: CloseListener | CloseTarget): void {
+    const old = this.listeners;
+    this.listeners = old === null ? entry : Array.isArray(old) ? old.concat([entry]) : [old, entry];
+  }
+
+  private tell(cb: CloseListener | CloseTarget, reason: CloseReason): void {
+    if (typeof cb === 'function') this.callHook(cb, reason, this.stats);
+    else this.notifyTarget(cb, reason);
   }
 
   private notifyTarget(target: CloseTarget, reason: CloseReason): void {
