@@ -63,6 +63,7 @@ void ServerWrap::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod<&ServerWrap::StreamAbort>("streamAbort"),
                                         InstanceMethod<&ServerWrap::StreamStats>("streamStats"),
                                         InstanceMethod<&ServerWrap::LiveStreams>("liveStreams"),
+                                        InstanceMethod<&ServerWrap::DeliverEnds>("deliverEnds"),
                                         InstanceMethod<&ServerWrap::WsAccept>("wsAccept"),
                                         InstanceMethod<&ServerWrap::WsSend>("wsSend"),
                                         InstanceMethod<&ServerWrap::WsClose>("wsClose"),
@@ -151,7 +152,7 @@ Napi::Value ServerWrap::Listen(const Napi::CallbackInfo& info) {
   int backlog = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 511;
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
-  catzilla_server_callbacks_t callbacks = {OnRequest, OnBody, OnBodyEnd, OnAbort, OnWsMessage, OnWsClose};
+  catzilla_server_callbacks_t callbacks = {OnRequest, OnBody, OnBodyEnd, OnAbort, OnWsMessage, OnWsClose, OnEndsDelivered};
   catzilla_server_t* s = nullptr;
   int err = catzilla_server_new(loop, &options_, &callbacks, this, &s);
   if (err) {
@@ -312,7 +313,9 @@ void ServerWrap::Call(Napi::FunctionReference& fn, size_t argc, const napi_value
   napi_env env = Env();
   napi_value recv = callbacks_.Value();
   napi_value result;
+  call_depth_++;
   napi_status st = napi_make_callback(env, async_context_, recv, fn.Value(), argc, argv, &result);
+  call_depth_--;
   if (st == napi_pending_exception) {
     // The TypeScript layer catches handler errors itself; anything arriving here is a
     // catzilla bug. Report it as an uncaught exception rather than losing it.
@@ -320,6 +323,9 @@ void ServerWrap::Call(Napi::FunctionReference& fn, size_t argc, const napi_value
     napi_get_and_clear_last_exception(env, &exc);
     napi_fatal_exception(env, exc);
   }
+  // Streams that JavaScript ended during the call (its microtasks included) are told now, back
+  // in the loop phase with no JavaScript on the stack, so their objects die young.
+  if (call_depth_ == 0 && server_ != nullptr) catzilla_server_deliver_ends(server_);
 }
 
 napi_value ServerWrap::MethodName(int method, const char* name) {
@@ -398,15 +404,56 @@ void ServerWrap::OnWritable(void* arg, catzilla_request_id_t id) {
   w->Call(w->on_drain_, 1, argv);
 }
 
+// Stream ends are collected while the core delivers a batch of them, then handed to JavaScript
+// in one callback scope (OnEndsDelivered): one microtask checkpoint for the batch. Each still
+// arrives as onStreamEnd(id, state, stats).
 void ServerWrap::OnStreamEnd(void* arg, catzilla_request_id_t id, const catzilla_stream_stats_t* stats) {
   ServerWrap* w = static_cast<ServerWrap*>(catzilla_server_data(static_cast<catzilla_server_t*>(arg)));
   if (w == nullptr || w->on_stream_end_.IsEmpty()) return;
+  w->pending_ends_.push_back(PendingEnd{id, *stats});
+}
+
+void ServerWrap::OnEndsDelivered(catzilla_server_t* s) {
+  ServerWrap* w = static_cast<ServerWrap*>(catzilla_server_data(s));
+  if (w == nullptr || w->pending_ends_.empty()) return;
+  std::vector<PendingEnd> ends;
+  ends.swap(w->pending_ends_);
+  napi_env env = w->Env();
   Napi::HandleScope scope(w->Env());
-  napi_value argv[3];
-  napi_create_double(w->Env(), (double)id, &argv[0]);
-  napi_create_uint32(w->Env(), (uint32_t)stats->state, &argv[1]);
-  argv[2] = w->StreamStatsArray(w->Env(), *stats);
-  w->Call(w->on_stream_end_, 3, argv);
+  napi_value recv = w->callbacks_.Value();
+  napi_value fn = w->on_stream_end_.Value();
+  // From a loop phase the batch gets a callback scope of its own; asked for by JavaScript
+  // (deliverEnds) it runs inside the caller's.
+  bool own_scope = !w->in_deliver_;
+  napi_callback_scope cb_scope;
+  w->call_depth_++;
+  if (own_scope) napi_open_callback_scope(env, recv, w->async_context_, &cb_scope);
+  for (const PendingEnd& e : ends) {
+    Napi::HandleScope each(w->Env());
+    napi_value argv[3];
+    napi_create_double(env, (double)e.id, &argv[0]);
+    napi_create_uint32(env, (uint32_t)e.stats.state, &argv[1]);
+    argv[2] = w->StreamStatsArray(env, e.stats);
+    napi_value result;
+    if (napi_call_function(env, recv, fn, 3, argv, &result) == napi_pending_exception) {
+      napi_value exc;
+      napi_get_and_clear_last_exception(env, &exc);
+      napi_fatal_exception(env, exc);
+    }
+  }
+  if (own_scope) napi_close_callback_scope(env, cb_scope); // microtasks and ticks run once, here
+  w->call_depth_--;
+}
+
+// deliverEnds(): the streams' ends queued so far reach onStreamEnd now, inside this call. For
+// the place where JavaScript ends a stream and can take its end at once (a response whose last
+// byte left in the same call): its objects then die young instead of waiting a loop phase.
+Napi::Value ServerWrap::DeliverEnds(const Napi::CallbackInfo& info) {
+  if (server_ == nullptr || in_deliver_) return info.Env().Undefined();
+  in_deliver_ = true;
+  catzilla_server_deliver_ends(server_);
+  in_deliver_ = false;
+  return info.Env().Undefined();
 }
 
 void ServerWrap::OnClosed(catzilla_server_t* s, void* arg) {

@@ -55,6 +55,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value StreamAbort(const Napi::CallbackInfo& info);
   Napi::Value StreamStats(const Napi::CallbackInfo& info);
   Napi::Value LiveStreams(const Napi::CallbackInfo& info);
+  Napi::Value DeliverEnds(const Napi::CallbackInfo& info);
   // WebSocket connections (ws_wrap.cc)
   Napi::Value WsAccept(const Napi::CallbackInfo& info);
   Napi::Value WsSend(const Napi::CallbackInfo& info);
@@ -73,6 +74,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   catzilla_stream_hooks_t JsHooks();
   static void OnWritable(void* arg, catzilla_request_id_t id);
   static void OnStreamEnd(void* arg, catzilla_request_id_t id, const catzilla_stream_stats_t* stats);
+  static void OnEndsDelivered(catzilla_server_t* s);
   static void OnWsMessage(catzilla_server_t* s, catzilla_request_id_t id, int opcode, const char* data, size_t len);
   static void OnWsClose(catzilla_server_t* s, catzilla_request_id_t id, int code, const char* reason, size_t len);
   static void OnClosed(catzilla_server_t* s, void* arg);
@@ -97,6 +99,14 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   // so the per-request path allocates no ArrayBuffer.
   Napi::Reference<Napi::Float64Array> stats_array_;
   double* stats_data_ = nullptr;
+  // Stream ends of one delivery, handed to JS together (OnEndsDelivered).
+  struct PendingEnd {
+    catzilla_request_id_t id;
+    catzilla_stream_stats_t stats;
+  };
+  std::vector<PendingEnd> pending_ends_;
+  int call_depth_ = 0;  // callbacks into JS on the stack
+  bool in_deliver_ = false;  // inside deliverEnds() (JS on the stack)
  public:
   // shared with stream_wrap.cc
   static bool ReadId(const Napi::CallbackInfo& info, catzilla_request_id_t* id);

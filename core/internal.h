@@ -74,8 +74,8 @@ typedef struct catzilla__task_s {
 } catzilla__task_t;
 
 typedef enum {
-  CATZILLA__DEFER_NOTIFY = 0, /* idle phase, first: streams' final notices */
-  CATZILLA__DEFER_RESUME,     /* idle phase, then: connections to continue */
+  CATZILLA__DEFER_NOTIFY = 0, /* check phase: streams' final notices */
+  CATZILLA__DEFER_RESUME,     /* idle phase: connections to continue */
   CATZILLA__DEFER_FLUSH,      /* prepare phase: corked streams */
   CATZILLA__DEFER_QUEUES
 } catzilla__defer_queue_t;
@@ -83,10 +83,13 @@ typedef enum {
 typedef struct {
   uv_idle_t idle;
   uv_prepare_t prepare;
+  uv_check_t check;
   struct {
     catzilla__task_t* head;
     catzilla__task_t* tail;
   } queues[CATZILLA__DEFER_QUEUES];
+  void (*after_run[CATZILLA__DEFER_QUEUES])(void* arg); /* after a queue ran one task or more */
+  void* after_arg;
   bool stopped;
 } catzilla__deferred_t;
 
@@ -94,7 +97,7 @@ void catzilla__deferred_init(catzilla__deferred_t* d, uv_loop_t* loop);
 void catzilla__defer(catzilla__deferred_t* d, catzilla__defer_queue_t queue, catzilla__task_t* task);
 void catzilla__deferred_cancel(catzilla__deferred_t* d, catzilla__defer_queue_t queue, catzilla__task_t* task);
 void catzilla__deferred_run_now(catzilla__deferred_t* d, catzilla__defer_queue_t queue);
-/* Closes both handles (`cb` runs twice, with handle->data = data). */
+/* Closes its three handles (`cb` runs three times, with handle->data = data). */
 void catzilla__deferred_close(catzilla__deferred_t* d, uv_close_cb cb, void* data);
 
 /* ---- deadlines.c: one sweep timer for every deadline ---- */
@@ -383,7 +386,7 @@ struct catzilla_server_s {
   uint64_t close_deadline;
   catzilla_server_closed_cb closed_cb;
   void* closed_arg;
-  int handles_open;                   /* listener, sweep, idle, prepare not yet closed */
+  int handles_open;                   /* listener, sweep, idle, prepare, check not yet closed */
   bool listening;
   bool closing;
   bool closed;

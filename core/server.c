@@ -12,6 +12,13 @@ void catzilla_server_options_default(catzilla_server_options_t* o) {
 #undef XX
 }
 
+static void server__ends_delivered(void* arg) {
+  catzilla_server_t* s = arg;
+  if (s->callbacks.on_ends_delivered != NULL) s->callbacks.on_ends_delivered(s);
+}
+
+void catzilla_server_deliver_ends(catzilla_server_t* s) { catzilla__deferred_run_now(&s->deferred, CATZILLA__DEFER_NOTIFY); }
+
 /* ---- timeouts ---- */
 
 static void server__maybe_finish_close(catzilla_server_t* s);
@@ -94,9 +101,11 @@ int catzilla_server_new(uv_loop_t* loop, const catzilla_server_options_t* option
                                options->request_timeout_ms};
   for (size_t i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); i++) catzilla__sweep_note(&s->sweep, timeouts[i], false);
   catzilla__deferred_init(&s->deferred, loop);
+  s->deferred.after_run[CATZILLA__DEFER_NOTIFY] = server__ends_delivered;
+  s->deferred.after_arg = s;
   catzilla__pool_init(&s->stream_pool, sizeof(catzilla_stream_context_t));
   catzilla__pool_init(&s->piece_pool, sizeof(catzilla__piece_t) * CATZILLA__STREAM_MAX_PIECES);
-  s->handles_open = 3;
+  s->handles_open = 4;
   *out = s;
   return 0;
 }

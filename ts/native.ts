@@ -271,6 +271,11 @@ export interface NativeServer {
   streamAbort(id: number, state?: number): void;
   /** Counters of the live stream (STREAM_STATS_FIELDS order). Throws ECLOSED when it has ended. */
   streamStats(id: number): Float64Array;
+  /**
+   * The streams' ends queued so far reach onStreamEnd now, inside this call (the core reports
+   * every end through onStreamEnd; this only moves it earlier, to where the caller is ready).
+   */
+  deliverEnds(): void;
   /** Every live stream with its counters and the client's address (introspection). */
   liveStreams(): Array<NativeStreamStats & { id: number; remote: NativeAddress }>;
 }

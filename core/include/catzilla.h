@@ -242,6 +242,9 @@ typedef struct {
    * protocol (1002, 1007, 1009). The stream then ends; a connection lost without a close
    * frame gets on_abort instead. */
   void (*on_ws_close)(catzilla_server_t* server, catzilla_request_id_t id, int code, const char* reason, size_t len);
+  /* Optional: a batch of streams' on_end has been delivered (lets a binding hand the batch to
+   * its runtime in one call). */
+  void (*on_ends_delivered)(catzilla_server_t* server);
 } catzilla_server_callbacks_t;
 
 /* Called once the server has closed its listener and every connection. */
@@ -342,6 +345,11 @@ int catzilla_body_resume(catzilla_server_t* server, catzilla_request_id_t id);
 int catzilla_remote_address(catzilla_server_t* server, catzilla_request_id_t id, struct sockaddr_storage* addr);
 
 void catzilla_server_stats(const catzilla_server_t* server, catzilla_server_stats_t* out);
+
+/* Delivers the streams' on_end notices queued so far, now instead of before the loop blocks.
+ * For a binding, right after a callback into its runtime returned (never from inside a
+ * producer's call into the core): the objects of a finished response then die young. */
+void catzilla_server_deliver_ends(catzilla_server_t* server);
 
 /* Start streaming the response of request `id` (instead of catzilla_respond); `hooks` (copied)
  * are its producer's. */

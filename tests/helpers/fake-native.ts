@@ -72,6 +72,7 @@ export class FakeNative {
     return this.queue(s, chunks);
   }
   streamFlush(id: number): void { this.live(id).calls.push('flush'); }
+  deliverEnds(): void {}
   streamEnd(id: number): void {
     const s = this.live(id);
     s.calls.push('end');
