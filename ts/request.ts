@@ -11,70 +11,76 @@ import type { Params } from './router.js';
 
 export type RequestHeaders = Record<string, string>;
 
-/** Reads a request's core flags (set in the class body, where `#flags` is visible). */
+/** Reads a request's core flags (set in the class body, where `flags` is visible). */
 let flagsOf: (req: Request) => number;
 
+// The fields are assigned in the constructor, not declared with initializers: V8 constructs a
+// subclass (the transport's Exchange) about twice as slowly when its base class has fields.
 export abstract class Request implements AsyncIterable<Buffer> {
   /** Request method as sent, e.g. 'GET'. */
-  readonly method: string;
+  declare readonly method: string;
   /** The raw request target, e.g. '/users/1?x=2'. */
-  readonly url: string;
+  declare readonly url: string;
   /** The target without its query (still percent-encoded); '/' for an absolute-form target without a path. */
-  readonly path: string;
+  declare readonly path: string;
   /** The pattern of the matched route (e.g. '/users/:id'), or undefined when no route matched. */
-  route: string | undefined = undefined;
+  declare route: string | undefined;
   /** Set by the router; the empty default is created on first read. */
-  #params: Params | null = null;
-  readonly #rawHeaders: string;
-  readonly #flags: number;
-  #headers: RequestHeaders | null = null;
-  #query: URLSearchParams | null = null;
+  private declare routeParams: Params | null;
+  private declare readonly rawHeaders: string;
+  private declare readonly flags: number;
+  private declare parsedHeaders: RequestHeaders | null;
+  private declare parsedQuery: URLSearchParams | null;
 
   static {
-    flagsOf = (req) => req.#flags;
+    flagsOf = (req) => req.flags;
   }
 
   protected constructor(method: string, url: string, rawHeaders: string, flags: number) {
     this.method = method;
     this.url = url;
-    this.#rawHeaders = rawHeaders;
-    this.#flags = flags;
     this.path = targetPath(url);
+    this.route = undefined;
+    this.routeParams = null;
+    this.rawHeaders = rawHeaders;
+    this.flags = flags;
+    this.parsedHeaders = null;
+    this.parsedQuery = null;
   }
 
   /** Route params, percent-decoded; `*` holds the rest of the path for a wildcard route. */
   get params(): Params {
-    return (this.#params ??= Object.create(null) as Params);
+    return (this.routeParams ??= Object.create(null) as Params);
   }
 
   set params(params: Params) {
-    this.#params = params;
+    this.routeParams = params;
   }
 
   /** '1.0' or '1.1'. */
   get httpVersion(): '1.0' | '1.1' {
-    return this.#flags & RequestFlags.Http10 ? '1.0' : '1.1';
+    return this.flags & RequestFlags.Http10 ? '1.0' : '1.1';
   }
 
   /** Query string parameters. */
   get query(): URLSearchParams {
-    if (this.#query === null) {
+    if (this.parsedQuery === null) {
       const q = this.url.indexOf('?');
-      this.#query = new URLSearchParams(q === -1 ? '' : this.url.slice(q + 1));
+      this.parsedQuery = new URLSearchParams(q === -1 ? '' : this.url.slice(q + 1));
     }
-    return this.#query;
+    return this.parsedQuery;
   }
 
   /** Header fields by lowercase name; repeated fields joined with ", " (Cookie with "; "). */
   get headers(): RequestHeaders {
-    return (this.#headers ??= parseHeaders(this.#rawHeaders));
+    return (this.parsedHeaders ??= parseHeaders(this.rawHeaders));
   }
 
   /** One header's value (any case), or undefined. */
   header(name: string): string | undefined {
     const key = name.toLowerCase();
     // Before `headers` was read, one field is found in the raw block without parsing (and keeping) them all.
-    return this.#headers !== null ? this.#headers[key] : findHeader(this.#rawHeaders, key);
+    return this.parsedHeaders !== null ? this.parsedHeaders[key] : findHeader(this.rawHeaders, key);
   }
 
   /** The peer's address, or '' once the connection is gone. */
