@@ -1,12 +1,17 @@
 /**
  * What an idle SSE subscriber keeps alive (bench/lib/sse-idle-memory.mjs measures the bytes; this
- * checks the objects, deterministically): once its stream started, the response keeps no writer
- * callback (the sse() closure with the handler, its preamble and the response), no array for a
- * single close target, and no header arrays of its own (responses built from one set of fields
- * share it, copy on write); a static route leaves no params object on the request.
+ * checks the objects, deterministically): once its stream started, the response keeps no
+ * start-up state (the session's spec with the header block, the sse() writer closure with the
+ * handler, its preamble and the response), no array for a single close target, and no header
+ * arrays of its own (responses built from one set of fields share it, copy on write); a static
+ * route leaves no params object on the request. A handler that holds its stream open is
+ * collectable itself.
  */
 import { expect } from 'chai';
-import { Channel, ResponseHeaders, type StreamingResponse } from '../../ts/index.js';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { Channel, ResponseHeaders, sse, type StreamingResponse } from '../../ts/index.js';
+import type { SSEStream } from '../../ts/sse/stream.js';
 import { connectSSE, type SSEConnection } from '../helpers/sse-client.js';
 import { withApp } from '../helpers/with-app.js';
 
@@ -15,9 +20,15 @@ async function until(pred: () => boolean, what: string, max = 10_000): Promise<v
   if (!pred()) throw new Error(`gave up waiting for ${what}`);
 }
 
+/** A full GC on demand (the suite runs without --expose-gc). */
+function gcFunction(): () => void {
+  v8.setFlagsFromString('--expose-gc');
+  return vm.runInNewContext('gc') as () => void;
+}
+
 /** The internals an idle subscriber's response keeps (private fields, read for this test only). */
 interface Internals {
-  session: unknown;
+  session: { spec: unknown; writer: unknown } | null;
   listeners: unknown;
   body: { source: unknown };
   headers: { names: string[]; keys: string[]; values: string[] };
@@ -48,6 +59,7 @@ describe('sse: what an idle subscriber keeps', () => {
       for (const res of responses) {
         const r = internals(res);
         expect(r.session, 'session').to.not.equal(null);
+        expect(r.session!.spec, 'the spec (status, header block, source) once started').to.equal(null);
         expect(typeof r.body.source, 'the writer callback and what its closure holds').to.not.equal('function');
         expect(Array.isArray(r.listeners), 'one close target, kept without an array').to.equal(false);
         expect(res.headers.get('content-type')).to.equal('text/event-stream');
@@ -68,6 +80,36 @@ describe('sse: what an idle subscriber keeps', () => {
       expect(params).to.deep.equal([{}, { extra: '1' }]);
       for (const conn of conns) conn.close();
       await until(() => channel.size === 0, 'subscribers to leave');
+    });
+  });
+
+  it('lets a handler that holds its stream open be collected (the sse() closure is not kept)', async () => {
+    const gc = gcFunction();
+    const collected: string[] = [];
+    const registry = new FinalizationRegistry<string>((what) => collected.push(what));
+    const streams: SSEStream[] = [];
+    await withApp((app) => {
+      app.get('/hold', (req) => {
+        const handler = (stream: SSEStream): Promise<never> => {
+          streams.push(stream);
+          return new Promise<never>(() => {}); // a subscription that never ends by itself
+        };
+        registry.register(handler, 'handler');
+        return sse(req, handler, { heartbeat: 0 });
+      });
+    }, async ({ base }) => {
+      const conn = await connectSSE(`${base}/hold`);
+      await until(() => streams.length === 1, 'the handler to run');
+      for (let i = 0; i < 20 && collected.length === 0; i++) {
+        gc();
+        await new Promise<void>((resolve) => setTimeout(resolve, 10));
+      }
+      expect(collected).to.deep.equal(['handler']);
+      expect(streams[0]!.closed).to.equal(false); // the stream itself is still open
+      await streams[0]!.send('still here');
+      expect((await conn.waitEvents(1))[0]!.data).to.equal('still here');
+      conn.close();
+      await until(() => streams[0]!.closed, 'the stream to end');
     });
   });
 });

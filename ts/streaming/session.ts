@@ -75,6 +75,9 @@ export interface SessionSpec {
   errorRecord: ((err: unknown) => unknown) | null;
 }
 
+/** What `spec.source` becomes once the session took it. */
+const RELEASED: StreamSource = '';
+
 const enum Phase {
   /** The native stream is not started: nothing was sent. */
   Pending,
@@ -99,27 +102,42 @@ export class StreamSession implements PumpOwner, WriterBackend {
   private drainWaiters: Array<{ resolve(): void; reject(err: unknown): void }> | null = null;
   private endWaiters: Array<() => void> | null = null;
 
+  private readonly id: number;
+  private readonly mapper: ChunkMapper | null;
+  private readonly errorRecord: ((err: unknown) => unknown) | null;
+  /** What starting the native stream needs; dropped once it started (a stream may last hours). */
+  private spec: SessionSpec | null;
+
   constructor(
     private readonly target: StreamTarget,
-    private readonly spec: SessionSpec,
+    spec: SessionSpec,
     private readonly events: SessionEvents,
     private readonly host: SessionHost,
-  ) {}
+  ) {
+    this.id = spec.id;
+    this.mapper = spec.mapper;
+    this.errorRecord = spec.errorRecord;
+    this.spec = spec;
+  }
 
   /** Starts producing (or, for HEAD, sends the headers and ends). */
   begin(): void {
-    const spec = this.spec;
+    const spec = this.spec!;
     if (spec.noBody) {
       discardSource(spec.source, new CoreError('ENOBODY', 'the response has no body (HEAD or a bodiless status)'));
       if (this.startNative(true)) this.end();
       return;
     }
     if (spec.flushHeaders && !this.startNative(true)) return;
-    if (typeof spec.source === 'function') {
+    const source = spec.source;
+    // Not kept: a writer callback (with what its closure holds) is done with once it ran or
+    // returned HOLD, and a pull source lives on in the pump's puller.
+    spec.source = RELEASED;
+    if (typeof source === 'function') {
       this.writer = new StreamingWriter(this);
-      this.writer.run(spec.source as WriterCallback);
+      this.writer.run(source as WriterCallback);
     } else {
-      this.pump = new Pump(openPuller(spec.source), this, spec.mapper, spec.flow.highWaterMark);
+      this.pump = new Pump(openPuller(source), this, spec.mapper, spec.flow.highWaterMark);
       this.pump.start();
     }
   }
@@ -174,7 +192,7 @@ export class StreamSession implements PumpOwner, WriterBackend {
     if (this.phase !== Phase.Open && !this.openForWrite()) throw this.closedError();
     let ok: boolean;
     try {
-      ok = this.target.streamWrite(this.spec.id, chunk);
+      ok = this.target.streamWrite(this.id, chunk);
     } catch (err) {
       throw this.nativeGone(err);
     }
@@ -186,7 +204,7 @@ export class StreamSession implements PumpOwner, WriterBackend {
     if (this.phase !== Phase.Open && !this.openForWrite()) throw this.closedError();
     let ok: boolean;
     try {
-      ok = this.target.streamWritev(this.spec.id, chunks);
+      ok = this.target.streamWritev(this.id, chunks);
     } catch (err) {
       throw this.nativeGone(err);
     }
@@ -201,7 +219,7 @@ export class StreamSession implements PumpOwner, WriterBackend {
     }
     let ok: boolean;
     try {
-      ok = this.target.streamWriteFile(this.spec.id, region.fd, region.offset, region.length, region.closeFd);
+      ok = this.target.streamWriteFile(this.id, region.fd, region.offset, region.length, region.closeFd);
     } catch (err) {
       throw this.nativeGone(err);
     }
@@ -210,7 +228,7 @@ export class StreamSession implements PumpOwner, WriterBackend {
   }
 
   push(value: unknown): boolean {
-    const mapper = this.spec.mapper;
+    const mapper = this.mapper;
     if (mapper !== null) {
       if (this.phase >= Phase.Ending) throw this.closedError();
       value = mapper(value);
@@ -243,7 +261,7 @@ export class StreamSession implements PumpOwner, WriterBackend {
     }
     if (this.phase !== Phase.Open) throw this.closedError();
     try {
-      this.target.streamFlush(this.spec.id);
+      this.target.streamFlush(this.id);
     } catch (err) {
       throw this.nativeGone(err);
     }
@@ -256,7 +274,7 @@ export class StreamSession implements PumpOwner, WriterBackend {
     this.phase = Phase.Ending;
     this.rejectDrains();
     try {
-      this.target.streamEnd(this.spec.id); // onStreamEnd reports the end (one completion path)
+      this.target.streamEnd(this.id); // onStreamEnd reports the end (one completion path)
       // a response whose last byte left at once is told so now, not a loop phase later
       this.target.deliverEnds();
     } catch (err) {
@@ -287,7 +305,7 @@ export class StreamSession implements PumpOwner, WriterBackend {
     if (this.final !== null) return this.final;
     if (this.phase === Phase.Pending || this.phase === Phase.Done) return this.lastLive ?? emptyStats();
     try {
-      return (this.lastLive = streamStatsFrom(this.target.streamStats(this.spec.id)));
+      return (this.lastLive = streamStatsFrom(this.target.streamStats(this.id)));
     } catch {
       // The connection is gone and the core's final snapshot arrives at its next phase: until
       // then the last counters read stand (counters never go backwards for a poller).
@@ -316,7 +334,7 @@ export class StreamSession implements PumpOwner, WriterBackend {
 
   /** Starts the native stream; false (and the session failed or closed) when it could not. */
   private startNative(flushHeaders: boolean): boolean {
-    const { id, status, block, contentLength, flow } = this.spec;
+    const { id, status, block, contentLength, flow } = this.spec!;
     try {
       this.target.streamStart(id, status, block, contentLength, flow.highWaterMark, flow.lowWaterMark, flow.stallTimeout,
         flushHeaders ? StreamFlags.FlushHeaders : 0);
@@ -329,6 +347,7 @@ export class StreamSession implements PumpOwner, WriterBackend {
       return false;
     }
     this.phase = Phase.Open;
+    this.spec = null; // the core has its own copy of the head (sent once); the rest is in fields
     this.host.started();
     this.events.start();
     return true;
@@ -361,9 +380,9 @@ export class StreamSession implements PumpOwner, WriterBackend {
     this.phase = Phase.Aborting;
     this.stopProducer(err);
     if (report) this.reportError(err);
-    if (wasOpen && this.spec.errorRecord !== null) this.writeErrorRecord(err);
+    if (wasOpen && this.errorRecord !== null) this.writeErrorRecord(err);
     try {
-      this.target.streamAbort(this.spec.id);
+      this.target.streamAbort(this.id);
     } catch (e) {
       if (!isConnectionGone(e)) this.host.log(e);
     }
@@ -388,7 +407,7 @@ export class StreamSession implements PumpOwner, WriterBackend {
       return;
     }
     try {
-      this.target.streamAbort(this.spec.id, kind === 'shed' ? StreamState.Shed : StreamState.Closed);
+      this.target.streamAbort(this.id, kind === 'shed' ? StreamState.Shed : StreamState.Closed);
     } catch (e) {
       if (!isConnectionGone(e)) this.host.log(e);
     }
@@ -416,9 +435,9 @@ export class StreamSession implements PumpOwner, WriterBackend {
 
   private writeErrorRecord(err: unknown): void {
     try {
-      const record = this.spec.errorRecord!(err);
+      const record = this.errorRecord!(err);
       if (record === null || record === undefined) return;
-      this.target.streamWrite(this.spec.id, checkChunk(record, 'errorRecord result'));
+      this.target.streamWrite(this.id, checkChunk(record, 'errorRecord result'));
     } catch (e) {
       if (!isConnectionGone(e)) this.host.log(e);
     }
