@@ -18,7 +18,7 @@
  */
 import { abortError, CoreError, errorCode, HttpError, isConnectionGone, StreamCancel, type CancelReason } from '../errors.js';
 import { AbortReason, StreamFlags, StreamState, streamStatsFrom, type NativeServer, type NativeStreamStats } from '../native.js';
-import { abandonRegion, type OpenedRegion } from '../files/region.js';
+import { abandonRegion, type OpenedRegion } from './file-region.js';
 import { checkChunk, type Chunk } from './chunk.js';
 import type { ResolvedFlow } from './options.js';
 import { Pump, type ChunkMapper, type PumpOwner } from './pump.js';
@@ -38,7 +38,7 @@ export type CloseReason = 'finished' | 'client-closed' | 'error' | 'timeout' | '
 /** The native calls a stream makes (a fake in unit tests). */
 export type StreamTarget = Pick<NativeServer, 'streamStart' | 'streamWrite' | 'streamWritev' | 'streamWriteFile' | 'streamFlush' | 'streamEnd' | 'streamAbort' | 'streamStats' | 'deliverEnds'>;
 
-/** Where the session reports to its response (hooks) and to the dispatcher. */
+/** Where the session reports to its response (hooks) and to the transport. */
 export interface SessionEvents {
   start(): void;
   drain(): void;
@@ -142,7 +142,7 @@ export class StreamSession implements PumpOwner, WriterBackend {
     }
   }
 
-  // ---- native callbacks (via the dispatcher) ----
+  // ---- native callbacks (via the transport) ----
 
   onDrain(): void {
     if (this.phase !== Phase.Open) return;
