@@ -10,7 +10,7 @@
 import type { Registry } from 'prom-client';
 import { compressionStats, ENCODINGS } from '../compression/index.js';
 import type { NativeServerStats } from '../native.js';
-import { exactCounter, exactGauge, NativeHistogram, type Sample, type ScrapeSource } from './scrape.js';
+import { exactCounter, exactGauge, nativeHistogram, type Sample, type ScrapeSource } from './scrape.js';
 import { CLOSE_REASONS, type RouteTotals, type StreamSum } from './routes.js';
 
 /** Bucket i of the core's write-latency histogram counts writes of < 2^i whole µs, i.e. <= 2^i - 1 µs. */
@@ -82,7 +82,7 @@ export function registerCollectors(registry: Registry, source: ScrapeSource): vo
     const s = server();
     return [[{ class: '1xx' }, s.responses1xx], [{ class: '2xx' }, s.responses2xx], [{ class: '3xx' }, s.responses3xx], [{ class: '4xx' }, s.responses4xx], [{ class: '5xx' }, s.responses5xx]];
   });
-  new NativeHistogram(registry, 'catzilla_write_latency_seconds', 'Latency of stream socket writes (flush to completion).', LATENCY_BOUNDS_SECONDS, () => {
+  nativeHistogram(registry, 'catzilla_write_latency_seconds', 'Latency of stream socket writes (flush to completion).', LATENCY_BOUNDS_SECONDS, () => {
     const s = server();
     return { counts: s.writeLatencyBuckets, sum: s.writeLatencyTotalMicros * MICRO, count: s.writeLatencyCount };
   });

@@ -6,9 +6,10 @@
  * observations one by one, so NativeHistogram extends it and reports the core's bucket
  * counts in the same shape. ScrapeSource reads each source once per scrape.
  */
-import { Counter, Gauge, Histogram, type LabelValues, type MetricType, type Registry } from 'prom-client';
+import type { Counter, Gauge, Histogram, LabelValues, MetricType, Registry } from 'prom-client';
 import type { App } from '../app.js';
 import type { NativeServerStats } from '../native.js';
+import { promClient } from './prom.js';
 import type { RouteMetrics, RouteTotals } from './routes.js';
 
 /** What the collectors of one scrape read: each source is read once per scrape (per microtask turn). */
@@ -47,6 +48,7 @@ type Read<L extends string> = () => number | Iterable<Sample<L>>;
 
 /** A counter whose value is set from `read()` at each scrape. */
 export function exactCounter<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[], read: Read<L>): Counter<L> {
+  const { Counter } = promClient();
   return new Counter<L>({
     name, help, labelNames, registers: [registry],
     collect() {
@@ -60,6 +62,7 @@ export function exactCounter<L extends string>(registry: Registry, name: string,
 
 /** A gauge set from `read()` at each scrape (label sets not returned disappear). */
 export function exactGauge<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[], read: Read<L>): Gauge<L> {
+  const { Gauge } = promClient();
   return new Gauge<L>({
     name, help, labelNames, registers: [registry],
     collect() {
@@ -80,30 +83,43 @@ export interface BucketCounts {
 }
 
 /** A histogram reporting bucket counts kept elsewhere (the core) rather than observations. */
-export class NativeHistogram extends Histogram<string> {
-  constructor(registry: Registry, name: string, help: string, private readonly bounds: readonly number[], private readonly read: () => BucketCounts) {
-    super({ name, help, buckets: [...bounds], registers: [registry] });
-  }
+export function nativeHistogram(registry: Registry, name: string, help: string, bounds: readonly number[], read: () => BucketCounts): Histogram<string> {
+  return new (nativeHistogramClass())(registry, name, help, bounds, read);
+}
 
-  override async get(): ReturnType<Histogram<string>['get']> {
-    const { counts, sum, count } = this.read();
-    // `name`, `help` and `aggregator` are set by prom-client's Metric constructor.
-    const self = this as unknown as { name: string; help: string; aggregator: 'sum' };
-    const bucket = `${self.name}_bucket`;
-    const values: Array<{ metricName: string; labels: LabelValues<string>; value: number }> = [];
-    let cumulative = 0;
-    for (let i = 0; i < this.bounds.length; i++) {
-      cumulative += counts[i] ?? 0;
-      values.push({ metricName: bucket, labels: { le: this.bounds[i] }, value: cumulative });
+type NativeHistogramClass = new (registry: Registry, name: string, help: string, bounds: readonly number[], read: () => BucketCounts) => Histogram<string>;
+let NativeHistogram: NativeHistogramClass | undefined;
+
+/** The class, made once prom-client is loaded (it extends prom-client's Histogram). */
+function nativeHistogramClass(): NativeHistogramClass {
+  if (NativeHistogram !== undefined) return NativeHistogram;
+  const { Histogram } = promClient();
+  NativeHistogram = class NativeHistogram extends Histogram<string> {
+    constructor(registry: Registry, name: string, help: string, private readonly bounds: readonly number[], private readonly read: () => BucketCounts) {
+      super({ name, help, buckets: [...bounds], registers: [registry] });
     }
-    values.push({ metricName: bucket, labels: { le: '+Inf' }, value: count });
-    values.push({ metricName: `${self.name}_sum`, labels: {}, value: sum });
-    values.push({ metricName: `${self.name}_count`, labels: {}, value: count });
-    return { name: self.name, help: self.help, type: 'histogram' as unknown as MetricType, aggregator: self.aggregator, values, collect: () => {} };
-  }
 
-  /** The registry's text output calls this when present (prom-client's own histogram defines it). */
-  getForPromString(): ReturnType<Histogram<string>['get']> {
-    return this.get();
-  }
+    override async get(): ReturnType<Histogram<string>['get']> {
+      const { counts, sum, count } = this.read();
+      // `name`, `help` and `aggregator` are set by prom-client's Metric constructor.
+      const self = this as unknown as { name: string; help: string; aggregator: 'sum' };
+      const bucket = `${self.name}_bucket`;
+      const values: Array<{ metricName: string; labels: LabelValues<string>; value: number }> = [];
+      let cumulative = 0;
+      for (let i = 0; i < this.bounds.length; i++) {
+        cumulative += counts[i] ?? 0;
+        values.push({ metricName: bucket, labels: { le: this.bounds[i] }, value: cumulative });
+      }
+      values.push({ metricName: bucket, labels: { le: '+Inf' }, value: count });
+      values.push({ metricName: `${self.name}_sum`, labels: {}, value: sum });
+      values.push({ metricName: `${self.name}_count`, labels: {}, value: count });
+      return { name: self.name, help: self.help, type: 'histogram' as unknown as MetricType, aggregator: self.aggregator, values, collect: () => {} };
+    }
+
+    /** The registry's text output calls this when present (prom-client's own histogram defines it). */
+    getForPromString(): ReturnType<Histogram<string>['get']> {
+      return this.get();
+    }
+  };
+  return NativeHistogram;
 }
