@@ -15,6 +15,7 @@ import { PythonBridge } from '../../ts/python/index.js';
 import { Frame, FrameParser, HEADER_SIZE } from '../../ts/python/protocol.js';
 import { fetchRaw, RawClient, requestBytes, sleep, within } from '../helpers/raw-client.js';
 import { FIXTURES, pidAlive, readMarker, markerFile, startPythonApp, waitMarker, withPythonApp } from '../helpers/python.js';
+import { underAsan } from '../helpers/sanitizer.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, '..', '..');
@@ -55,7 +56,7 @@ function getHashed(port: number, urlPath: string, timeoutMs = 60000): Promise<{ 
  */
 function resetPeakRss(): boolean {
   try {
-    if (/libasan|libclang_rt\.asan/.test(fs.readFileSync('/proc/self/maps', 'utf8'))) return false;
+    if (underAsan()) return false;
     fs.writeFileSync('/proc/self/clear_refs', '5');
     return true;
   } catch {

@@ -17,7 +17,10 @@ function packagesLoaded(then = ''): string[] {
   const script = `import(${JSON.stringify(index)}).then(async (c) => { ${then}; const seen = new Set();
     for (const file of Object.keys(require.cache)) { const m = /node_modules\\/((?:@[^/]+\\/)?[^/]+)/.exec(file); if (m) seen.add(m[1]); }
     console.log(JSON.stringify([...seen].sort())); }).catch((err) => { console.error(err); process.exit(1); });`;
-  const run = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+  // The release addon: a child made by spawnSync cannot get the sanitizer runtimes the ASan build needs.
+  const env = { ...process.env };
+  delete env.CATZILLA_ADDON;
+  const run = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
   expect(run.status, run.stderr).to.equal(0);
   return JSON.parse(run.stdout.trim().split('\n').at(-1)!) as string[];
 }
