@@ -96,14 +96,30 @@ function rssKiB(pid) {
   return m ? Number(m[1]) : NaN;
 }
 
+/** The process's peak RSS since it started (VmHWM), KiB. */
+function hwmKiB(pid) {
+  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+/** User + system CPU time of the process so far, ms. */
+function cpuMs(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // clock ticks (USER_HZ 100)
+}
+
 /**
  * `readers` clients read /bulk?mb=M&fresh=1 at `rate` bytes/s each for `seconds`, while the
  * server's RSS is sampled: reports the peak over the idle RSS (MiB). The server must stay
- * within idle + 10 MiB + readers x its high watermark whatever the readers' speed.
+ * within idle + 10 MiB + readers x its high watermark whatever the readers' speed. Also
+ * reported: the server's VmHWM at the end (its peak RSS since it started, start-up and warm-up
+ * included: what an outside probe of the process sees), and its CPU time during the run.
  */
 async function slowreaders(port, { readers = 20, mb = 512, rate = 2_000_000, seconds = 15, serverPid, timeoutMs = 60_000 }) {
   if (!serverPid) throw new Error('slowreaders needs the server pid');
   const idle = rssKiB(serverPid);
+  const cpu0 = cpuMs(serverPid);
   let peak = idle;
   const sampler = setInterval(() => { const r = rssKiB(serverPid); if (r > peak) peak = r; }, 50);
   const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
@@ -139,6 +155,7 @@ async function slowreaders(port, { readers = 20, mb = 512, rate = 2_000_000, sec
   const overMiB = (peak - idle) / 1024;
   return {
     value: overMiB, unit: 'MiB over idle', idleMiB: idle / 1024, peakMiB: peak / 1024,
+    hwmMiB: hwmKiB(serverPid) / 1024, cpuMs: cpuMs(serverPid) - cpu0,
     readers, ratePerReader: rate, seconds, receivedMiB: received / 1048576,
   };
 }
