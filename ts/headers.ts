@@ -201,6 +201,9 @@ export class ResponseHeaders implements Iterable<[string, string]> {
 }
 
 function isWhatwgHeaders(value: unknown): value is Headers {
+  // Shape first: reading the global Headers loads Node's fetch implementation (undici, with
+  // http2, tls, crypto and zlib behind it), which plain records and pair lists must not cost.
+  if (typeof value !== 'object' || value === null || typeof (value as Headers).getSetCookie !== 'function') return false;
   return typeof Headers === 'function' && value instanceof Headers;
 }
 

@@ -92,8 +92,12 @@ function streamed(
 
 /** Structural check too, so a Response from another fetch implementation (undici package) also works. */
 function isWhatwgResponse(value: unknown): value is Response {
-  if (typeof Response === 'function' && value instanceof Response) return true;
+  // Shape first: reading the global Response loads Node's fetch implementation (undici, with
+  // http2, tls, crypto and zlib behind it: megabytes of RSS), which an app that never sees a
+  // Response should not pay.
   if (typeof value !== 'object' || value === null) return false;
   const r = value as Partial<Response>;
-  return typeof r.status === 'number' && typeof r.arrayBuffer === 'function' && typeof r.headers?.forEach === 'function' && 'body' in r;
+  if (typeof r.arrayBuffer !== 'function') return false;
+  if (typeof Response === 'function' && value instanceof Response) return true;
+  return typeof r.status === 'number' && typeof r.headers?.forEach === 'function' && 'body' in r;
 }

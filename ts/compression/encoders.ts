@@ -10,9 +10,12 @@
  * quality 4 with a 64 KiB window (lgwin 16). Whole bodies are compressed and freed at
  * once, so they keep the full window.
  */
-import zlib from 'node:zlib';
+import type * as Zlib from 'node:zlib';
 import { promisify } from 'node:util';
+import { lazy } from '../lazy.js';
 import type { Encoding } from './negotiate.js';
+
+const zlib = lazy<typeof Zlib>('node:zlib');
 
 export interface ZlibLevels {
   /** 0-9 (default 6). */
@@ -74,22 +77,22 @@ function int(value: unknown, min: number, max: number, name: string): number {
   return value;
 }
 
-function zlibOptions(levels: Required<ZlibLevels>): zlib.ZlibOptions {
+function zlibOptions(levels: Required<ZlibLevels>): Zlib.ZlibOptions {
   return { level: levels.level, windowBits: levels.windowBits, memLevel: levels.memLevel };
 }
 
-function brotliOptions(levels: Required<BrotliLevels>, sizeHint?: number): zlib.BrotliOptions {
+function brotliOptions(levels: Required<BrotliLevels>, sizeHint?: number): Zlib.BrotliOptions {
   const params: Record<number, number> = {
-    [zlib.constants.BROTLI_PARAM_QUALITY]: levels.quality,
-    [zlib.constants.BROTLI_PARAM_LGWIN]: levels.lgwin,
+    [zlib().constants.BROTLI_PARAM_QUALITY]: levels.quality,
+    [zlib().constants.BROTLI_PARAM_LGWIN]: levels.lgwin,
   };
-  if (sizeHint !== undefined) params[zlib.constants.BROTLI_PARAM_SIZE_HINT] = sizeHint;
+  if (sizeHint !== undefined) params[zlib().constants.BROTLI_PARAM_SIZE_HINT] = sizeHint;
   return { params };
 }
 
-const gzipAsync = promisify(zlib.gzip);
-const deflateAsync = promisify(zlib.deflate);
-const brotliAsync = promisify(zlib.brotliCompress);
+let gzipAsync: ((body: Buffer, options: Zlib.ZlibOptions) => Promise<Buffer>) | undefined;
+let deflateAsync: ((body: Buffer, options: Zlib.ZlibOptions) => Promise<Buffer>) | undefined;
+let brotliAsync: ((body: Buffer, options: Zlib.BrotliOptions) => Promise<Buffer>) | undefined;
 
 /** Bodies up to this size are compressed synchronously: cheaper than a thread-pool round trip. */
 export const SYNC_LIMIT = 32 * 1024;
@@ -99,25 +102,25 @@ export function compressBody(encoding: Encoding, body: Buffer, settings: Resolve
   const sync = body.length <= SYNC_LIMIT;
   switch (encoding) {
     case 'gzip':
-      return sync ? zlib.gzipSync(body, zlibOptions(settings.gzip)) : gzipAsync(body, zlibOptions(settings.gzip));
+      return sync ? zlib().gzipSync(body, zlibOptions(settings.gzip)) : (gzipAsync ??= promisify(zlib().gzip))(body, zlibOptions(settings.gzip));
     case 'deflate':
-      return sync ? zlib.deflateSync(body, zlibOptions(settings.deflate)) : deflateAsync(body, zlibOptions(settings.deflate));
+      return sync ? zlib().deflateSync(body, zlibOptions(settings.deflate)) : (deflateAsync ??= promisify(zlib().deflate))(body, zlibOptions(settings.deflate));
     case 'br':
-      return sync ? zlib.brotliCompressSync(body, brotliOptions(settings.br, body.length)) : brotliAsync(body, brotliOptions(settings.br, body.length));
+      return sync ? zlib().brotliCompressSync(body, brotliOptions(settings.br, body.length)) : (brotliAsync ??= promisify(zlib().brotliCompress))(body, brotliOptions(settings.br, body.length));
   }
 }
 
-export type StreamEncoder = zlib.Gzip | zlib.Deflate | zlib.BrotliCompress;
+export type StreamEncoder = Zlib.Gzip | Zlib.Deflate | Zlib.BrotliCompress;
 
 /** A zlib stream object for a streaming body, and the flush kind that ends a record without ending the stream. */
 export function createStreamEncoder(encoding: Encoding, settings: ResolvedSettings): { encoder: StreamEncoder; flushKind: number } {
   switch (encoding) {
     case 'gzip':
-      return { encoder: zlib.createGzip(zlibOptions(settings.gzip)), flushKind: zlib.constants.Z_SYNC_FLUSH };
+      return { encoder: zlib().createGzip(zlibOptions(settings.gzip)), flushKind: zlib().constants.Z_SYNC_FLUSH };
     case 'deflate':
-      return { encoder: zlib.createDeflate(zlibOptions(settings.deflate)), flushKind: zlib.constants.Z_SYNC_FLUSH };
+      return { encoder: zlib().createDeflate(zlibOptions(settings.deflate)), flushKind: zlib().constants.Z_SYNC_FLUSH };
     case 'br':
-      return { encoder: zlib.createBrotliCompress(brotliOptions(settings.br)), flushKind: zlib.constants.BROTLI_OPERATION_FLUSH };
+      return { encoder: zlib().createBrotliCompress(brotliOptions(settings.br)), flushKind: zlib().constants.BROTLI_OPERATION_FLUSH };
   }
 }
 

@@ -7,8 +7,11 @@
  * No maintained npm package builds byteranges bodies around caller-provided parts:
  * the ones that exist emit buffers or streams, which would pull file bytes through JS.
  */
-import { randomBytes } from 'node:crypto';
+import type * as Crypto from 'node:crypto';
+import { lazy } from '../lazy.js';
 import { contentRange, type ByteRange } from './range.js';
+
+const crypto = lazy<typeof Crypto>('node:crypto');
 
 export interface Byteranges<T> {
   /** `multipart/byteranges; boundary=...` */
@@ -21,7 +24,7 @@ export interface Byteranges<T> {
 
 /** A boundary of 40 characters that no part body will contain except by a 2^-128 chance. */
 export function randomBoundary(): string {
-  return `catzilla-${randomBytes(16).toString('hex')}`;
+  return `catzilla-${crypto().randomBytes(16).toString('hex')}`;
 }
 
 /**

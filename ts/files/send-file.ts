@@ -9,8 +9,9 @@
  *   app.get('/mixed', (req) => sendRegions(req, ['head\n', fileRegion('big.bin'), 'tail\n']));
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import nodePath from 'node:path';
-import mime from 'mime-types';
+import type mimeTypes from 'mime-types';
 import Negotiator from 'negotiator';
 import { errorCode, HttpError } from '../errors.js';
 import { ResponseHeaders, type HeadersInit } from '../headers.js';
@@ -20,6 +21,9 @@ import { fileEtag, mtimeSeconds, type EtagMode } from './etag.js';
 import { resolveUnder, type DotfilesPolicy } from './path.js';
 import { FdOwner, fstat, isFileRegion, openPath, type FileRegion } from '../streaming/file-region.js';
 import { respondTo, type RespondOptions, type Segment, type RequestLike } from './respond.js';
+
+/** mime-types (with mime-db), loaded at the first extension lookup: an app that never sends a file need not pay for it at start-up. */
+let mime: typeof mimeTypes | undefined;
 
 /** Precompressed sibling files: encoding token -> file extension. */
 export const PRECOMPRESSED: Readonly<Record<string, string>> = Object.freeze({ br: '.br', gzip: '.gz' });
@@ -186,6 +190,7 @@ export function notFound(err: unknown): null {
 }
 
 export function contentTypeOf(file: string): string {
+  mime ??= createRequire(import.meta.url)('mime-types') as typeof mimeTypes;
   return mime.contentType(nodePath.extname(file)) || 'application/octet-stream';
 }
 

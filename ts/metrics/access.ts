@@ -5,10 +5,13 @@
  * `Authorization: Bearer <token>`, or as `?token=<token>` (EventSource cannot set headers).
  * Disabled -> 404 (as if there were no route); no credentials -> 401; refused -> 403.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import type * as Crypto from 'node:crypto';
+import { lazy } from '../lazy.js';
 import type { Request } from '../request.js';
 import { HttpResponse } from '../response.js';
 import { reasonPhrase } from '../status.js';
+
+const crypto = lazy<typeof Crypto>('node:crypto');
 
 export interface AccessOptions {
   /** Serve at all (default false for introspection and the dashboard, true for metrics). */
@@ -37,7 +40,7 @@ export function accessCheck(options: AccessOptions, what: string, enabledByDefau
     if (digest !== null) {
       const given = presentedToken(req);
       if (given === null) return refuse(401);
-      if (!timingSafeEqual(sha256(given), digest)) return refuse(403);
+      if (!crypto().timingSafeEqual(sha256(given), digest)) return refuse(403);
     }
     if (authorize === undefined) return null;
     return Promise.resolve(authorize(req)).then((ok) => (ok === true ? null : refuse(403)));
@@ -55,7 +58,7 @@ export function presentedToken(req: Request): string | null {
 }
 
 function sha256(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
+  return crypto().createHash('sha256').update(text).digest();
 }
 
 function refuse(status: 401 | 403 | 404): HttpResponse {

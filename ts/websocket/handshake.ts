@@ -4,21 +4,23 @@
  * HttpErrors with the status RFC 6455 asks for (426 for a plain request or another version,
  * 400 for a bad key).
  */
-import { createHash } from 'node:crypto';
+import type * as Crypto from 'node:crypto';
 import { CORE_FIELDS } from '../encode.js';
 import { HttpError } from '../errors.js';
+import { lazy } from '../lazy.js';
 import type { ResponseHeaders } from '../headers.js';
 import { RequestFlags } from '../native.js';
 import type { Request } from '../request.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+const crypto = lazy<typeof Crypto>('node:crypto');
 
 /** Fields of a 101 the core and the handshake write; middleware copies are dropped. */
 const HANDSHAKE_FIELDS: ReadonlySet<string> = new Set([...CORE_FIELDS, 'upgrade', 'content-type', 'sec-websocket-accept', 'sec-websocket-protocol', 'sec-websocket-extensions']);
 
 /** Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 4.2.2). */
 export function acceptKey(key: string): string {
-  return createHash('sha1').update(key + GUID).digest('base64');
+  return crypto().createHash('sha1').update(key + GUID).digest('base64');
 }
 
 function hasToken(value: string | undefined, token: string): boolean {
