@@ -151,7 +151,7 @@ static const catzilla__outbox_events_t conn__outbox_events = {conn__on_write_err
 /* ---- errors answered by the core ---- */
 
 /* Write the core's error answer, then close (no JavaScript involved). */
-void catzilla__conn_send_error_quiet(catzilla__conn_t* conn, int status) {
+static void conn__send_error_quiet(catzilla__conn_t* conn, int status) {
   catzilla_server_t* server = conn->server;
   server->out.len = 0;
   if (catzilla__response_error_bytes(server, status, &server->out) == 0) {
@@ -178,7 +178,7 @@ void catzilla__conn_send_error(catzilla__conn_t* conn, int status) {
     server->callbacks.on_abort(server, id, status == 408 ? CATZILLA_ABORT_TIMEOUT : CATZILLA_ABORT_BAD_REQUEST);
     if (conn->state == CATZILLA__CONN_CLOSING) return;
   }
-  catzilla__conn_send_error_quiet(conn, status);
+  conn__send_error_quiet(conn, status);
 }
 
 static int conn__status_for_parse_error(catzilla__conn_t* conn, llhttp_errno_t err) {

@@ -407,7 +407,6 @@ void catzilla__conn_send_error(catzilla__conn_t* conn, int status);
 void catzilla__conn_pause_body(catzilla__conn_t* conn);
 void catzilla__conn_close_after_writes(catzilla__conn_t* conn);
 void catzilla__conn_reset(catzilla__conn_t* conn);
-void catzilla__conn_send_error_quiet(catzilla__conn_t* conn, int status);
 
 void catzilla__conn_take_over(catzilla__conn_t* conn, const catzilla__takeover_t* takeover);
 void catzilla__conn_attach_stream(catzilla__conn_t* conn, catzilla_stream_context_t* stream, bool will_close);
