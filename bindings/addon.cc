@@ -53,6 +53,13 @@ static Napi::Object Constants(Napi::Env env) {
 #define XX(name, value, msg) {#name, value},
   table("errors", {CATZILLA_ERRNO_MAP(XX)});
 #undef XX
+  // Request methods by llhttp's number: onRequest hands JavaScript the number (a small integer
+  // costs nothing to pass; a string per request or an array read through Node-API does).
+  Napi::Array methods = Napi::Array::New(env);
+#define XX(num, name, string) methods.Set((uint32_t)(num), Napi::String::New(env, #string));
+  HTTP_METHOD_MAP(XX)
+#undef XX
+  c.Set("methods", methods);
   c.Set("referenceThreshold", num(CATZILLA_REFERENCE_THRESHOLD));
   c.Set("latencyBuckets", num(CATZILLA_LATENCY_BUCKETS));
   c.Freeze();

@@ -63,7 +63,6 @@ void ServerWrap::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod<&ServerWrap::StreamAbort>("streamAbort"),
                                         InstanceMethod<&ServerWrap::StreamStats>("streamStats"),
                                         InstanceMethod<&ServerWrap::LiveStreams>("liveStreams"),
-                                        InstanceMethod<&ServerWrap::DeliverEnds>("deliverEnds"),
                                         InstanceMethod<&ServerWrap::WsAccept>("wsAccept"),
                                         InstanceMethod<&ServerWrap::WsSend>("wsSend"),
                                         InstanceMethod<&ServerWrap::WsClose>("wsClose"),
@@ -105,7 +104,6 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Server
   if (ws_close.IsFunction()) on_ws_close_ = Napi::Persistent(ws_close.As<Napi::Function>());
   callbacks_ = Napi::Persistent(cb);
   napi_async_init(env, nullptr, Napi::String::New(env, "catzilla.Server"), &async_context_);
-  method_names_ = Napi::Persistent(Napi::Array::New(env).As<Napi::Object>());
   Napi::Float64Array stats = Napi::Float64Array::New(env, kStreamStatsFields);
   stats_data_ = stats.Data();
   stats_array_ = Napi::Persistent(stats);
@@ -328,23 +326,6 @@ void ServerWrap::Call(Napi::FunctionReference& fn, size_t argc, const napi_value
   if (call_depth_ == 0 && server_ != nullptr) catzilla_server_deliver_ends(server_);
 }
 
-napi_value ServerWrap::MethodName(int method, const char* name) {
-  napi_env env = Env();
-  napi_value v;
-  if (method >= 0 && method < 64 && !method_names_.IsEmpty()) {
-    napi_value names = method_names_.Value();
-    napi_valuetype type = napi_undefined;
-    if (napi_get_element(env, names, (uint32_t)method, &v) == napi_ok && napi_typeof(env, v, &type) == napi_ok &&
-        type == napi_string)
-      return v;
-    napi_create_string_latin1(env, name, NAPI_AUTO_LENGTH, &v);
-    napi_set_element(env, names, (uint32_t)method, v);
-    return v;
-  }
-  napi_create_string_latin1(env, name, NAPI_AUTO_LENGTH, &v);
-  return v;
-}
-
 void ServerWrap::OnRequest(catzilla_server_t* s, catzilla_request_id_t id, const catzilla_request_info_t* info) {
   ServerWrap* w = static_cast<ServerWrap*>(catzilla_server_data(s));
   if (w == nullptr) return;
@@ -352,7 +333,7 @@ void ServerWrap::OnRequest(catzilla_server_t* s, catzilla_request_id_t id, const
   Napi::HandleScope scope(w->Env());
   napi_value argv[5];
   napi_create_double(env, (double)id, &argv[0]);
-  argv[1] = w->MethodName(info->method, info->method_name);
+  napi_create_uint32(env, (uint32_t)info->method, &argv[1]);
   napi_create_string_latin1(env, info->url, info->url_len, &argv[2]);
   napi_create_string_latin1(env, info->headers, info->headers_len, &argv[3]);
   napi_create_uint32(env, info->flags, &argv[4]);
@@ -416,14 +397,17 @@ void ServerWrap::OnStreamEnd(void* arg, catzilla_request_id_t id, const catzilla
 void ServerWrap::OnEndsDelivered(catzilla_server_t* s) {
   ServerWrap* w = static_cast<ServerWrap*>(catzilla_server_data(s));
   if (w == nullptr || w->pending_ends_.empty()) return;
-  std::vector<PendingEnd> ends;
+  // The batch is taken out (a callback may end more streams: they join the next batch); the two
+  // vectors trade places so neither allocates once both have grown.
+  std::vector<PendingEnd> ends = std::move(w->spare_ends_);
+  ends.clear();
   ends.swap(w->pending_ends_);
   napi_env env = w->Env();
   Napi::HandleScope scope(w->Env());
   napi_value recv = w->callbacks_.Value();
   napi_value fn = w->on_stream_end_.Value();
   // From a loop phase the batch gets a callback scope of its own; asked for by JavaScript
-  // (deliverEnds) it runs inside the caller's.
+  // (inside streamEnd) it runs inside the caller's.
   bool own_scope = !w->in_deliver_;
   napi_callback_scope cb_scope;
   w->call_depth_++;
@@ -443,17 +427,7 @@ void ServerWrap::OnEndsDelivered(catzilla_server_t* s) {
   }
   if (own_scope) napi_close_callback_scope(env, cb_scope); // microtasks and ticks run once, here
   w->call_depth_--;
-}
-
-// deliverEnds(): the streams' ends queued so far reach onStreamEnd now, inside this call. For
-// the place where JavaScript ends a stream and can take its end at once (a response whose last
-// byte left in the same call): its objects then die young instead of waiting a loop phase.
-Napi::Value ServerWrap::DeliverEnds(const Napi::CallbackInfo& info) {
-  if (server_ == nullptr || in_deliver_) return info.Env().Undefined();
-  in_deliver_ = true;
-  catzilla_server_deliver_ends(server_);
-  in_deliver_ = false;
-  return info.Env().Undefined();
+  if (ends.capacity() > w->spare_ends_.capacity()) w->spare_ends_ = std::move(ends);
 }
 
 void ServerWrap::OnClosed(catzilla_server_t* s, void* arg) {

@@ -55,7 +55,6 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value StreamAbort(const Napi::CallbackInfo& info);
   Napi::Value StreamStats(const Napi::CallbackInfo& info);
   Napi::Value LiveStreams(const Napi::CallbackInfo& info);
-  Napi::Value DeliverEnds(const Napi::CallbackInfo& info);
   // WebSocket connections (ws_wrap.cc)
   Napi::Value WsAccept(const Napi::CallbackInfo& info);
   Napi::Value WsSend(const Napi::CallbackInfo& info);
@@ -81,7 +80,6 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   static void FreeWhenClosed(catzilla_server_t* s, void* arg);
 
   void Call(Napi::FunctionReference& fn, size_t argc, const napi_value* argv);
-  napi_value MethodName(int method, const char* name);
   bool Live(const Napi::Env& env);
 
   catzilla_server_t* server_ = nullptr;
@@ -90,9 +88,6 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::FunctionReference on_ws_message_, on_ws_close_;
   Napi::ObjectReference callbacks_;
   napi_async_context async_context_ = nullptr;
-  // Method name strings by llhttp method number, created once each. An Array holds them: Node-API
-  // (before version 10) refuses references to strings, so a napi_ref per name never took.
-  Napi::ObjectReference method_names_;
   std::string header_scratch_, body_scratch_;
   // The per-stream counters handed to JS (onStreamEnd, streamEnd, streamStats): one
   // Float64Array per server, refilled each time (JS copies what it keeps during the call),
@@ -104,9 +99,9 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     catzilla_request_id_t id;
     catzilla_stream_stats_t stats;
   };
-  std::vector<PendingEnd> pending_ends_;
+  std::vector<PendingEnd> pending_ends_, spare_ends_;
   int call_depth_ = 0;  // callbacks into JS on the stack
-  bool in_deliver_ = false;  // inside deliverEnds() (JS on the stack)
+  bool in_deliver_ = false;  // delivering ends inside streamEnd() (JS on the stack)
  public:
   // shared with stream_wrap.cc
   static bool ReadId(const Napi::CallbackInfo& info, catzilla_request_id_t* id);

@@ -152,9 +152,19 @@ Napi::Value ServerWrap::StreamFlush(const Napi::CallbackInfo& info) {
 Napi::Value ServerWrap::StreamEnd(const Napi::CallbackInfo& info) {
   catzilla_stream_context_t* stream = StreamFor(info);
   if (stream == nullptr) return info.Env().Undefined();
-  // the end is reported by onStreamEnd, whether the last byte left now or later
+  // The end is reported by onStreamEnd, whether the last byte left now or later. A response whose
+  // last byte left at once is told so inside this call (with any other end queued so far), not a
+  // loop phase later: its objects then die young, and it costs no second call into the addon.
   int r = catzilla_stream_end(stream);
-  if (r < 0) CoreError(info.Env(), r, "streamEnd").ThrowAsJavaScriptException();
+  if (r < 0) {
+    CoreError(info.Env(), r, "streamEnd").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  if (server_ != nullptr && !in_deliver_) {
+    in_deliver_ = true;
+    catzilla_server_deliver_ends(server_);
+    in_deliver_ = false;
+  }
   return info.Env().Undefined();
 }
 

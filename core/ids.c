@@ -46,13 +46,6 @@ catzilla_request_id_t catzilla__ids_next(catzilla__ids_t* ids, uint32_t slot) {
   return ((uint64_t)gen << CATZILLA__SLOT_BITS) | slot;
 }
 
-void* catzilla__ids_owner(const catzilla__ids_t* ids, catzilla_request_id_t id) {
-  uint64_t slot = id & CATZILLA__SLOT_MASK;
-  if (id == 0 || slot >= ids->count) return NULL;
-  if ((uint32_t)(id >> CATZILLA__SLOT_BITS) != ids->generation[slot]) return NULL;
-  return ids->owners[slot];
-}
-
 void catzilla__ids_free(catzilla__ids_t* ids) {
   free(ids->owners);
   free(ids->generation);

@@ -62,8 +62,14 @@ typedef struct {
 uint32_t catzilla__ids_acquire(catzilla__ids_t* ids, void* owner); /* a slot, or UINT32_MAX */
 void catzilla__ids_release(catzilla__ids_t* ids, uint32_t slot);
 catzilla_request_id_t catzilla__ids_next(catzilla__ids_t* ids, uint32_t slot);
-/* The owner of the slot of `id` while `id` is its latest id, else NULL. */
-void* catzilla__ids_owner(const catzilla__ids_t* ids, catzilla_request_id_t id);
+/* The owner of the slot of `id` while `id` is its latest id, else NULL. Inline: every call
+ * JavaScript makes with an id (each streamWrite) starts here. */
+static inline void* catzilla__ids_owner(const catzilla__ids_t* ids, catzilla_request_id_t id) {
+  uint64_t slot = id & CATZILLA__SLOT_MASK;
+  if (id == 0 || slot >= ids->count) return NULL;
+  if ((uint32_t)(id >> CATZILLA__SLOT_BITS) != ids->generation[slot]) return NULL;
+  return ids->owners[slot];
+}
 void catzilla__ids_free(catzilla__ids_t* ids);
 
 /* ---- deferred.c: work run from a loop phase, never inside a call JavaScript made ---- */

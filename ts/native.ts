@@ -109,6 +109,9 @@ export interface NativeStreamStats {
  */
 export const STREAM_STATS_FIELDS = constants().streamStats as readonly (keyof NativeStreamStats)[];
 
+/** Request method names by the number onRequest passes (llhttp's numbering). */
+export const METHODS: readonly string[] = constants().methods;
+
 /** The counters of a stream as an object (from the core's Float64Array). */
 export const streamStatsFrom: (a: Float64Array) => NativeStreamStats = compileStatsReader(STREAM_STATS_FIELDS);
 
@@ -124,7 +127,7 @@ export interface NativeServerCallbacks {
    * later call; it becomes invalid once the response has ended or the connection closed.
    * `rawHeaders` is the header block as received, one `Name: value\r\n` per field.
    */
-  onRequest(id: number, method: string, url: string, rawHeaders: string, flags: number): void;
+  onRequest(id: number, method: number, url: string, rawHeaders: string, flags: number): void;
   /** A piece of the request body (already de-chunked). */
   onBody(id: number, chunk: Buffer): void;
   /** The request body is complete (also called for requests without a body). */
@@ -257,8 +260,8 @@ export interface NativeServer {
   streamFlush(id: number): void;
   /**
    * Finish the response (chunked terminator, or the declared length must be complete). The end
-   * is always reported by onStreamEnd, from a later loop phase, whether the last byte left now
-   * or later.
+   * is always reported by onStreamEnd: inside this call when the last byte left at once (with
+   * any other end queued so far), else from a later loop phase.
    */
   streamEnd(id: number): void;
   /**
@@ -271,11 +274,6 @@ export interface NativeServer {
   streamAbort(id: number, state?: number): void;
   /** Counters of the live stream (STREAM_STATS_FIELDS order). Throws ECLOSED when it has ended. */
   streamStats(id: number): Float64Array;
-  /**
-   * The streams' ends queued so far reach onStreamEnd now, inside this call (the core reports
-   * every end through onStreamEnd; this only moves it earlier, to where the caller is ready).
-   */
-  deliverEnds(): void;
   /** Every live stream with its counters and the client's address (introspection). */
   liveStreams(): Array<NativeStreamStats & { id: number; remote: NativeAddress }>;
 }
@@ -307,6 +305,8 @@ export interface NativeConstants {
   /** Chunks of at least this many bytes are referenced until written, smaller ones copied. */
   referenceThreshold: number;
   latencyBuckets: number;
+  /** Request method names by llhttp's method number (onRequest passes the number). */
+  methods: string[];
 }
 
 /** The addon's constants (loads the addon). */

@@ -11,7 +11,7 @@
 import { asStreamingResponse, dropResponse, encodeFixed, isPlainJson, isStreamed, JSON_BLOCK, streamSpec, TEXT_BLOCK, type FixedResponse } from './encode.js';
 import { errorCode, isConnectionGone } from './errors.js';
 import { Exchange } from './exchange.js';
-import type { NativeServer, NativeServerCallbacks, NativeStreamStats } from './native.js';
+import { METHODS, type NativeServer, type NativeServerCallbacks, type NativeStreamStats } from './native.js';
 import { toHttpResponse } from './normalize.js';
 import { logError, type Logger, type Pipeline } from './pipeline.js';
 import type { Request } from './request.js';
@@ -140,8 +140,8 @@ export class Transport {
     }
   }
 
-  private onRequest(id: number, method: string, url: string, rawHeaders: string, flags: number): void {
-    const req = new Exchange(this.target!, id, method, url, rawHeaders, flags);
+  private onRequest(id: number, method: number, url: string, rawHeaders: string, flags: number): void {
+    const req = new Exchange(this.target!, id, METHODS[method] ?? 'UNKNOWN', url, rawHeaders, flags);
     this.live.set(id, req);
     const route = this.pipeline.route(req);
     if (route.kind === 'found') req.routeFlow = route.options;

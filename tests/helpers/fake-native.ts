@@ -7,7 +7,7 @@
 import { CoreError } from '../../ts/errors.js';
 import { MiddlewareChain, normalizePrefix, type Middleware } from '../../ts/middleware.js';
 import { Pipeline, type Handler, type RouteOptions } from '../../ts/pipeline.js';
-import { AbortReason, RequestFlags, STREAM_STATS_FIELDS, StreamState, type NativeAddress, type NativeServerCallbacks, type NativeStreamStats } from '../../ts/native.js';
+import { AbortReason, METHODS, RequestFlags, STREAM_STATS_FIELDS, StreamState, type NativeAddress, type NativeServerCallbacks, type NativeStreamStats } from '../../ts/native.js';
 import { Router } from '../../ts/router.js';
 import type { FlowOptions } from '../../ts/streaming/options.js';
 import { Transport } from '../../ts/transport.js';
@@ -72,7 +72,6 @@ export class FakeNative {
     return this.queue(s, chunks);
   }
   streamFlush(id: number): void { this.live(id).calls.push('flush'); }
-  deliverEnds(): void {}
   streamEnd(id: number): void {
     const s = this.live(id);
     s.calls.push('end');
@@ -184,7 +183,7 @@ export function fakeApp(build: (r: FakeSetup) => void, flow: FlowOptions = {}): 
     logged,
     send(method, url, rawHeaders = '', flags = 0) {
       const id = nextId++;
-      fake.cb.onRequest(id, method, url, rawHeaders, flags);
+      fake.cb.onRequest(id, METHODS.indexOf(method), url, rawHeaders, flags);
       if (!(flags & RequestFlags.HasBody)) fake.cb.onBodyEnd(id);
       return id;
     },

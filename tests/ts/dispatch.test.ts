@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { CoreError, HttpError } from '../../ts/errors.js';
 import { MiddlewareChain, normalizePrefix } from '../../ts/middleware.js';
 import { Pipeline, type Handler } from '../../ts/pipeline.js';
-import { AbortReason, RequestFlags, RespondFlags, type NativeAddress, type NativeServerCallbacks } from '../../ts/native.js';
+import { AbortReason, METHODS, RequestFlags, RespondFlags, type NativeAddress, type NativeServerCallbacks } from '../../ts/native.js';
 import type { Request } from '../../ts/request.js';
 import { redirect, status, text } from '../../ts/response.js';
 import { ANY_METHOD, Router } from '../../ts/router.js';
@@ -28,7 +28,7 @@ function setup(build: (r: { route(m: string, p: string, h: Handler): void; use(m
   let nextId = 1;
   const send = (method: string, url: string, rawHeaders = '', flags = 0): number => {
     const id = nextId++;
-    cb.onRequest(id, method, url, rawHeaders, flags);
+    cb.onRequest(id, METHODS.indexOf(method), url, rawHeaders, flags);
     if (!(flags & RequestFlags.HasBody)) cb.onBodyEnd(id);
     return id;
   };

@@ -11,6 +11,7 @@ import { Router } from '../../ts/router.js';
 import { StreamingResponse } from '../../ts/index.js';
 import { Transport, type DispatchObserver } from '../../ts/transport.js';
 import { FakeNative, until } from '../helpers/fake-native.js';
+import { METHODS } from '../../ts/native.js';
 
 function setup(routes: Array<[string, string, Handler]>, observers: DispatchObserver[]) {
   const router = new Router<Handler, RouteOptions>();
@@ -24,7 +25,7 @@ function setup(routes: Array<[string, string, Handler]>, observers: DispatchObse
   let next = 1;
   const send = (method: string, url: string): number => {
     const id = next++;
-    fake.cb.onRequest(id, method, url, '', 0);
+    fake.cb.onRequest(id, METHODS.indexOf(method), url, '', 0);
     fake.cb.onBodyEnd(id);
     return id;
   };

@@ -6,12 +6,13 @@
 import { expect } from 'chai';
 import { App } from '../../ts/index.js';
 import {
-  AbortReason, RequestFlags, RespondFlags, STREAM_STATS_FIELDS, StreamFlags, StreamState, constants, native, streamStatsFrom,
+  AbortReason, METHODS, RequestFlags, RespondFlags, STREAM_STATS_FIELDS, StreamFlags, StreamState, constants, native, streamStatsFrom,
   type NativeServerOptions, type NativeServerStats, type NativeStreamStats,
 } from '../../ts/native.js';
 import { FLOW_DEFAULTS } from '../../ts/streaming/options.js';
 import { emptyServerStats } from '../../ts/streaming/stats.js';
 import { withApp } from '../helpers/with-app.js';
+import { RawClient } from '../helpers/raw-client.js';
 
 // What TypeScript's types say (the compiler checks these literals against the interfaces).
 const STREAM_STATS: Record<keyof NativeStreamStats, true> = {
@@ -26,6 +27,28 @@ const SERVER_OPTIONS: Record<keyof NativeServerOptions, true> = {
 const sorted = (keys: Iterable<string>) => [...keys].sort();
 
 describe('native contract', () => {
+  it('request methods travel as llhttp numbers and reach the handler by name', async () => {
+    expect(METHODS[1]).to.equal('GET'); // llhttp numbers DELETE 0, GET 1, HEAD 2, POST 3
+    expect(METHODS.indexOf('POST')).to.equal(3);
+    const seen: string[] = [];
+    await withApp((app) => {
+      app.all('/m', (req) => {
+        seen.push(req.method);
+        return req.method;
+      });
+    }, async ({ port }) => {
+      for (const method of ['GET', 'DELETE', 'PATCH', 'PROPFIND', 'QUERY', 'OPTIONS']) {
+        const client = await RawClient.connect(port);
+        await client.send(`${method} /m HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n`);
+        const res = await client.readResponse();
+        client.destroy();
+        expect(res.status, method).to.equal(200);
+        expect(res.body.toString(), method).to.equal(method);
+      }
+    });
+    expect(seen).to.deep.equal(['GET', 'DELETE', 'PATCH', 'PROPFIND', 'QUERY', 'OPTIONS']);
+  });
+
   it('stream counters: the same fields on both sides, read in the core\'s order', () => {
     expect(sorted(STREAM_STATS_FIELDS)).to.deep.equal(sorted(Object.keys(STREAM_STATS)));
     const a = Float64Array.from(STREAM_STATS_FIELDS.map((_, i) => i + 1));

@@ -36,7 +36,7 @@ import { closedError, StreamingWriter, type WriterBackend } from './writer.js';
 export type CloseReason = 'finished' | 'client-closed' | 'error' | 'timeout' | 'closed' | 'shed';
 
 /** The native calls a stream makes (a fake in unit tests). */
-export type StreamTarget = Pick<NativeServer, 'streamStart' | 'streamWrite' | 'streamWritev' | 'streamWriteFile' | 'streamFlush' | 'streamEnd' | 'streamAbort' | 'streamStats' | 'deliverEnds'>;
+export type StreamTarget = Pick<NativeServer, 'streamStart' | 'streamWrite' | 'streamWritev' | 'streamWriteFile' | 'streamFlush' | 'streamEnd' | 'streamAbort' | 'streamStats'>;
 
 /** Where the session reports to its response (hooks) and to the transport. */
 export interface SessionEvents {
@@ -274,9 +274,9 @@ export class StreamSession implements PumpOwner, WriterBackend {
     this.phase = Phase.Ending;
     this.rejectDrains();
     try {
-      this.target.streamEnd(this.id); // onStreamEnd reports the end (one completion path)
-      // a response whose last byte left at once is told so now, not a loop phase later
-      this.target.deliverEnds();
+      // onStreamEnd reports the end (one completion path); when the last byte left at once, from
+      // inside this call
+      this.target.streamEnd(this.id);
     } catch (err) {
       if (isConnectionGone(err)) return void this.nativeGone(err); // onAbort/onStreamEnd tell the rest
       if (this.phase !== Phase.Ending) return; // ended during the call: the core reports how
