@@ -1,0 +1,228 @@
+/**
+ * The stream reader of a backplane: one connection doing
+ *
+ *   XREAD COUNT <n> BLOCK <ms> STREAMS k1 k2 ... id1 id2 ...
+ *
+ * over the keys this process follows (channels and rooms with local subscribers), from each
+ * key's own position. A key followed for the first time starts at its last entry (XREVRANGE),
+ * and interrupts a read in progress with `CLIENT UNBLOCK` from the command connection, so a new
+ * subscription does not wait for the block timeout. A lost connection is retried with backoff
+ * and the reader goes on from each key's position: nothing twice, nothing skipped that Redis
+ * still has. A key whose listener returned a promise is left out of the reads until it settles.
+ */
+import type { RedisBackplane, RedisClientLike } from './redis.js';
+import { lastSeqOf } from './redis.js';
+import { field, streamId, type StreamEntry, type StreamListener } from './types.js';
+
+interface Followed {
+  /** Position: the seq of the last entry delivered (null until known). */
+  seq: number | null;
+  listeners: Set<StreamListener>;
+  /** Listener promises not settled yet ('block'): the key is not read meanwhile. */
+  paused: number;
+  /** follow() calls waiting for the position. */
+  starting: Array<{ resolve(seq: number): void; reject(err: unknown): void }>;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class StreamReader {
+  private readonly keys = new Map<string, Followed>();
+  private client: RedisClientLike | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+  /** CLIENT ID of the reader's connection (null until known for the current connection). */
+  private clientId: number | null = null;
+  /** An XREAD is in flight. */
+  private reading = false;
+  private wakeIdle: (() => void) | null = null;
+  /** The key set changed since the current XREAD was sent. */
+  private dirty = false;
+  private unblocking = false;
+
+  constructor(
+    private readonly owner: RedisBackplane,
+    private readonly blockMs: number,
+    private readonly count: number,
+  ) {}
+
+  get keyCount(): number {
+    return this.keys.size;
+  }
+
+  get connected(): boolean {
+    return this.client?.isReady === true;
+  }
+
+  start(client: RedisClientLike): void {
+    this.client = client;
+    this.running = this.loop();
+  }
+
+  follow(key: string, listener: StreamListener): Promise<number> {
+    let f = this.keys.get(key);
+    if (f !== undefined) {
+      f.listeners.add(listener);
+      if (f.seq !== null) return Promise.resolve(f.seq);
+      return new Promise((resolve, reject) => f!.starting.push({ resolve, reject }));
+    }
+    f = { seq: null, listeners: new Set([listener]), paused: 0, starting: [] };
+    this.keys.set(key, f);
+    const started = new Promise<number>((resolve, reject) => f!.starting.push({ resolve, reject }));
+    this.changed();
+    return started;
+  }
+
+  unfollow(key: string, listener: StreamListener): void {
+    const f = this.keys.get(key);
+    if (f === undefined || !f.listeners.delete(listener) || f.listeners.size > 0) return;
+    this.keys.delete(key); // its results, if a read brings some, are ignored
+    for (const s of f.starting) s.reject(new Error(`stopped following ${key}`));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wakeIdle?.();
+    const client = this.client;
+    this.client = null;
+    if (client?.isOpen) client.destroy(); // ends a blocked XREAD at once
+    await this.running?.catch(() => {});
+    for (const f of this.keys.values()) for (const s of f.starting) s.reject(new Error('the backplane is closed'));
+    this.keys.clear();
+  }
+
+  /** The key set changed: wake an idle loop, or interrupt the read in flight. */
+  private changed(): void {
+    this.dirty = true;
+    if (this.wakeIdle !== null) {
+      this.wakeIdle();
+      return;
+    }
+    if (this.reading && !this.unblocking) void this.unblock();
+  }
+
+  /**
+   * CLIENT UNBLOCK the reader from the command connection. The XREAD may not be blocked yet
+   * (sent, not arrived): then UNBLOCK answers 0 and is tried again, a few ms apart, while that
+   * same read is still in flight (bounded: 100 tries).
+   */
+  private async unblock(): Promise<void> {
+    this.unblocking = true;
+    try {
+      for (let i = 0; i < 100 && this.reading && this.dirty && !this.stopped; i++) {
+        const id = this.clientId;
+        if (id === null) return;
+        const client = await this.owner.client();
+        const done = await client.sendCommand<number>(['CLIENT', 'UNBLOCK', String(id)]);
+        if (Number(done) === 1) return;
+        await sleep(2);
+      }
+    } catch {
+      // Redis is away: the read fails too, and the loop starts over with the new keys.
+    } finally {
+      this.unblocking = false;
+    }
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      const client = this.client;
+      if (client === null) return;
+      try {
+        if (this.keys.size === 0) {
+          await new Promise<void>((resolve) => (this.wakeIdle = resolve));
+          this.wakeIdle = null;
+          continue;
+        }
+        if (!client.isReady) {
+          await sleep(Math.min(20 * 2 ** failures, 500));
+          continue;
+        }
+        if (this.clientId === null) this.clientId = Number(await client.sendCommand(['CLIENT', 'ID']));
+        await this.startPositions(client);
+        const keys: string[] = [];
+        const ids: string[] = [];
+        for (const [key, f] of this.keys) {
+          if (f.seq === null || f.paused > 0) continue;
+          keys.push(key);
+          ids.push(streamId(f.seq));
+        }
+        if (keys.length === 0) {
+          await new Promise<void>((resolve) => (this.wakeIdle = resolve));
+          this.wakeIdle = null;
+          continue;
+        }
+        this.dirty = false;
+        this.reading = true;
+        let reply: Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
+        try {
+          reply = await client.sendCommand(['XREAD', 'COUNT', String(this.count), 'BLOCK', String(this.blockMs), 'STREAMS', ...keys, ...ids], { typeMapping: this.owner.bufferReplies });
+        } finally {
+          this.reading = false;
+        }
+        failures = 0;
+        if (reply !== null && reply !== undefined) this.dispatch(reply);
+      } catch (err) {
+        if (this.stopped) return;
+        this.clientId = null; // a new connection has a new id
+        this.owner.lastError = (err as Error)?.message ?? String(err);
+        failures++;
+        await sleep(Math.min(50 * 2 ** Math.min(failures, 6), 1000));
+      }
+    }
+  }
+
+  /** Keys followed for the first time start after their last entry. */
+  private async startPositions(client: RedisClientLike): Promise<void> {
+    for (const [key, f] of this.keys) {
+      if (f.seq !== null) continue;
+      const seq = await lastSeqOf(client, key);
+      if (this.keys.get(key) !== f) continue; // unfollowed meanwhile
+      f.seq = seq;
+      const starting = f.starting;
+      f.starting = [];
+      for (const s of starting) s.resolve(seq);
+    }
+  }
+
+  private dispatch(reply: Array<[Buffer, Array<[Buffer, Buffer[]]>]>): void {
+    const now = Date.now();
+    const counters = this.owner.counters;
+    for (const [rawKey, rawEntries] of reply) {
+      const key = rawKey.toString();
+      const f = this.keys.get(key);
+      if (f === undefined || f.seq === null || rawEntries.length === 0) continue;
+      const entries: StreamEntry[] = [];
+      for (const [id, fields] of rawEntries) {
+        const seq = Number(id.toString('latin1').slice(2));
+        if (seq <= f.seq!) continue; // never twice
+        entries.push({ seq, fields });
+      }
+      if (entries.length === 0) continue;
+      f.seq = entries[entries.length - 1]!.seq;
+      counters.delivered += entries.length;
+      const sent = Number(field(entries[entries.length - 1]!.fields, 't')?.toString('latin1'));
+      if (Number.isFinite(sent)) {
+        counters.lagMs = Math.max(0, now - sent);
+        if (counters.lagMs > counters.lagMaxMs) counters.lagMaxMs = counters.lagMs;
+      }
+      for (const listener of [...f.listeners]) {
+        let ret: void | Promise<void>;
+        try {
+          ret = listener(entries);
+        } catch (err) {
+          this.owner.lastError = `a listener of ${key} threw: ${(err as Error)?.message ?? String(err)}`;
+          continue;
+        }
+        if (ret instanceof Promise) {
+          f.paused++;
+          const resume = () => {
+            if (--f.paused === 0 && this.keys.get(key) === f) this.changed();
+          };
+          ret.then(resume, resume);
+        }
+      }
+    }
+  }
+}
