@@ -64,4 +64,180 @@ describe('backplane: Channel over Redis', function () {
     expect(a.bp.stats()).to.deep.include({ connected: true, publishErrors: 0 });
     expect(a.bp.stats().delivered + b.bp.stats().delivered).to.equal(10);
   });
+
+  it('Last-Event-ID on the other process: exactly the missed events, from Redis (XRANGE) or from its ring', async () => {
+    const a = await node('resume');
+    const b = await node('resume', { replay: 3 }); // b's ring is shorter than the stream: XRANGE fills in
+    const first = await subscribe(a);
+    for (let i = 1; i <= 10; i++) await a.channel.publish(`e${i}`);
+    const seen = await first.waitEvents(10);
+    first.close();
+    // b follows nothing yet: the catch-up comes from the stream
+    const resumed = await subscribe(b, seen[3]!.id!);
+    await a.channel.publish('e11');
+    expect((await resumed.waitEvents(7)).map((e) => [e.id, e.data])).to.deep.equal(
+      Array.from({ length: 7 }, (_, i) => [`0-${i + 5}`, `e${i + 5}`]),
+    );
+    // b follows now; an id in its ring (0-9..0-11) replays from the ring, an older one from Redis, neither with a gap
+    const fromRing = await subscribe(b, '0-9');
+    const fromStream = await subscribe(b, '0-2');
+    await b.channel.publish('e12');
+    expect((await fromRing.waitEvents(3)).map((e) => e.data)).to.deep.equal(['e10', 'e11', 'e12']);
+    expect((await fromStream.waitEvents(10)).map((e) => e.data)).to.deep.equal(['e3', 'e4', 'e5', 'e6', 'e7', 'e8', 'e9', 'e10', 'e11', 'e12']);
+    const up = await subscribe(b, '0-12');
+    await a.channel.publish('e13');
+    expect((await up.waitEvents(1)).map((e) => e.id)).to.deep.equal(['0-13']);
+    expect(b.channel.stats().gaps).to.equal(0);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    for (const s of [resumed, fromRing, fromStream, up]) expect(s.parser.events.filter((e) => e.event === 'gap')).to.have.length(0);
+    expect(fromRing.parser.events.map((e) => e.data)).to.deep.equal(['e10', 'e11', 'e12', 'e13']);
+  });
+
+  it('an id older than the stream\'s window gets the gap event, then exactly what Redis still has; an unknown id gets unknown-id', async () => {
+    const a = await node('window', { replay: 10 });
+    for (let i = 1; i <= 400; i++) await a.channel.publish(`w${i}`);
+    // what the stream holds (MAXLEN ~ 10 trims whole nodes of 100 entries: at least 10 remain)
+    const kept = await a.bp.range('catzilla:sse:window', 0, 400);
+    expect(kept.length).to.be.within(10, 200);
+    const oldest = kept[0]!.seq;
+    expect(oldest).to.be.greaterThan(2);
+    const b = await node('window', { replay: 10 });
+    const old = await subscribe(b, '0-2');
+    const events = await old.waitEvents(1 + kept.length);
+    expect(events[0]!.event).to.equal('gap');
+    expect(JSON.parse(events[0]!.data)).to.deep.equal({ lastEventId: '0-2', oldestId: `0-${oldest}`, lastId: '0-400', reason: 'too-old' });
+    expect(events.slice(1).map((e) => e.id)).to.deep.equal(kept.map((e) => `0-${e.seq}`));
+    // just inside the window: no gap
+    const edge = await subscribe(b, `0-${oldest - 1}`);
+    const edgeEvents = await edge.waitEvents(kept.length);
+    expect(edgeEvents[0]!.id).to.equal(`0-${oldest}`);
+    for (const bad of ['0-999999', 'garbage']) {
+      const unknown = await subscribe(b, bad);
+      const [gap] = await unknown.waitEvents(1);
+      expect(gap!.event).to.equal('gap');
+      expect(JSON.parse(gap!.data)).to.include({ lastEventId: bad, reason: 'unknown-id' });
+    }
+    expect(b.channel.stats().gaps).to.equal(3);
+  });
+
+  it('Redis unreachable at start: listen() rejects with EBACKPLANE naming the URL, and the app is not listening', async () => {
+    const port = await freePort();
+    const app = new App({ logger: { error: () => {} } });
+    const bp = redisBackplane({ url: `redis://127.0.0.1:${port}`, app, connectTimeout: 1000 });
+    new Channel({ name: 'x', backplane: bp });
+    let err: unknown = null;
+    const started = Date.now();
+    await app.listen({ port: 0, host: '127.0.0.1' }).catch((e: unknown) => (err = e));
+    expect(err).to.be.instanceOf(BackplaneError);
+    expect((err as BackplaneError).code).to.equal('EBACKPLANE');
+    expect((err as Error).message).to.include(`redis://127.0.0.1:${port}`).and.to.include('ECONNREFUSED');
+    expect(Date.now() - started).to.be.below(5000);
+    expect(app.stats().connectionsAccepted ?? 0).to.equal(0);
+    await app.close();
+    // a publish on a backplane that never connected rejects the same way
+    const lone = redisBackplane({ url: `redis://127.0.0.1:${port}`, connectTimeout: 500 });
+    const ch = new Channel({ name: 'x', backplane: lone });
+    const perr = await ch.publish('x').then(() => null, (e: unknown) => e);
+    expect((perr as BackplaneError).code).to.equal('EBACKPLANE');
+    await lone.close();
+  });
+
+  it('a backplane channel needs a name; startId does not apply', () => {
+    const bp = redisBackplane({ url: redis.url });
+    expect(() => new Channel({ backplane: bp })).to.throw(TypeError, /name/);
+    expect(() => new Channel({ name: '', backplane: bp })).to.throw(TypeError, /name/);
+    expect(() => new Channel({ name: 'n', backplane: bp, startId: 5 })).to.throw(TypeError, /startId/);
+    expect(() => new Channel({ name: 'n', backplane: {} as never })).to.throw(TypeError, /backplane/);
+  });
+
+  it('a channel with no local subscribers does not read its key; many channels come and go and the reader\'s key set follows', async () => {
+    const a = await node('idle');
+    const b = await node('idle');
+    const s = await subscribe(b);
+    expect(b.bp.stats().keys).to.equal(1);
+    expect(a.bp.stats().keys).to.equal(0); // a only publishes
+    await a.channel.publish('one');
+    await s.waitEvents(1);
+    s.close();
+    await eventually(() => b.bp.stats().keys === 0, 'b to stop following the key');
+    const delivered = b.bp.stats().delivered;
+    for (let i = 0; i < 20; i++) await a.channel.publish(`unread ${i}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(b.bp.stats().delivered, 'nothing read without subscribers').to.equal(delivered);
+
+    // churn: 60 channels, each subscribed, published to, and dropped, 20 at a time
+    const app = b.ctx.app;
+    const channels = Array.from({ length: 60 }, (_, i) => new Channel({ name: `churn-${i}`, backplane: b.bp, sse: QUIET }));
+    channels.forEach((ch, i) => app.get(`/churn/${i}`, (req) => ch.subscribe(req)));
+    for (let round = 0; round < 3; round++) {
+      const conns: SSEConnection[] = [];
+      const slice = channels.slice(round * 20, round * 20 + 20);
+      for (let i = 0; i < slice.length; i++) conns.push(await connectSSE(`${b.ctx.base}/churn/${round * 20 + i}`));
+      await eventually(() => slice.every((ch) => ch.size === 1), 'the 20 subscribers');
+      expect(b.bp.stats().keys).to.equal(20);
+      await Promise.all(slice.map((ch, i) => ch.publish(`c${round * 20 + i}`)));
+      for (let i = 0; i < conns.length; i++) expect((await conns[i]!.waitEvents(1))[0]!.data).to.equal(`c${round * 20 + i}`);
+      for (const c of conns) c.close();
+      await eventually(() => b.bp.stats().keys === 0, 'every key of the round to be dropped');
+    }
+  });
+
+  it('huge events near the limits pass through Redis intact (1 MiB and 8 MiB of data, multi-line)', async () => {
+    const a = await node('huge');
+    const b = await node('huge');
+    const s = await subscribe(b);
+    const big = 'x'.repeat(1024 * 1024);
+    const lines = Array.from({ length: 8 }, (_, i) => String(i).repeat(1024 * 1024)).join('\n');
+    await a.channel.publish(big);
+    await a.channel.publish({ event: 'lines', data: lines });
+    const events = await s.waitEvents(2, 30_000);
+    expect(events[0]!.data.length).to.equal(big.length);
+    expect(events[0]!.data === big).to.equal(true);
+    expect(events[1]!.event).to.equal('lines');
+    expect(events[1]!.data === lines).to.equal(true);
+  });
+
+  it('closing the backplane drops live subscribers (they resume elsewhere) and publishes reject with EBACKPLANE', async () => {
+    const a = await node('closing');
+    const b = await node('closing');
+    const s = await subscribe(a);
+    await b.channel.publish('before');
+    const [ev] = await s.waitEvents(1);
+    await a.bp.close();
+    await s.waitEnd();
+    expect(a.channel.size).to.equal(0);
+    const err = await a.channel.publish('after').then(() => null, (e: unknown) => e);
+    expect((err as BackplaneError).code).to.equal('EBACKPLANE');
+    expect(a.bp.stats().connected).to.equal(false);
+    await b.channel.publish('missed');
+    const resumed = await subscribe(b, ev!.id!);
+    expect((await resumed.waitEvents(1))[0]!.data).to.equal('missed');
+  });
+
+  it('publish-to-receive latency through the reader on loopback, 1,000 events at 1,000/s (reported, not asserted)', async () => {
+    const a = await node('latency');
+    const b = await node('latency');
+    const s = await subscribe(b);
+    const sent = new Map<string, number>();
+    const lat: number[] = [];
+    const N = 1000;
+    const start = performance.now();
+    const pubs: Promise<unknown>[] = [];
+    for (let i = 0; i < N; i++) {
+      const due = start + i; // 1 ms apart
+      while (performance.now() < due) await new Promise((resolve) => setImmediate(resolve));
+      sent.set(`l${i}`, performance.now());
+      pubs.push(a.channel.publish(`l${i}`));
+      for (const e of s.parser.events.slice(lat.length)) lat.push(performance.now() - sent.get(e.data)!);
+    }
+    await Promise.all(pubs);
+    await eventually(() => {
+      for (const e of s.parser.events.slice(lat.length)) lat.push(performance.now() - sent.get(e.data)!);
+      return lat.length >= N;
+    }, 'every event', 20_000);
+    const sorted = [...lat].sort((x, y) => x - y);
+    const p = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(2);
+    console.log(`      latency publish -> SSE client via Redis reader: p50 ${p(0.5)} ms, p99 ${p(0.99)} ms, max ${sorted.at(-1)!.toFixed(2)} ms (${N} events at 1,000/s)`);
+    expect(s.parser.events.map((e) => e.data)).to.deep.equal(Array.from({ length: N }, (_, i) => `l${i}`));
+  });
 });

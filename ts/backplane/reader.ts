@@ -17,7 +17,8 @@ import { field, streamId, type StreamEntry, type StreamListener } from './types.
 interface Followed {
   /** Position: the seq of the last entry delivered (null until known). */
   seq: number | null;
-  listeners: Set<StreamListener>;
+  /** Each listener with what to call if the backplane closes first. */
+  listeners: Map<StreamListener, (() => void) | undefined>;
   /** Listener promises not settled yet ('block'): the key is not read meanwhile. */
   paused: number;
   /** follow() calls waiting for the position. */
@@ -59,14 +60,15 @@ export class StreamReader {
     this.running = this.loop();
   }
 
-  follow(key: string, listener: StreamListener): Promise<number> {
+  follow(key: string, listener: StreamListener, ended?: () => void): Promise<number> {
+    if (this.stopped) return Promise.reject(new Error('the backplane is closed'));
     let f = this.keys.get(key);
     if (f !== undefined) {
-      f.listeners.add(listener);
+      f.listeners.set(listener, ended);
       if (f.seq !== null) return Promise.resolve(f.seq);
       return new Promise((resolve, reject) => f!.starting.push({ resolve, reject }));
     }
-    f = { seq: null, listeners: new Set([listener]), paused: 0, starting: [] };
+    f = { seq: null, listeners: new Map([[listener, ended]]), paused: 0, starting: [] };
     this.keys.set(key, f);
     const started = new Promise<number>((resolve, reject) => f!.starting.push({ resolve, reject }));
     this.changed();
@@ -87,8 +89,18 @@ export class StreamReader {
     this.client = null;
     if (client?.isOpen) client.destroy(); // ends a blocked XREAD at once
     await this.running?.catch(() => {});
-    for (const f of this.keys.values()) for (const s of f.starting) s.reject(new Error('the backplane is closed'));
+    const followed = [...this.keys.values()];
     this.keys.clear();
+    for (const f of followed) {
+      for (const s of f.starting) s.reject(new Error('the backplane is closed'));
+      for (const ended of f.listeners.values()) {
+        try {
+          ended?.();
+        } catch {
+          // one follower's failure does not stop the others being told
+        }
+      }
+    }
   }
 
   /** The key set changed: wake an idle loop, or interrupt the read in flight. */
@@ -207,7 +219,7 @@ export class StreamReader {
         counters.lagMs = Math.max(0, now - sent);
         if (counters.lagMs > counters.lagMaxMs) counters.lagMaxMs = counters.lagMs;
       }
-      for (const listener of [...f.listeners]) {
+      for (const listener of [...f.listeners.keys()]) {
         let ret: void | Promise<void>;
         try {
           ret = listener(entries);

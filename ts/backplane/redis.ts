@@ -202,8 +202,8 @@ export class RedisBackplane implements Backplane {
     }
   }
 
-  watch(key: string, listener: StreamListener): Promise<number> {
-    return this.connect().then(() => this.reader.follow(key, listener));
+  watch(key: string, listener: StreamListener, ended?: () => void): Promise<number> {
+    return this.connect().then(() => this.reader.follow(key, listener, ended));
   }
 
   unwatch(key: string, listener: StreamListener): void {

@@ -50,9 +50,10 @@ export interface Backplane {
   append(key: string, fields: Array<string | Buffer>, maxLen: number): Promise<string>;
   /**
    * Follows `key`: `listener` gets every entry after the position returned (the key's last
-   * entry when it was first followed by this process).
+   * entry when it was first followed by this process). `ended` runs if the backplane closes
+   * while the key is followed.
    */
-  watch(key: string, listener: StreamListener): Promise<number>;
+  watch(key: string, listener: StreamListener, ended?: () => void): Promise<number>;
   /** Stops telling `listener`; the key is no longer read once it has no listener. */
   unwatch(key: string, listener: StreamListener): void;
   /** Entries with after < seq <= upTo, in order. */

@@ -198,6 +198,12 @@ export class Channel {
   /** The reader follows this channel's key (settles once its position is known). */
   private following: Promise<void> | null = null;
   private readonly listener: StreamListener = (entries) => this.deliver(entries);
+  /** The backplane closed under live subscribers: they are dropped, to resume elsewhere with Last-Event-ID. */
+  private readonly backplaneClosed = (): void => {
+    this.following = null;
+    this.followed = false;
+    this.disconnectAll();
+  };
 
   constructor(options: ChannelOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError('Channel options must be an object');
@@ -434,7 +440,7 @@ export class Channel {
   private followed = false;
 
   private follow(): Promise<void> {
-    this.following ??= this.backplane!.watch(this.key, this.listener).then(
+    this.following ??= this.backplane!.watch(this.key, this.listener, this.backplaneClosed).then(
       (seq) => {
         this.seq = seq;
         this.ring.clear();
