@@ -19,7 +19,7 @@ export interface AppChild {
   stdout(): string;
   stderr(): string;
   /** GET /stats */
-  stats(): Promise<{ channel: Record<string, any>; backplane: Record<string, any> }>;
+  stats(): Promise<{ channel: Record<string, any>; backplane: Record<string, any>; asan: boolean; addon: string | null }>;
   /** SIGKILL by PID, at once. */
   kill(): Promise<void>;
   /** SIGTERM (app.close()) and wait for the exit; throws on a sanitizer report. */
@@ -62,7 +62,7 @@ export async function startAppChild(redisUrl: string, env: Record<string, string
     stderr: () => err,
     async stats() {
       const res = await fetch(`${base}/stats`);
-      return (await res.json()) as { channel: Record<string, any>; backplane: Record<string, any> };
+      return (await res.json()) as { channel: Record<string, any>; backplane: Record<string, any>; asan: boolean; addon: string | null };
     },
     async kill() {
       if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGKILL');

@@ -12,6 +12,7 @@ import { eventually, startAppChild, type AppChild } from '../helpers/backplane-c
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { connectSSE, type ParsedEvent, type SSEConnection } from '../helpers/sse-client.js';
 import { WsClient } from '../helpers/ws-client.js';
+import { underAsan } from '../helpers/sanitizer.js';
 
 const KEY = 'catzilla:sse:news';
 
@@ -68,6 +69,8 @@ describe('backplane: separate processes on one Redis', function () {
 
   it('exactly once, in one order: concurrent publishers on two processes, subscribers on both, each equal to XRANGE', async () => {
     const [a, b] = await Promise.all([app(), app()]);
+    // in the sanitizer phase the children run the ASan addon too
+    expect((await a.stats()).asan).to.equal(underAsan());
     const subs = [await subscribe(a), await subscribe(a), await subscribe(b), await subscribe(b)];
     const N = 300;
     const [ra, rb] = await Promise.all([post(`${a.base}/publish-many?n=${N}&tag=A`), post(`${b.base}/publish-many?n=${N}&tag=B`)]);
