@@ -5,6 +5,8 @@
  * processes). A real redis-server on a free port, real sockets on 127.0.0.1, every wait bounded.
  */
 import { expect } from 'chai';
+import fs from 'node:fs';
+import path from 'node:path';
 import { App, BackplaneError, Channel, redisBackplane, type RedisBackplane } from '../../ts/index.js';
 import { eventually } from '../helpers/backplane-child.js';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis.js';
@@ -252,5 +254,26 @@ describe('backplane: Channel over Redis', function () {
     console.log(`      latency publish -> SSE client via the reader: p50 ${p(0.5)} ms, p99 ${p(0.99)} ms, max ${sorted.at(-1)!.toFixed(2)} ms (${N} events at 1,000/s)`);
     expect(readerLat).to.have.length(N);
     expect(s.parser.events.map((e) => e.data)).to.deep.equal(Array.from({ length: N }, (_, i) => `l${i}`));
+  });
+
+  it('Redis restarted without its data (no persistence): live subscribers get a gap (reset), then the new stream, never silence', async () => {
+    const a = await node('reset');
+    const b = await node('reset');
+    const s = await subscribe(b);
+    for (let i = 1; i <= 5; i++) await a.channel.publish(`old${i}`);
+    await s.waitEvents(5);
+    await redis.stop();
+    fs.rmSync(path.join(redis.dir, 'appendonlydir'), { recursive: true, force: true }); // as if it had no persistence
+    await redis.start();
+    // the publisher retries within publishTimeout while its connection comes back
+    await eventually(() => a.bp.stats().connected && b.bp.stats().connected, 'both backplanes to reconnect');
+    expect(await a.channel.publish('new1')).to.equal('0-1');
+    expect(await a.channel.publish('new2')).to.equal('0-2');
+    const events = await s.waitEvents(8);
+    expect(events.slice(0, 5).map((e) => e.data)).to.deep.equal(['old1', 'old2', 'old3', 'old4', 'old5']);
+    expect(events[5]!.event).to.equal('gap');
+    expect(JSON.parse(events[5]!.data)).to.deep.include({ lastEventId: '0-5', reason: 'reset' });
+    expect(events.slice(6).map((e) => [e.id, e.data])).to.deep.equal([['0-1', 'new1'], ['0-2', 'new2']]);
+    expect(b.bp.stats().reconnects).to.be.greaterThan(0);
   });
 });

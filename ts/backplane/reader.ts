@@ -17,6 +17,8 @@ import { field, streamId, type StreamEntry, type StreamListener } from './types.
 interface Followed {
   /** Position: the seq of the last entry delivered (null until known). */
   seq: number | null;
+  /** Its `t` field (append time): tells this stream from one that replaced it. */
+  t: string | null;
   /** Each listener with what to call if the backplane closes first. */
   listeners: Map<StreamListener, (() => void) | undefined>;
   /** Listener promises not settled yet ('block'): the key is not read meanwhile. */
@@ -40,6 +42,8 @@ export class StreamReader {
   /** The key set changed since the current XREAD was sent. */
   private dirty = false;
   private unblocking = false;
+  /** A connection worked before: a new one checks that the streams are still the ones read. */
+  private connectedBefore = false;
 
   constructor(
     private readonly owner: RedisBackplane,
@@ -68,7 +72,7 @@ export class StreamReader {
       if (f.seq !== null) return Promise.resolve(f.seq);
       return new Promise((resolve, reject) => f!.starting.push({ resolve, reject }));
     }
-    f = { seq: null, listeners: new Map([[listener, ended]]), paused: 0, starting: [] };
+    f = { seq: null, t: null, listeners: new Map([[listener, ended]]), paused: 0, starting: [] };
     this.keys.set(key, f);
     const started = new Promise<number>((resolve, reject) => f!.starting.push({ resolve, reject }));
     this.changed();
@@ -151,7 +155,11 @@ export class StreamReader {
           await sleep(Math.min(20 * 2 ** failures, 500));
           continue;
         }
-        if (this.clientId === null) this.clientId = Number(await client.sendCommand(['CLIENT', 'ID']));
+        if (this.clientId === null) {
+          this.clientId = Number(await client.sendCommand(['CLIENT', 'ID']));
+          if (this.connectedBefore) await this.checkPositions(client);
+          this.connectedBefore = true;
+        }
         await this.startPositions(client);
         const keys: string[] = [];
         const ids: string[] = [];
@@ -185,6 +193,38 @@ export class StreamReader {
     }
   }
 
+  /**
+   * After a reconnection: is each stream still the one we read? The entry at our position must
+   * be there with the `t` we saw, unless the stream was trimmed past it (then the next read
+   * jumps, which the listener sees as a gap). A stream that is shorter than our position, or
+   * lacks an entry it should hold, was replaced (Redis restarted without persistence, the key
+   * was deleted): the position starts over and the listeners are told.
+   */
+  private async checkPositions(client: RedisClientLike): Promise<void> {
+    for (const [key, f] of this.keys) {
+      if (f.seq === null || f.seq === 0) continue;
+      const at = await client.sendCommand<Array<[Buffer, Buffer[]]>>(['XRANGE', key, streamId(f.seq), streamId(f.seq)], { typeMapping: this.owner.bufferReplies });
+      let replaced: boolean;
+      if (Array.isArray(at) && at.length === 1) {
+        replaced = f.t !== null && field(at[0]![1], 't')?.toString('latin1') !== f.t;
+      } else {
+        const first = await client.sendCommand<Array<[string, unknown]>>(['XRANGE', key, '-', '+', 'COUNT', '1']);
+        const firstSeq = Array.isArray(first) && first.length > 0 ? Number(String(first[0]![0]).slice(2)) : 0;
+        replaced = firstSeq === 0 || firstSeq <= f.seq || (await lastSeqOf(client, key)) < f.seq;
+      }
+      if (!replaced || this.keys.get(key) !== f) continue;
+      f.seq = 0;
+      f.t = null;
+      for (const listener of [...f.listeners.keys()]) {
+        try {
+          void listener([], true);
+        } catch {
+          // told; its failure is its own
+        }
+      }
+    }
+  }
+
   /** Keys followed for the first time start after their last entry. */
   private async startPositions(client: RedisClientLike): Promise<void> {
     for (const [key, f] of this.keys) {
@@ -214,7 +254,9 @@ export class StreamReader {
       if (entries.length === 0) continue;
       f.seq = entries[entries.length - 1]!.seq;
       counters.delivered += entries.length;
-      const sent = Number(field(entries[entries.length - 1]!.fields, 't')?.toString('latin1'));
+      const t = field(entries[entries.length - 1]!.fields, 't')?.toString('latin1') ?? null;
+      f.t = t;
+      const sent = Number(t);
       if (Number.isFinite(sent)) {
         counters.lagMs = Math.max(0, now - sent);
         if (counters.lagMs > counters.lagMaxMs) counters.lagMaxMs = counters.lagMs;

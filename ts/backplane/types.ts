@@ -16,9 +16,11 @@ export interface StreamEntry {
 /**
  * Told of new entries of a key, in order, each exactly once. Returning a promise pauses the
  * key (nothing more is read for it) until it settles: how a Channel's 'block' policy holds the
- * reader instead of queueing without bound.
+ * reader instead of queueing without bound. A call with `restarted` (and no entries) says the
+ * stream was replaced under the reader (Redis restarted without persistence, the key deleted):
+ * positions start over at 0-1, and what the old stream held after the last entry read is lost.
  */
-export type StreamListener = (entries: StreamEntry[]) => void | Promise<void>;
+export type StreamListener = (entries: StreamEntry[], restarted?: boolean) => void | Promise<void>;
 
 export interface BackplaneStats {
   /** Both connections (commands and the stream reader) are up. */

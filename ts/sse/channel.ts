@@ -197,7 +197,7 @@ export class Channel {
   private readonly joining = new Set<Subscriber>();
   /** The reader follows this channel's key (settles once its position is known). */
   private following: Promise<void> | null = null;
-  private readonly listener: StreamListener = (entries) => this.deliver(entries);
+  private readonly listener: StreamListener = (entries, restarted) => (restarted === true ? this.streamReplaced() : this.deliver(entries));
   /** The backplane closed under live subscribers: they are dropped, to resume elsewhere with Last-Event-ID. */
   private readonly backplaneClosed = (): void => {
     this.following = null;
@@ -336,6 +336,21 @@ export class Channel {
     if (waits === null) return;
     this.counters.blocked++;
     return Promise.all(waits).then(() => {});
+  }
+
+  /**
+   * The stream was replaced under the reader (Redis restarted without persistence): ids start
+   * over at 0-1. Live subscribers get a gap event (reason 'reset'): what the old stream held
+   * after their last event is gone; what the new one gets follows.
+   */
+  private streamReplaced(): void {
+    const gap = Buffer.from(serializeEvent({ event: this.gapEvent, data: { lastEventId: this.lastId, oldestId: null, lastId: streamId(0), reason: 'reset' } }));
+    this.seq = 0;
+    this.ring.clear();
+    for (const sub of this.subs) {
+      this.counters.gaps++;
+      sub.queue.push(gap, false);
+    }
   }
 
   /**
