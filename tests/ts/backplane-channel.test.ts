@@ -7,7 +7,8 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
-import { App, BackplaneError, Channel, redisBackplane, type RedisBackplane } from '../../ts/index.js';
+import { App, BackplaneError, Channel, redisBackplane, type ChannelOptions, type RedisBackplane } from '../../ts/index.js';
+import { RawClient, requestBytes } from '../helpers/raw-client.js';
 import { eventually } from '../helpers/backplane-child.js';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis.js';
 import { connectSSE, type SSEConnection } from '../helpers/sse-client.js';
@@ -31,12 +32,12 @@ describe('backplane: Channel over Redis', function () {
   });
 
   /** An app with a backplane and the channel `name` on /events (a "process"). */
-  async function node(name: string, opts: { replay?: number; url?: string } = {}): Promise<{ ctx: AppContext; bp: RedisBackplane; channel: Channel }> {
+  async function node(name: string, opts: { replay?: number; url?: string; channel?: ChannelOptions } = {}): Promise<{ ctx: AppContext; bp: RedisBackplane; channel: Channel }> {
     let bp!: RedisBackplane;
     let channel!: Channel;
     const ctx = await startApp((app: App) => {
       bp = redisBackplane({ url: opts.url ?? redis.url, app, publishTimeout: 2000 });
-      channel = new Channel({ name, backplane: bp, replay: opts.replay ?? 1000, sse: QUIET });
+      channel = new Channel({ name, backplane: bp, replay: opts.replay ?? 1000, sse: QUIET, ...opts.channel });
       app.get('/events', (req) => channel.subscribe(req));
     });
     cleanup.push(() => ctx.close());
@@ -275,5 +276,43 @@ describe('backplane: Channel over Redis', function () {
     expect(JSON.parse(events[5]!.data)).to.deep.include({ lastEventId: '0-5', reason: 'reset' });
     expect(events.slice(6).map((e) => [e.id, e.data])).to.deep.equal([['0-1', 'new1'], ['0-2', 'new2']]);
     expect(b.bp.stats().reconnects).to.be.greaterThan(0);
+  });
+
+  it("policy 'block' holds this process's reader for the channel; a client ahead of that reader (from another process) gets only what follows its id", async () => {
+    const a = await node('ahead');
+    const b = await node('ahead', { channel: { policy: 'block', maxQueueBytes: 64 * 1024, sse: { heartbeat: 0, highWaterMark: 4096, lowWaterMark: 1024 } } });
+    const onA = await subscribe(a);
+    const slow = await RawClient.connect(b.ctx.port);
+    cleanup.push(() => slow.destroy());
+    await slow.send(requestBytes({ path: '/events' }));
+    await slow.until(() => slow.buffer.includes(': ok'), 'the slow subscriber');
+    slow.socket.pause();
+    await eventually(() => b.channel.size === 1, 'the slow subscriber to join');
+    const EVENT = 'z'.repeat(8 * 1024);
+    let published = 0;
+    while (b.channel.stats().blocked === 0 && published < 4000) {
+      await a.channel.publish(EVENT);
+      published++;
+      if (published % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(b.channel.stats().blocked, 'b\'s reader waits for its slow subscriber').to.be.greaterThan(0);
+    for (let i = 0; i < 10; i++) await a.channel.publish(`later${i}`);
+    const seenOnA = await onA.waitEvents(published + 10, 20_000);
+    const n = seenOnA.at(-1)!.id!;
+    expect(n).to.equal(`0-${published + 10}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const bPos = Number(b.channel.lastId.slice(2));
+    expect(bPos, 'b\'s reader is behind a').to.be.below(published + 10);
+    // the client moves from a to b with an id b's reader has not reached yet
+    const moved = await connectSSE(`${b.ctx.base}/events`, { 'Last-Event-ID': n });
+    cleanup.push(() => moved.close());
+    await eventually(() => b.channel.size === 2, 'the moved client to join');
+    await a.channel.publish('fresh');
+    slow.socket.resume(); // b's reader goes on: everything up to n is skipped for the moved client
+    const [ev] = await moved.waitEvents(1, 20_000);
+    expect([ev!.id, ev!.data]).to.deep.equal([`0-${published + 11}`, 'fresh']);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(moved.parser.events).to.have.length(1);
+    expect(b.channel.lastId).to.equal(`0-${published + 11}`);
   });
 });
