@@ -134,14 +134,16 @@ describe('backplane: Channel over Redis', function () {
     expect(err).to.be.instanceOf(BackplaneError);
     expect((err as BackplaneError).code).to.equal('EBACKPLANE');
     expect((err as Error).message).to.include(`redis://127.0.0.1:${port}`).and.to.include('ECONNREFUSED');
+    expect((err as Error).message.split(`redis://127.0.0.1:${port}`), 'the URL named once').to.have.length(2);
     expect(Date.now() - started).to.be.below(5000);
     expect(app.stats().connectionsAccepted ?? 0).to.equal(0);
     await app.close();
     // a publish on a backplane that never connected rejects the same way
-    const lone = redisBackplane({ url: `redis://127.0.0.1:${port}`, connectTimeout: 500 });
+    const lone = redisBackplane({ url: `redis://ann:s3cret@127.0.0.1:${port}`, connectTimeout: 500 });
     const ch = new Channel({ name: 'x', backplane: lone });
     const perr = await ch.publish('x').then(() => null, (e: unknown) => e);
     expect((perr as BackplaneError).code).to.equal('EBACKPLANE');
+    expect((perr as Error).message).to.include(`redis://ann:***@127.0.0.1:${port}`).and.not.to.include('s3cret');
     await lone.close();
   });
 
@@ -314,5 +316,23 @@ describe('backplane: Channel over Redis', function () {
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(moved.parser.events).to.have.length(1);
     expect(b.channel.lastId).to.equal(`0-${published + 11}`);
+  });
+
+  it('a stream no backplane wrote (ids not 0-<n>): a subscriber is dropped (joinErrors), a publish is refused with EBACKPLANE', async () => {
+    const a = await node('foreign');
+    const { createClient } = await import('redis');
+    const raw = createClient({ url: redis.url });
+    raw.on('error', () => {});
+    await raw.connect();
+    await raw.sendCommand(['XADD', 'catzilla:sse:foreign', '*', 'd', 'not ours']);
+    raw.destroy();
+    const conn = await connectSSE(`${a.ctx.base}/events`);
+    cleanup.push(() => conn.close());
+    await conn.waitEnd(10_000);
+    expect(a.channel.stats()).to.deep.include({ subscribers: 0, joining: 0, joinErrors: 1 });
+    const err = await a.channel.publish('x').then(() => null, (e: unknown) => e);
+    expect((err as BackplaneError).code).to.equal('EBACKPLANE');
+    expect((err as Error).message).to.match(/Redis refused the publish to catzilla:sse:foreign/);
+    expect(a.bp.stats().keys).to.equal(0);
   });
 });

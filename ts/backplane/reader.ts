@@ -12,7 +12,7 @@
  */
 import type { RedisBackplane, RedisClientLike } from './redis.js';
 import { lastSeqOf } from './redis.js';
-import { field, streamId, type StreamEntry, type StreamListener } from './types.js';
+import { BackplaneError, field, streamId, type StreamEntry, type StreamListener } from './types.js';
 
 interface Followed {
   /** Position: the seq of the last entry delivered (null until known). */
@@ -229,7 +229,16 @@ export class StreamReader {
   private async startPositions(client: RedisClientLike): Promise<void> {
     for (const [key, f] of this.keys) {
       if (f.seq !== null) continue;
-      const seq = await lastSeqOf(client, key);
+      let seq: number;
+      try {
+        seq = await lastSeqOf(client, key);
+      } catch (err) {
+        if (!(err instanceof BackplaneError)) throw err; // the connection: the loop retries
+        // a stream no backplane wrote (ids not 0-<n>): its followers are told, it is not read
+        if (this.keys.get(key) === f) this.keys.delete(key);
+        for (const s of f.starting) s.reject(err);
+        continue;
+      }
       if (this.keys.get(key) !== f) continue; // unfollowed meanwhile
       f.seq = seq;
       const starting = f.starting;

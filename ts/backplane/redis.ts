@@ -141,6 +141,8 @@ export class RedisBackplane implements Backplane {
     } catch (err) {
       for (const c of [client, reader]) if (c.isOpen) c.destroy();
       if (err instanceof BackplaneError) throw err;
+      const original = (err as { originalError?: unknown } | null)?.originalError; // node-redis's ReconnectStrategyError wraps ours
+      if (original instanceof BackplaneError) throw original;
       throw new BackplaneError(`cannot connect to Redis at ${this.safeUrl}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     }
     if (this.closed) {
@@ -248,7 +250,6 @@ export class RedisBackplane implements Backplane {
     if (client?.isOpen) client.destroy();
   }
 
-  /** @internal */
   get isClosed(): boolean {
     return this.closed;
   }

@@ -48,6 +48,8 @@ export interface Backplane {
   readonly prefix: string;
   /** A string unique to this backplane object (rooms tag a broadcast's sender with it). */
   readonly instanceId: string;
+  /** close() was called. */
+  readonly isClosed: boolean;
   /** Appends an entry; resolves with its id ("0-<n>"), or rejects with a BackplaneError. */
   append(key: string, fields: Array<string | Buffer>, maxLen: number): Promise<string>;
   /**

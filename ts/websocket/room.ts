@@ -155,14 +155,26 @@ export class Room<R extends BroadcastResult = number> {
   /** @internal WebSocket.join */
   add(ws: WebSocket<any>): void {
     this.members.add(ws);
+    this.follow();
+  }
+
+  /**
+   * Backplane: the reader follows the room while it has members here. A follow that fails (the
+   * backplane could not connect yet) is tried again every second while members remain.
+   */
+  private follow(): void {
     const link = this.link;
-    if (link !== null && link.listener === null) {
-      link.listener = (entries) => this.receive(entries);
-      link.following = link.backplane.watch(link.key, link.listener);
-      link.following.catch(() => {
-        // Redis was away: the reader follows the key once it is back (the follow stays registered)
-      });
-    }
+    if (link === null || link.listener !== null || this.members.size === 0 || link.backplane.isClosed) return;
+    const listener: StreamListener = (entries) => this.receive(entries);
+    link.listener = listener;
+    link.following = link.backplane.watch(link.key, listener);
+    link.following.catch(() => {
+      if (link.listener !== listener) return;
+      link.backplane.unwatch(link.key, listener);
+      link.listener = null;
+      link.following = null;
+      setTimeout(() => this.follow(), 1000).unref();
+    });
   }
 
   /** @internal WebSocket.leave and the end of a socket */
