@@ -216,8 +216,12 @@ describe('backplane: separate processes on one Redis', function () {
     await eventually(async () => (await (await fetch(`${a.base}/room-ready/slow`)).json()).members === 1, 'one member on a');
     slow.socket.pause();
     const payload = 'm'.repeat(16 * 1024);
-    const N = 400; // 6.4 MiB: far past a paused socket's kernel buffers and the 64 KiB high watermark
-    for (let k = 0; k < N; k++) expect((await post(`${a.base}/broadcast/slow`, `${k}:${payload}`)).status).to.equal(200);
+    // until the policy acted on b (bounded: 2,000 x 16 KiB), past the paused socket's kernel buffers
+    let N = 0;
+    while (N < 2000) {
+      for (let k = 0; k < 50; k++) expect((await post(`${a.base}/broadcast/slow`, `${N++}:${payload}`)).status).to.equal(200);
+      if ((await (await fetch(`${b.base}/room-stats/slow`)).json()).dropped > 0) break;
+    }
     for (const m of [fast, remote]) {
       for (let k = 0; k < N; k++) expect((await m.next(`message ${k}`, 10_000)).payload.toString().split(':')[0]).to.equal(String(k));
     }
