@@ -335,4 +335,34 @@ describe('backplane: Channel over Redis', function () {
     expect((err as Error).message).to.match(/Redis refused the publish to catzilla:sse:foreign/);
     expect(a.bp.stats().keys).to.equal(0);
   });
+
+  it('a reader held back past the window (block) finds the trimmed hole: its live subscribers get the gap event, then what the stream kept', async () => {
+    const a = await node('behind', { replay: 10 });
+    const b = await node('behind', { replay: 10, channel: { policy: 'block', maxQueueBytes: 64 * 1024, sse: { heartbeat: 0, highWaterMark: 4096, lowWaterMark: 1024 } } });
+    const fast = await subscribe(b);
+    const slow = await RawClient.connect(b.ctx.port);
+    cleanup.push(() => slow.destroy());
+    await slow.send(requestBytes({ path: '/events' }));
+    await slow.until(() => slow.buffer.includes(': ok'), 'the slow subscriber');
+    slow.socket.pause();
+    await eventually(() => b.channel.size === 2, 'two subscribers on b');
+    const EVENT = 'q'.repeat(8 * 1024);
+    let published = 0;
+    while (b.channel.stats().blocked === 0 && published < 4000) {
+      await a.channel.publish(EVENT);
+      published++;
+      if (published % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(b.channel.stats().blocked).to.be.greaterThan(0);
+    const cursor = Number(b.channel.lastId.slice(2));
+    for (let i = 0; i < 500; i++) await a.channel.publish(`t${i}`); // the window (~10, trimmed by nodes of 100) moves past b's reader
+    const kept = await a.bp.range('catzilla:sse:behind', 0, published + 500);
+    expect(kept[0]!.seq, 'entries after b\'s position were trimmed').to.be.greaterThan(cursor + 1);
+    slow.socket.resume();
+    const events = await fast.waitEvents(cursor + 1 + kept.length, 30_000);
+    expect(events.slice(0, cursor).map((e) => e.id)).to.deep.equal(Array.from({ length: cursor }, (_, i) => `0-${i + 1}`));
+    expect(events[cursor]!.event).to.equal('gap');
+    expect(JSON.parse(events[cursor]!.data)).to.deep.include({ lastEventId: `0-${cursor}`, oldestId: `0-${kept[0]!.seq}`, reason: 'too-old' });
+    expect(events.slice(cursor + 1).map((e) => e.id)).to.deep.equal(kept.map((e) => `0-${e.seq}`));
+  });
 });

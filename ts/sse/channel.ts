@@ -365,6 +365,8 @@ export class Channel {
       this.counters.gaps++;
       sub.queue.push(gap, false);
     }
+    // a subscriber still catching up gets it in its place, unless its replay already went past it
+    for (const sub of this.joining) sub.held?.push([next - 0.5, gap]);
   }
 
   /** An SSE response subscribing the client, resuming from its Last-Event-ID. */
@@ -493,7 +495,7 @@ export class Channel {
         if (n > (await this.backplane!.lastSeq(this.key))) {
           gap = { reason: 'unknown-id', oldest: this.ring.oldest };
           replay = this.ring.since(-1);
-          after = upTo;
+          after = this.seq; // the ring as it is now (the reader may have moved during the await)
         } else {
           sub.skipTo = n;
         }
