@@ -27,7 +27,6 @@ interface Followed {
   starting: Array<{ resolve(seq: number): void; reject(err: unknown): void }>;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export class StreamReader {
   private readonly keys = new Map<string, Followed>();
@@ -39,6 +38,8 @@ export class StreamReader {
   /** An XREAD is in flight. */
   private reading = false;
   private wakeIdle: (() => void) | null = null;
+  /** Ends a backoff pause at once (stop()). */
+  private wakePause: (() => void) | null = null;
   /** The key set changed since the current XREAD was sent. */
   private dirty = false;
   private unblocking = false;
@@ -89,6 +90,7 @@ export class StreamReader {
   async stop(): Promise<void> {
     this.stopped = true;
     this.wakeIdle?.();
+    this.wakePause?.();
     const client = this.client;
     this.client = null;
     if (client?.isOpen) client.destroy(); // ends a blocked XREAD at once
@@ -105,6 +107,20 @@ export class StreamReader {
         }
       }
     }
+  }
+
+  /** A backoff pause that stop() ends at once (so a closing app does not wait for it). */
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        if (self.wakePause === done) self.wakePause = null;
+        resolve();
+      }
+      this.wakePause = done;
+    });
   }
 
   /** The key set changed: wake an idle loop, or interrupt the read in flight. */
@@ -131,7 +147,7 @@ export class StreamReader {
         const client = await this.owner.client();
         const done = await client.sendCommand<number>(['CLIENT', 'UNBLOCK', String(id)]);
         if (Number(done) === 1) return;
-        await sleep(2);
+        await new Promise<void>((resolve) => setTimeout(resolve, 2));
       }
     } catch {
       // Redis is away: the read fails too, and the loop starts over with the new keys.
@@ -152,7 +168,7 @@ export class StreamReader {
           continue;
         }
         if (!client.isReady) {
-          await sleep(Math.min(20 * 2 ** failures, 500));
+          await this.pause(Math.min(20 * 2 ** failures, 500));
           continue;
         }
         if (this.clientId === null) {
@@ -188,7 +204,7 @@ export class StreamReader {
         this.clientId = null; // a new connection has a new id
         this.owner.lastError = (err as Error)?.message ?? String(err);
         failures++;
-        await sleep(Math.min(50 * 2 ** Math.min(failures, 6), 1000));
+        await this.pause(Math.min(50 * 2 ** Math.min(failures, 6), 1000));
       }
     }
   }

@@ -9,7 +9,7 @@
  * member misses this message, counted in `dropped`), 'disconnect' (it is closed with 1013
  * "try again later"), or 'queue' (sent anyway; the stall timeout bounds it).
  *
- * Rooms on a backplane (`new Rooms({ backplane: redisBackplane({ url }) })`) are shared by every
+ * Rooms on a backplane (`Rooms.shared(redisBackplane({ url }))`) are shared by every
  * process on that Redis: `broadcast()` appends the message to the room's Redis Stream and returns
  * a promise of its id; each process that has members delivers what its reader reads to them,
  * with the same per-member policy. (`app.room()` stays in-process.) Entries keep their Redis
@@ -191,15 +191,13 @@ export class Room<R extends BroadcastResult = number> {
 }
 
 export interface RoomsOptions {
-  /** Share the rooms across processes (redisBackplane()). */
-  backplane?: Backplane;
-  /** Messages a room's stream keeps (XADD MAXLEN ~, default 1000), for resumable rooms to come. */
+  /** Backplane rooms: messages a room's stream keeps (XADD MAXLEN ~, default 1000), for resumable rooms to come. */
   window?: number;
 }
 
 /**
  * A set of named rooms: the app's own (`app.room()`, in-process), or, with a backplane, rooms
- * shared by every process (`new Rooms({ backplane })`: broadcast() then returns Promise<string>).
+ * shared by every process (`Rooms.shared(backplane)`: broadcast() then returns Promise<string>).
  */
 export class Rooms<R extends BroadcastResult = number> {
   private readonly byName = new Map<string, Room<R>>();
@@ -210,8 +208,9 @@ export class Rooms<R extends BroadcastResult = number> {
     if (this.byName.get(room.name) === room && room.policy === 'drop' && room.dropped === 0 && room.disconnected === 0) this.byName.delete(room.name);
   };
 
-  constructor(options: RoomsOptions = {}) {
-    this.backplane = options.backplane ?? null;
+  /** In-process rooms; `Rooms.shared(backplane)` makes rooms shared through a backplane. */
+  constructor(options: RoomsOptions = {}, /** @internal use Rooms.shared() */ backplane: Backplane | null = null) {
+    this.backplane = backplane;
     if (this.backplane !== null && (typeof this.backplane !== 'object' || typeof this.backplane.append !== 'function')) throw new TypeError('Rooms option backplane must be a backplane (redisBackplane())');
     const window = options.window ?? 1000;
     if (!Number.isSafeInteger(window) || window < 1) throw new TypeError(`Rooms option window must be a positive integer, got ${String(window)}`);
@@ -219,8 +218,8 @@ export class Rooms<R extends BroadcastResult = number> {
   }
 
   /** Rooms whose broadcast goes through a backplane. */
-  static shared(backplane: Backplane, options: Omit<RoomsOptions, 'backplane'> = {}): Rooms<Promise<string>> {
-    return new Rooms<Promise<string>>({ ...options, backplane });
+  static shared(backplane: Backplane, options: RoomsOptions = {}): Rooms<Promise<string>> {
+    return new Rooms<Promise<string>>(options, backplane);
   }
 
   /** The room called `name`, created when needed. */
