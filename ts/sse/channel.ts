@@ -102,10 +102,6 @@ class Subscriber implements SSEServer, CloseTarget {
   scheduled = false;
   /** A write is waiting for the stream to drain. */
   writing = false;
-  /** Backplane: events read while this subscriber catches up (seq, frame), queued after its replay. */
-  held: Array<[number, Buffer]> | null = null;
-  /** Backplane: events up to this seq were sent to its client by another process (its reader was ahead of ours). */
-  skipTo = 0;
 
   constructor(
     private readonly channel: Channel,
@@ -193,8 +189,13 @@ export class Channel {
   private readonly backplane: Backplane | null;
   private readonly key: string;
   private readonly window: number;
-  /** Subscribers catching up (backplane). */
-  private readonly joining = new Set<Subscriber>();
+  /**
+   * Backplane: subscribers catching up, each with the events read meanwhile (seq, frame),
+   * queued after its replay. (Kept here, not on the Subscriber: an idle subscriber stays small.)
+   */
+  private readonly joining = new Map<Subscriber, Array<[number, Buffer]>>();
+  /** Backplane: subscribers whose client already has the events up to a seq our reader has not reached (another process's reader was ahead). */
+  private readonly skips = new Map<Subscriber, number>();
   /** The reader follows this channel's key (settles once its position is known). */
   private following: Promise<void> | null = null;
   private readonly listener: StreamListener = (entries, restarted) => (restarted === true ? this.streamReplaced() : this.deliver(entries));
@@ -269,7 +270,7 @@ export class Channel {
   /** Queues `buf` for every subscriber; the publishes a 'block' policy has to wait for, or null. */
   private fanOut(buf: Buffer, seq: number, waits: Promise<void>[] | null): Promise<void>[] | null {
     for (const sub of this.subs) {
-      if (seq <= sub.skipTo) continue;
+      if (this.skips.size > 0 && seq <= (this.skips.get(sub) ?? 0)) continue;
       const before = sub.queue.dropped;
       if (sub.queue.push(buf)) {
         this.counters.dropped += sub.queue.dropped - before;
@@ -330,9 +331,10 @@ export class Channel {
       const buf = this.frame(entry);
       if (buf === null) continue;
       this.ring.push(entry.seq, buf);
-      for (const sub of this.joining) sub.held?.push([entry.seq, buf]);
+      for (const held of this.joining.values()) held.push([entry.seq, buf]);
       waits = this.fanOut(buf, entry.seq, waits);
     }
+    for (const [sub, upTo] of this.skips) if (upTo <= this.seq) this.skips.delete(sub);
     if (waits === null) return;
     this.counters.blocked++;
     return Promise.all(waits).then(() => {});
@@ -366,7 +368,7 @@ export class Channel {
       sub.queue.push(gap, false);
     }
     // a subscriber still catching up gets it in its place, unless its replay already went past it
-    for (const sub of this.joining) sub.held?.push([next - 0.5, gap]);
+    for (const held of this.joining.values()) held.push([next - 0.5, gap]);
   }
 
   /** An SSE response subscribing the client, resuming from its Last-Event-ID. */
@@ -386,7 +388,7 @@ export class Channel {
    * as errors.
    */
   disconnectAll(): number {
-    const subs = [...this.subs, ...this.joining];
+    const subs = [...this.subs, ...this.joining.keys()];
     for (const sub of subs) {
       this.leave(sub);
       sub.stream?.abort(); // no error: the application's close
@@ -441,8 +443,7 @@ export class Channel {
       if (n !== null) this.queueReplay(sub, this.ring.since(n));
       return this.live(sub);
     }
-    sub.held = [];
-    this.joining.add(sub);
+    this.joining.set(sub, []);
     this.follow()
       .then(() => this.catchUp(sub, last === '' ? null : last, n))
       .catch(() => {
@@ -481,7 +482,7 @@ export class Channel {
 
   private async catchUp(sub: Subscriber, last: string | null, n: number | null): Promise<void> {
     if (sub.queue.isClosed) return void this.leave(sub);
-    const upTo = this.seq; // the reader's position now: what comes after is in sub.held
+    const upTo = this.seq; // the reader's position now: what comes after is held for it
     let replay: Buffer[] = [];
     let gap: { reason: string; oldest: number | null } | null = null;
     let after = 0;
@@ -497,7 +498,7 @@ export class Channel {
           replay = this.ring.since(-1);
           after = this.seq; // the ring as it is now (the reader may have moved during the await)
         } else {
-          sub.skipTo = n;
+          this.skips.set(sub, n);
         }
       } else if (n < upTo) {
         const oldest = this.ring.oldest;
@@ -520,8 +521,7 @@ export class Channel {
       sub.queue.push(Buffer.from(serializeEvent({ event: this.gapEvent, data })), false);
     }
     this.queueReplay(sub, replay);
-    const held = sub.held ?? [];
-    sub.held = null;
+    const held = this.joining.get(sub) ?? [];
     this.joining.delete(sub);
     for (const [seq, buf] of held) if (seq > after) sub.queue.push(buf, false);
     this.live(sub);
@@ -584,7 +584,7 @@ export class Channel {
   leave(sub: Subscriber): void {
     this.subs.delete(sub);
     this.joining.delete(sub);
-    sub.held = null;
+    this.skips.delete(sub);
     sub.queue.close();
     this.unfollowWhenIdle();
   }
