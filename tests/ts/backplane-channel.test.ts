@@ -256,6 +256,28 @@ describe('backplane: Channel over Redis', function () {
     console.log(`      latency publish -> reader (XADD, XREAD): p50 ${rp(0.5)} ms, p99 ${rp(0.99)} ms, max ${r.at(-1)!.toFixed(2)} ms`);
     console.log(`      latency publish -> SSE client via the reader: p50 ${p(0.5)} ms, p99 ${p(0.99)} ms, max ${sorted.at(-1)!.toFixed(2)} ms (${N} events at 1,000/s)`);
     expect(readerLat).to.have.length(N);
+    // a key followed while the reader is blocked on another: CLIENT UNBLOCK makes it join the next read at once (blockMs is 5 s)
+    const joins: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const got = new Promise<number>((resolve) => {
+        const l = () => {
+          resolve(performance.now());
+          b.bp.unwatch(`catzilla:sse:late-${i}`, l);
+        };
+        void b.bp.watch(`catzilla:sse:late-${i}`, l).then(async () => {
+          t0 = performance.now();
+          await a.bp.append(`catzilla:sse:late-${i}`, ['d', 'x'], 10);
+        });
+      });
+      let t0 = 0;
+      const started = performance.now();
+      const at = await got;
+      joins.push(at - started);
+      expect(t0).to.be.greaterThan(0);
+      expect(at - started, 'the follow did not wait for the 5 s block to end').to.be.below(4000);
+    }
+    joins.sort((x, y) => x - y);
+    console.log(`      a new key while the reader blocks: follow + first event p50 ${joins[10]!.toFixed(2)} ms, max ${joins.at(-1)!.toFixed(2)} ms (20 keys)`);
     expect(s.parser.events.map((e) => e.data)).to.deep.equal(Array.from({ length: N }, (_, i) => `l${i}`));
   });
 
