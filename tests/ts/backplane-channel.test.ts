@@ -7,7 +7,8 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
-import { App, BackplaneError, Channel, redisBackplane, type ChannelOptions, type RedisBackplane } from '../../ts/index.js';
+import { App, BackplaneError, Channel, redisBackplane, type ChannelOptions, type RedisBackplane, type RedisBackplaneOptions } from '../../ts/index.js';
+import { startProxy } from '../helpers/tcp-proxy.js';
 import { RawClient, requestBytes } from '../helpers/raw-client.js';
 import { eventually } from '../helpers/backplane-child.js';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis.js';
@@ -32,11 +33,11 @@ describe('backplane: Channel over Redis', function () {
   });
 
   /** An app with a backplane and the channel `name` on /events (a "process"). */
-  async function node(name: string, opts: { replay?: number; url?: string; channel?: ChannelOptions } = {}): Promise<{ ctx: AppContext; bp: RedisBackplane; channel: Channel }> {
+  async function node(name: string, opts: { replay?: number; url?: string; channel?: ChannelOptions; backplane?: RedisBackplaneOptions } = {}): Promise<{ ctx: AppContext; bp: RedisBackplane; channel: Channel }> {
     let bp!: RedisBackplane;
     let channel!: Channel;
     const ctx = await startApp((app: App) => {
-      bp = redisBackplane({ url: opts.url ?? redis.url, app, publishTimeout: 2000 });
+      bp = redisBackplane({ url: opts.url ?? redis.url, app, publishTimeout: 2000, ...opts.backplane });
       channel = new Channel({ name, backplane: bp, replay: opts.replay ?? 1000, sse: QUIET, ...opts.channel });
       app.get('/events', (req) => channel.subscribe(req));
     });
@@ -386,5 +387,31 @@ describe('backplane: Channel over Redis', function () {
     expect(events[cursor]!.event).to.equal('gap');
     expect(JSON.parse(events[cursor]!.data)).to.deep.include({ lastEventId: `0-${cursor}`, oldestId: `0-${kept[0]!.seq}`, reason: 'too-old' });
     expect(events.slice(cursor + 1).map((e) => e.id)).to.deep.equal(kept.map((e) => `0-${e.seq}`));
+  });
+
+  it('connections that go silent without closing (half-open): the reader\'s is replaced after its block timeout plus the watchdog, nothing lost; a publish is bounded and indeterminate', async () => {
+    const proxy = await startProxy(redis.port);
+    cleanup.push(() => proxy.close());
+    const a = await node('silent');
+    const b = await node('silent', { url: `redis://127.0.0.1:${proxy.port}`, backplane: { blockMs: 300 } });
+    const s = await subscribe(b);
+    await a.channel.publish('p0');
+    await s.waitEvents(1);
+    proxy.freeze(); // b's connections stay open, and nothing passes any more
+    for (let i = 1; i <= 5; i++) await a.channel.publish(`p${i}`);
+    const events = await s.waitEvents(6, 20_000); // 300 ms block + 3 s watchdog, then a new connection
+    expect(events.map((e) => [e.id, e.data])).to.deep.equal(Array.from({ length: 6 }, (_, i) => [`0-${i + 1}`, `p${i}`]));
+    expect(b.bp.stats().reconnects).to.be.at.least(1);
+    expect(String(b.bp.stats().lastError)).to.match(/went silent/);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(s.parser.events).to.have.length(6);
+    // b's command connection is silent too: a publish there is bounded by publishTimeout (2 s)
+    // and says it may or may not have been stored (it was sent; no answer came)
+    const started = Date.now();
+    const err = await b.channel.publish('lost?').then(() => null, (e: unknown) => e);
+    expect(Date.now() - started).to.be.within(1900, 4000);
+    expect(err).to.be.instanceOf(BackplaneError);
+    expect((err as BackplaneError).indeterminate).to.equal(true);
+    expect((err as Error).message).to.match(/no answer from Redis at redis:\/\/127\.0\.0\.1:\d+ within publishTimeout \(2000 ms\)/);
   });
 });

@@ -9,10 +9,16 @@
  * subscription does not wait for the block timeout. A lost connection is retried with backoff
  * and the reader goes on from each key's position: nothing twice, nothing skipped that Redis
  * still has. A key whose listener returned a promise is left out of the reads until it settles.
+ * A read that does not come back within the block timeout plus WATCHDOG_MS means a connection
+ * that went silent without closing (a half-open TCP connection, a partitioned network): it is
+ * dropped and the reader goes on with a new one.
  */
 import type { RedisBackplane, RedisClientLike } from './redis.js';
 import { lastSeqOf } from './redis.js';
 import { BackplaneError, field, streamId, type StreamEntry, type StreamListener } from './types.js';
+
+/** How long past its BLOCK timeout a read may take before its connection is given up. */
+export const WATCHDOG_MS = 3000;
 
 interface Followed {
   /** Position: the seq of the last entry delivered (null until known). */
@@ -43,6 +49,8 @@ export class StreamReader {
   /** The key set changed since the current XREAD was sent. */
   private dirty = false;
   private unblocking = false;
+  /** A replacement connection being opened (the watchdog's). */
+  private connecting: RedisClientLike | null = null;
   /** A connection worked before: a new one checks that the streams are still the ones read. */
   private connectedBefore = false;
 
@@ -94,6 +102,9 @@ export class StreamReader {
     const client = this.client;
     this.client = null;
     if (client?.isOpen) client.destroy(); // ends a blocked XREAD at once
+    const connecting = this.connecting;
+    this.connecting = null;
+    if (connecting?.isOpen) connecting.destroy();
     await this.running?.catch(() => {});
     const followed = [...this.keys.values()];
     this.keys.clear();
@@ -159,18 +170,29 @@ export class StreamReader {
   private async loop(): Promise<void> {
     let failures = 0;
     while (!this.stopped) {
-      const client = this.client;
-      if (client === null) return;
+      if (this.keys.size === 0 || (this.client !== null && this.client.isReady && this.clientId !== null && !this.hasReadable())) {
+        await new Promise<void>((resolve) => (this.wakeIdle = resolve)); // nothing to read: wait for a follow
+        this.wakeIdle = null;
+        continue;
+      }
+      if (this.client === null && !(await this.replaceConnection())) {
+        failures++;
+        await this.pause(Math.min(50 * 2 ** Math.min(failures, 6), 1000));
+        continue;
+      }
+      const client = this.client!;
+      if (!client.isReady) {
+        await this.pause(Math.min(20 * 2 ** failures, 500)); // node-redis is reconnecting it
+        continue;
+      }
+      // node-redis's command timeout only covers a command not yet written: once sent, only the
+      // connection's end settles it. So a timer of our own gives up a connection that went silent.
+      let silent = false;
+      const watchdog = setTimeout(() => {
+        silent = true;
+        client.destroy(); // rejects what is pending on it
+      }, this.blockMs + WATCHDOG_MS);
       try {
-        if (this.keys.size === 0) {
-          await new Promise<void>((resolve) => (this.wakeIdle = resolve));
-          this.wakeIdle = null;
-          continue;
-        }
-        if (!client.isReady) {
-          await this.pause(Math.min(20 * 2 ** failures, 500));
-          continue;
-        }
         if (this.clientId === null) {
           this.clientId = Number(await client.sendCommand(['CLIENT', 'ID']));
           if (this.connectedBefore) await this.checkPositions(client);
@@ -184,11 +206,7 @@ export class StreamReader {
           keys.push(key);
           ids.push(streamId(f.seq));
         }
-        if (keys.length === 0) {
-          await new Promise<void>((resolve) => (this.wakeIdle = resolve));
-          this.wakeIdle = null;
-          continue;
-        }
+        if (keys.length === 0) continue; // every key paused: the idle wait above
         this.dirty = false;
         this.reading = true;
         let reply: Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
@@ -203,10 +221,44 @@ export class StreamReader {
         if (this.stopped) return;
         this.clientId = null; // a new connection has a new id
         this.owner.lastError = (err as Error)?.message ?? String(err);
+        if (silent) {
+          // silent, not closed: this connection is given up (the next turn opens another)
+          this.owner.lastError = `the stream reader's connection went silent (no answer within ${this.blockMs + WATCHDOG_MS} ms): replaced`;
+          if (this.client === client) this.client = null;
+        }
         failures++;
         await this.pause(Math.min(50 * 2 ** Math.min(failures, 6), 1000));
+      } finally {
+        clearTimeout(watchdog);
       }
     }
+  }
+
+  /** Some followed key can be read now (its position is known and it is not paused), or needs its position. */
+  private hasReadable(): boolean {
+    for (const f of this.keys.values()) if (f.seq === null || f.paused === 0) return true;
+    return false;
+  }
+
+  /** Opens a new reader connection; false when Redis cannot be reached now. */
+  private async replaceConnection(): Promise<boolean> {
+    const c = this.owner.readerClient();
+    this.connecting = c;
+    try {
+      await c.connect();
+    } catch {
+      if (c.isOpen) c.destroy();
+      return false;
+    } finally {
+      if (this.connecting === c) this.connecting = null;
+    }
+    if (this.stopped) {
+      c.destroy();
+      return false;
+    }
+    this.client = c;
+    this.owner.counters.reconnects++;
+    return true;
   }
 
   /**

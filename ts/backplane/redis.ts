@@ -125,11 +125,9 @@ export class RedisBackplane implements Backplane {
         },
       },
     });
-    const reader = client.duplicate();
-    for (const c of [client, reader]) {
-      c.on('error', (err: Error) => (this.lastError = err.message)); // an 'error' without a listener would throw
-      c.on('reconnecting', () => this.counters.reconnects++);
-    }
+    this.listenTo(client);
+    this.template = client;
+    const reader = this.readerClient();
     try {
       await client.connect();
       const info = await client.sendCommand<string>(['INFO', 'server']);
@@ -156,6 +154,20 @@ export class RedisBackplane implements Backplane {
     this.reader.start(reader);
   }
 
+  private template: Client | null = null;
+
+  private listenTo(c: Client): void {
+    c.on('error', (err: Error) => (this.lastError = err.message)); // an 'error' without a listener would throw
+    c.on('reconnecting', () => this.counters.reconnects++);
+  }
+
+  /** @internal A new (not yet connected) connection for the stream reader. */
+  readerClient(): Client {
+    const c = this.template!.duplicate();
+    this.listenTo(c);
+    return c;
+  }
+
   /** @internal The command connection, connecting at first use. */
   async client(): Promise<Client> {
     if (this.commands === null) await this.connect();
@@ -170,14 +182,23 @@ export class RedisBackplane implements Backplane {
       for (;;) {
         if (this.closed) throw new BackplaneError(`the backplane (${this.safeUrl}) is closed`);
         await this.whenReady(client, deadline);
+        const left = Math.max(1, deadline - Date.now());
         try {
-          const id = await client.sendCommand<string>(args, { timeout: Math.max(1, deadline - Date.now()) });
+          // node-redis's timeout covers the command until it is written (then it was never sent);
+          // once written, only our own timer bounds the wait for the answer.
+          const id = await settleWithin(client.sendCommand<string>(args, { timeout: left }), left + 20, () =>
+            new BackplaneError(`no answer from Redis at ${this.safeUrl} within publishTimeout (${this.publishTimeout} ms) after the publish to ${key} was sent: it may or may not have been stored`, { indeterminate: true }),
+          );
           this.counters.published++;
           return String(id);
         } catch (err) {
+          if (err instanceof BackplaneError) throw err;
           const name = (err as object | null)?.constructor?.name ?? ''; // node-redis's error classes leave `name` as 'Error'
           // Not sent (the connection was down when we tried): waiting and sending again is safe.
           if (name === 'ClientOfflineError' && Date.now() < deadline) continue;
+          if (name === 'TimeoutError') {
+            throw new BackplaneError(`Redis at ${this.safeUrl} did not take the publish to ${key} within publishTimeout (${this.publishTimeout} ms); it was not sent`, { cause: err });
+          }
           if (name === 'ErrorReply' || name === 'SimpleError' || name === 'BlobError') {
             throw new BackplaneError(`Redis refused the publish to ${key}: ${(err as Error).message}`, { cause: err });
           }
@@ -215,13 +236,17 @@ export class RedisBackplane implements Backplane {
   async range(key: string, after: number, upTo: number): Promise<StreamEntry[]> {
     if (upTo <= after) return [];
     const client = await this.client();
-    const reply = await client.sendCommand<Array<[Buffer, Buffer[]]>>(['XRANGE', key, `(${streamId(after)}`, streamId(upTo)], { typeMapping: this.bufferReplies, timeout: this.publishTimeout });
+    const reply = await settleWithin(
+      client.sendCommand<Array<[Buffer, Buffer[]]>>(['XRANGE', key, `(${streamId(after)}`, streamId(upTo)], { typeMapping: this.bufferReplies, timeout: this.publishTimeout }),
+      this.publishTimeout + 20,
+      () => new BackplaneError(`no answer from Redis at ${this.safeUrl} within ${this.publishTimeout} ms (XRANGE ${key})`),
+    );
     return (reply ?? []).map(([id, fields]) => ({ seq: Number(id.toString('latin1').slice(2)), fields }));
   }
 
   async lastSeq(key: string): Promise<number> {
     const client = await this.client();
-    return lastSeqOf(client, key, this.publishTimeout);
+    return settleWithin(lastSeqOf(client, key, this.publishTimeout), this.publishTimeout + 20, () => new BackplaneError(`no answer from Redis at ${this.safeUrl} within ${this.publishTimeout} ms (XREVRANGE ${key})`));
   }
 
   stats(): BackplaneStats {
@@ -263,6 +288,16 @@ export async function lastSeqOf(client: Client, key: string, timeout?: number): 
   const m = /^0-(\d+)$/.exec(id);
   if (m === null) throw new BackplaneError(`the stream ${key} holds an entry ${id} that no catzilla backplane wrote (ids are 0-<n>)`);
   return Number(m[1]);
+}
+
+/** `promise`, or a rejection with `late()` after `ms` (the promise's own outcome is then ignored). */
+function settleWithin<T>(promise: Promise<T>, ms: number, late: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(late()), ms);
+  });
+  promise.catch(() => {}); // settled after the deadline: nobody is waiting for it any more
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
 function ms(value: number | undefined, dflt: number, name: string): number {
