@@ -14,7 +14,7 @@
  * dropped and the reader goes on with a new one.
  */
 import type { RedisBackplane, RedisClientLike } from './redis.js';
-import { lastSeqOf } from './redis.js';
+import { lastSeqOf, settleWithin } from './redis.js';
 import { BackplaneError, field, streamId, type StreamEntry, type StreamListener } from './types.js';
 
 /** How long past its BLOCK timeout a read may take before its connection is given up. */
@@ -156,7 +156,7 @@ export class StreamReader {
         const id = this.clientId;
         if (id === null) return;
         const client = await this.owner.client();
-        const done = await client.sendCommand<number>(['CLIENT', 'UNBLOCK', String(id)]);
+        const done = await settleWithin(client.sendCommand<number>(['CLIENT', 'UNBLOCK', String(id)]), WATCHDOG_MS, () => new Error('CLIENT UNBLOCK: no answer'));
         if (Number(done) === 1) return;
         await new Promise<void>((resolve) => setTimeout(resolve, 2));
       }

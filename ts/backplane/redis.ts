@@ -158,7 +158,11 @@ export class RedisBackplane implements Backplane {
 
   private listenTo(c: Client): void {
     c.on('error', (err: Error) => (this.lastError = err.message)); // an 'error' without a listener would throw
-    c.on('reconnecting', () => this.counters.reconnects++);
+    let ready = false;
+    c.on('ready', () => {
+      if (ready) this.counters.reconnects++; // connected again after a loss (not each attempt)
+      ready = true;
+    });
   }
 
   /** @internal A new (not yet connected) connection for the stream reader. */
@@ -311,3 +315,4 @@ export function redisBackplane(options: RedisBackplaneOptions = {}): RedisBackpl
   return new RedisBackplane(options);
 }
 export type { Client as RedisClientLike };
+export { settleWithin };
