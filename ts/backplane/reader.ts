@@ -13,9 +13,21 @@
  * that went silent without closing (a half-open TCP connection, a partitioned network): it is
  * dropped and the reader goes on with a new one.
  */
-import type { RedisBackplane, RedisClientLike } from './redis.js';
-import { lastSeqOf, settleWithin } from './redis.js';
+import { lastSeqOf, settleWithin, type RedisClientLike } from './commands.js';
 import { BackplaneError, field, streamId, type StreamEntry, type StreamListener } from './types.js';
+
+/** What the reader needs from its backplane (RedisBackplane). */
+export interface ReaderOwner {
+  /** Counters the reader adds to (delivered entries, lag, reconnections). */
+  readonly counters: { delivered: number; reconnects: number; lagMs: number; lagMaxMs: number };
+  lastError: string | null;
+  /** The type mapping that makes bulk strings Buffers. */
+  readonly bufferReplies: Record<number, unknown>;
+  /** The command connection (CLIENT UNBLOCK goes there). */
+  client(): Promise<RedisClientLike>;
+  /** A new, not yet connected, connection for the reader. */
+  readerClient(): RedisClientLike;
+}
 
 /** How long past its BLOCK timeout a read may take before its connection is given up. */
 export const WATCHDOG_MS = 3000;
@@ -55,7 +67,7 @@ export class StreamReader {
   private connectedBefore = false;
 
   constructor(
-    private readonly owner: RedisBackplane,
+    private readonly owner: ReaderOwner,
     private readonly blockMs: number,
     private readonly count: number,
   ) {}

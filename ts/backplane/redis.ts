@@ -21,7 +21,8 @@
 import type * as Crypto from 'node:crypto';
 import type { App } from '../app.js';
 import { lazy } from '../lazy.js';
-import { StreamReader } from './reader.js';
+import { lastSeqOf, settleWithin, type RedisClientLike as Client } from './commands.js';
+import { StreamReader, type ReaderOwner } from './reader.js';
 import { BackplaneError, streamId, type Backplane, type BackplaneStats, type StreamEntry, type StreamListener } from './types.js';
 
 export interface RedisBackplaneOptions {
@@ -43,23 +44,13 @@ export interface RedisBackplaneOptions {
   readCount?: number;
 }
 
-type Client = {
-  isReady: boolean;
-  isOpen: boolean;
-  connect(): Promise<unknown>;
-  destroy(): void;
-  close(): Promise<void>;
-  duplicate(): Client;
-  on(event: string, fn: (arg: any) => void): unknown;
-  sendCommand<T = unknown>(args: ReadonlyArray<string | Buffer>, options?: { timeout?: number; typeMapping?: Record<number, unknown> }): Promise<T>;
-};
 
 type RedisModule = { createClient(options: Record<string, unknown>): Client; RESP_TYPES: { BLOB_STRING: number } };
 
 const crypto = lazy<typeof Crypto>('node:crypto');
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export class RedisBackplane implements Backplane {
+export class RedisBackplane implements Backplane, ReaderOwner {
   readonly prefix: string;
   readonly instanceId = crypto().randomBytes(8).toString('hex');
   readonly url: string;
@@ -284,25 +275,7 @@ export class RedisBackplane implements Backplane {
   }
 }
 
-/** @internal The seq of the last entry of `key` (0 when empty or absent). */
-export async function lastSeqOf(client: Client, key: string, timeout?: number): Promise<number> {
-  const reply = await client.sendCommand<Array<[string, unknown]>>(['XREVRANGE', key, '+', '-', 'COUNT', '1'], timeout === undefined ? undefined : { timeout });
-  if (!Array.isArray(reply) || reply.length === 0) return 0;
-  const id = String(reply[0]![0]);
-  const m = /^0-(\d+)$/.exec(id);
-  if (m === null) throw new BackplaneError(`the stream ${key} holds an entry ${id} that no catzilla backplane wrote (ids are 0-<n>)`);
-  return Number(m[1]);
-}
 
-/** `promise`, or a rejection with `late()` after `ms` (the promise's own outcome is then ignored). */
-function settleWithin<T>(promise: Promise<T>, ms: number, late: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(late()), ms);
-  });
-  promise.catch(() => {}); // settled after the deadline: nobody is waiting for it any more
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
-}
 
 function ms(value: number | undefined, dflt: number, name: string): number {
   if (value === undefined) return dflt;
@@ -314,5 +287,4 @@ function ms(value: number | undefined, dflt: number, name: string): number {
 export function redisBackplane(options: RedisBackplaneOptions = {}): RedisBackplane {
   return new RedisBackplane(options);
 }
-export type { Client as RedisClientLike };
-export { settleWithin };
+
