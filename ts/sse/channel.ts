@@ -242,7 +242,9 @@ export class Channel {
   /**
    * Publishes an event (a string is its data; the channel assigns the id). Resolves with
    * the id once every subscriber took it: at once, except under 'block' while a
-   * subscriber's queue is over its limit.
+   * subscriber's queue is over its limit. On a backplane it resolves with the Redis id once
+   * Redis stored the event (subscribers everywhere get it from their process's reader), or
+   * rejects with EBACKPLANE (see redisBackplane()).
    */
   publish(event: SSEEvent | string): Promise<string> {
     if (this.closed) return Promise.reject(new TypeError('Channel.publish(): the channel is closed'));
