@@ -124,3 +124,28 @@ export async function startRedis(): Promise<RedisServer> {
   };
   return server;
 }
+
+/**
+ * Mocha hooks for a describe(): one redis-server for the suite (started in before(), destroyed
+ * in after()), and a list of clean-ups run after each test, last registered first.
+ */
+export function redisForSuite(): { readonly redis: RedisServer; cleanup: Array<() => Promise<unknown> | unknown> } {
+  let server: RedisServer | null = null;
+  const cleanup: Array<() => Promise<unknown> | unknown> = [];
+  before(async () => {
+    server = await startRedis();
+  });
+  after(async () => {
+    await server?.destroy();
+  });
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+  return {
+    get redis() {
+      if (server === null) throw new Error('redis-server is not started yet (use it inside a test or hook)');
+      return server;
+    },
+    cleanup,
+  };
+}

@@ -11,7 +11,7 @@ import { App, BackplaneError, Channel, redisBackplane, type ChannelOptions, type
 import { startProxy } from '../helpers/tcp-proxy.js';
 import { RawClient, requestBytes } from '../helpers/raw-client.js';
 import { eventually } from '../helpers/backplane-child.js';
-import { freePort, startRedis, type RedisServer } from '../helpers/redis.js';
+import { freePort, redisForSuite } from '../helpers/redis.js';
 import { connectSSE, type SSEConnection } from '../helpers/sse-client.js';
 import { startApp, type AppContext } from '../helpers/with-app.js';
 
@@ -19,25 +19,15 @@ const QUIET = { heartbeat: 0 };
 
 describe('backplane: Channel over Redis', function () {
   this.timeout(60_000);
-  let redis: RedisServer;
-  const cleanup: Array<() => Promise<unknown> | unknown> = [];
-
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis?.destroy();
-  });
-  afterEach(async () => {
-    for (const fn of cleanup.splice(0).reverse()) await fn();
-  });
+  const suite = redisForSuite();
+  const cleanup = suite.cleanup;
 
   /** An app with a backplane and the channel `name` on /events (a "process"). */
   async function node(name: string, opts: { replay?: number; url?: string; channel?: ChannelOptions; backplane?: RedisBackplaneOptions } = {}): Promise<{ ctx: AppContext; bp: RedisBackplane; channel: Channel }> {
     let bp!: RedisBackplane;
     let channel!: Channel;
     const ctx = await startApp((app: App) => {
-      bp = redisBackplane({ url: opts.url ?? redis.url, app, publishTimeout: 2000, ...opts.backplane });
+      bp = redisBackplane({ url: opts.url ?? suite.redis.url, app, publishTimeout: 2000, ...opts.backplane });
       channel = new Channel({ name, backplane: bp, replay: opts.replay ?? 1000, sse: QUIET, ...opts.channel });
       app.get('/events', (req) => channel.subscribe(req));
     });
@@ -149,7 +139,7 @@ describe('backplane: Channel over Redis', function () {
   });
 
   it('a backplane channel needs a name; startId does not apply', () => {
-    const bp = redisBackplane({ url: redis.url });
+    const bp = redisBackplane({ url: suite.redis.url });
     expect(() => new Channel({ backplane: bp })).to.throw(TypeError, /name/);
     expect(() => new Channel({ name: '', backplane: bp })).to.throw(TypeError, /name/);
     expect(() => new Channel({ name: 'n', backplane: bp, startId: 5 })).to.throw(TypeError, /startId/);
@@ -288,9 +278,9 @@ describe('backplane: Channel over Redis', function () {
     const s = await subscribe(b);
     for (let i = 1; i <= 5; i++) await a.channel.publish(`old${i}`);
     await s.waitEvents(5);
-    await redis.stop();
-    fs.rmSync(path.join(redis.dir, 'appendonlydir'), { recursive: true, force: true }); // as if it had no persistence
-    await redis.start();
+    await suite.redis.stop();
+    fs.rmSync(path.join(suite.redis.dir, 'appendonlydir'), { recursive: true, force: true }); // as if it had no persistence
+    await suite.redis.start();
     // the publisher retries within publishTimeout while its connection comes back
     await eventually(() => a.bp.stats().connected && b.bp.stats().connected, 'both backplanes to reconnect');
     expect(await a.channel.publish('new1')).to.equal('0-1');
@@ -303,16 +293,20 @@ describe('backplane: Channel over Redis', function () {
     expect(b.bp.stats().reconnects).to.be.greaterThan(0);
   });
 
-  it("policy 'block' holds this process's reader for the channel; a client ahead of that reader (from another process) gets only what follows its id", async () => {
-    const a = await node('ahead');
-    const b = await node('ahead', { channel: { policy: 'block', maxQueueBytes: 64 * 1024, sse: { heartbeat: 0, highWaterMark: 4096, lowWaterMark: 1024 } } });
-    const onA = await subscribe(a);
+  const BLOCKING: ChannelOptions = { policy: 'block', maxQueueBytes: 64 * 1024, sse: { heartbeat: 0, highWaterMark: 4096, lowWaterMark: 1024 } };
+
+  /**
+   * A paused raw subscriber on `b` (a 'block' channel), then 8 KiB events published on `a` until
+   * b's reader waits for it (bounded: 4,000 events). Returns the slow client and the count.
+   */
+  async function holdReader(a: { channel: Channel }, b: { ctx: AppContext; channel: Channel }): Promise<{ slow: RawClient; published: number }> {
+    const before = b.channel.size;
     const slow = await RawClient.connect(b.ctx.port);
     cleanup.push(() => slow.destroy());
     await slow.send(requestBytes({ path: '/events' }));
     await slow.until(() => slow.buffer.includes(': ok'), 'the slow subscriber');
     slow.socket.pause();
-    await eventually(() => b.channel.size === 1, 'the slow subscriber to join');
+    await eventually(() => b.channel.size === before + 1, 'the slow subscriber to join');
     const EVENT = 'z'.repeat(8 * 1024);
     let published = 0;
     while (b.channel.stats().blocked === 0 && published < 4000) {
@@ -321,6 +315,14 @@ describe('backplane: Channel over Redis', function () {
       if (published % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
     }
     expect(b.channel.stats().blocked, 'b\'s reader waits for its slow subscriber').to.be.greaterThan(0);
+    return { slow, published };
+  }
+
+  it("policy 'block' holds this process's reader for the channel; a client ahead of that reader (from another process) gets only what follows its id", async () => {
+    const a = await node('ahead');
+    const b = await node('ahead', { channel: BLOCKING });
+    const onA = await subscribe(a);
+    const { slow, published } = await holdReader(a, b);
     for (let i = 0; i < 10; i++) await a.channel.publish(`later${i}`);
     const seenOnA = await onA.waitEvents(published + 10, 20_000);
     const n = seenOnA.at(-1)!.id!;
@@ -344,7 +346,7 @@ describe('backplane: Channel over Redis', function () {
   it('a stream no backplane wrote (ids not 0-<n>): a subscriber is dropped (joinErrors), a publish is refused with EBACKPLANE', async () => {
     const a = await node('foreign');
     const { createClient } = await import('redis');
-    const raw = createClient({ url: redis.url });
+    const raw = createClient({ url: suite.redis.url });
     raw.on('error', () => {});
     await raw.connect();
     await raw.sendCommand(['XADD', 'catzilla:sse:foreign', '*', 'd', 'not ours']);
@@ -361,22 +363,9 @@ describe('backplane: Channel over Redis', function () {
 
   it('a reader held back past the window (block) finds the trimmed hole: its live subscribers get the gap event, then what the stream kept', async () => {
     const a = await node('behind', { replay: 10 });
-    const b = await node('behind', { replay: 10, channel: { policy: 'block', maxQueueBytes: 64 * 1024, sse: { heartbeat: 0, highWaterMark: 4096, lowWaterMark: 1024 } } });
+    const b = await node('behind', { replay: 10, channel: BLOCKING });
     const fast = await subscribe(b);
-    const slow = await RawClient.connect(b.ctx.port);
-    cleanup.push(() => slow.destroy());
-    await slow.send(requestBytes({ path: '/events' }));
-    await slow.until(() => slow.buffer.includes(': ok'), 'the slow subscriber');
-    slow.socket.pause();
-    await eventually(() => b.channel.size === 2, 'two subscribers on b');
-    const EVENT = 'q'.repeat(8 * 1024);
-    let published = 0;
-    while (b.channel.stats().blocked === 0 && published < 4000) {
-      await a.channel.publish(EVENT);
-      published++;
-      if (published % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    expect(b.channel.stats().blocked).to.be.greaterThan(0);
+    const { slow, published } = await holdReader(a, b);
     const cursor = Number(b.channel.lastId.slice(2));
     for (let i = 0; i < 500; i++) await a.channel.publish(`t${i}`); // the window (~10, trimmed by nodes of 100) moves past b's reader
     const kept = await a.bp.range('catzilla:sse:behind', 0, published + 500);
@@ -390,7 +379,7 @@ describe('backplane: Channel over Redis', function () {
   });
 
   it('connections that go silent without closing (half-open): the reader\'s is replaced after its block timeout plus the watchdog, nothing lost; a publish is bounded and indeterminate', async () => {
-    const proxy = await startProxy(redis.port);
+    const proxy = await startProxy(suite.redis.port);
     cleanup.push(() => proxy.close());
     const a = await node('silent');
     const b = await node('silent', { url: `redis://127.0.0.1:${proxy.port}`, backplane: { blockMs: 300 } });

@@ -8,30 +8,20 @@
 import { expect } from 'chai';
 import { BackplaneError, Rooms, redisBackplane, type RedisBackplane, type Room } from '../../ts/index.js';
 import { eventually } from '../helpers/backplane-child.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { redisForSuite } from '../helpers/redis.js';
 import { startApp, type AppContext } from '../helpers/with-app.js';
 import { WsClient } from '../helpers/ws-client.js';
 
 describe('backplane: WebSocket rooms over Redis', function () {
   this.timeout(60_000);
-  let redis: RedisServer;
-  const cleanup: Array<() => Promise<unknown> | unknown> = [];
-
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis?.destroy();
-  });
-  afterEach(async () => {
-    for (const fn of cleanup.splice(0).reverse()) await fn();
-  });
+  const suite = redisForSuite();
+  const cleanup = suite.cleanup;
 
   async function node(): Promise<{ ctx: AppContext; bp: RedisBackplane; rooms: Rooms<Promise<string>> }> {
     let bp!: RedisBackplane;
     let rooms!: Rooms<Promise<string>>;
     const ctx = await startApp((app) => {
-      bp = redisBackplane({ url: redis.url, app, publishTimeout: 1000 });
+      bp = redisBackplane({ url: suite.redis.url, app, publishTimeout: 1000 });
       rooms = Rooms.shared(bp);
       app.ws('/room/:name', {
         highWaterMark: 16 * 1024,
