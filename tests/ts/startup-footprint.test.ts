@@ -38,6 +38,8 @@ describe('start-up: what importing catzilla loads', () => {
     expect(atImport).to.not.include('@opentelemetry/api');
     expect(atImport).to.not.include('compressible');
     expect(atImport).to.not.include('mime-types');
+    expect(atImport).to.not.include('redis'); // the backplane loads node-redis when it connects
+    expect(atImport).to.not.include('@redis/client');
     const afterUse = packagesLoaded(`c.metricsRegistry(new c.App()); c.compress({ encodings: ['gzip'] });`);
     expect(afterUse).to.include('prom-client');
   });

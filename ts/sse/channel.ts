@@ -11,6 +11,13 @@
  * are no longer there (or the id is unknown), a `gap` event first and then the whole
  * ring. A slow subscriber costs at most `maxQueueBytes` (plus its stream's high
  * watermark) and never slows the others, unless the policy is 'block'.
+ *
+ * With a backplane (`new Channel({ name, backplane: redisBackplane({ url }) })`) the channel
+ * is shared by every process on that Redis: a publish appends to the channel's Redis Stream
+ * (ids 0-1, 0-2, ... from Redis), and each process delivers only what its reader reads, so
+ * every subscriber everywhere sees one order. A client that reconnects to another process
+ * resumes from the local ring when its id is there, else from the stream (XRANGE), with a
+ * `gap` event when the events after its id were trimmed from the stream's window.
  */
 import { StreamCancel } from '../errors.js';
 import type { Request } from '../request.js';
@@ -23,6 +30,8 @@ import { ReplayRing } from './ring.js';
 import { lastEventId, sse, type SSEOptions, type SSEServer } from './response.js';
 import type { SSEStream } from './stream.js';
 import type { SSEHandler } from './response.js';
+import { dataText, checkField, retryLine } from './event.js';
+import { parseStreamId, streamId, field, type Backplane, type StreamEntry, type StreamListener } from '../backplane/types.js';
 
 export interface ChannelOptions {
   /** Events kept for replay (default 1000; 0 keeps none). */
@@ -48,6 +57,13 @@ export interface ChannelOptions {
   startId?: number;
   /** Defaults for every subscribe() (heartbeat, comment, retry, watermarks...). */
   sse?: SSEOptions;
+  /**
+   * Shares the channel across processes (see redisBackplane()). `replay` is then also the
+   * stream's window (XADD MAXLEN ~ replay), `startId` does not apply, and `name` is required.
+   */
+  backplane?: Backplane;
+  /** The channel's name, the same in every process (its Redis key is `<prefix>:sse:<name>`). */
+  name?: string;
 }
 
 export interface ChannelStats {
@@ -67,6 +83,10 @@ export interface ChannelStats {
   blocked: number;
   /** Bytes queued for subscribers now. */
   queuedBytes: number;
+  /** Subscribers still catching up from the backplane (not counted in `subscribers` yet). */
+  joining: number;
+  /** Subscriptions dropped because the backplane could not serve their catch-up (they reconnect). */
+  joinErrors: number;
   ring: { events: number; bytes: number; oldestId: string | null };
 }
 
@@ -165,7 +185,26 @@ export class Channel {
   private readonly gapEvent: string;
   private readonly sseDefaults: SSEOptions;
   private closed = false;
-  private counters = { published: 0, dropped: 0, disconnected: 0, replayed: 0, gaps: 0, blocked: 0 };
+  private counters = { published: 0, dropped: 0, disconnected: 0, replayed: 0, gaps: 0, blocked: 0, joinErrors: 0 };
+  private readonly backplane: Backplane | null;
+  private readonly key: string;
+  private readonly window: number;
+  /**
+   * Backplane: subscribers catching up, each with the events read meanwhile (seq, frame),
+   * queued after its replay. (Kept here, not on the Subscriber: an idle subscriber stays small.)
+   */
+  private readonly joining = new Map<Subscriber, Array<[number, Buffer]>>();
+  /** Backplane: subscribers whose client already has the events up to a seq our reader has not reached (another process's reader was ahead). */
+  private readonly skips = new Map<Subscriber, number>();
+  /** The reader follows this channel's key (settles once its position is known). */
+  private following: Promise<void> | null = null;
+  private readonly listener: StreamListener = (entries, restarted) => (restarted === true ? this.streamReplaced() : this.deliver(entries));
+  /** The backplane closed under live subscribers: they are dropped, to resume elsewhere with Last-Event-ID. */
+  private readonly backplaneClosed = (): void => {
+    this.following = null;
+    this.followed = false;
+    this.disconnectAll();
+  };
 
   constructor(options: ChannelOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError('Channel options must be an object');
@@ -179,6 +218,15 @@ export class Channel {
     serializeEvent({ event: this.gapEvent }); // validates the name now, not at the first gap
     this.seq = count(options.startId, 0, 'startId');
     this.sseDefaults = options.sse ?? {};
+    this.backplane = options.backplane ?? null;
+    this.window = Math.max(1, replay);
+    this.key = '';
+    if (this.backplane !== null) {
+      if (typeof this.backplane !== 'object' || typeof this.backplane.append !== 'function') throw new TypeError('Channel option backplane must be a backplane (redisBackplane())');
+      if (typeof options.name !== 'string' || options.name === '') throw new TypeError('a Channel with a backplane needs a name shared by every process: new Channel({ name, backplane })');
+      if (options.startId !== undefined) throw new TypeError('Channel option startId does not apply with a backplane: ids come from Redis');
+      this.key = `${this.backplane.prefix}:sse:${options.name}`;
+    }
   }
 
   /** Number of connected subscribers. */
@@ -188,16 +236,19 @@ export class Channel {
 
   /** Id of the last event published. */
   get lastId(): string {
-    return String(this.seq);
+    return this.backplane === null ? String(this.seq) : streamId(this.seq);
   }
 
   /**
    * Publishes an event (a string is its data; the channel assigns the id). Resolves with
    * the id once every subscriber took it: at once, except under 'block' while a
-   * subscriber's queue is over its limit.
+   * subscriber's queue is over its limit. On a backplane it resolves with the Redis id once
+   * Redis stored the event (subscribers everywhere get it from their process's reader), or
+   * rejects with EBACKPLANE (see redisBackplane()).
    */
   publish(event: SSEEvent | string): Promise<string> {
     if (this.closed) return Promise.reject(new TypeError('Channel.publish(): the channel is closed'));
+    if (this.backplane !== null) return this.publishShared(event);
     let buf: Buffer;
     const seq = this.seq + 1;
     try {
@@ -212,8 +263,16 @@ export class Channel {
     this.counters.published++;
     this.ring.push(seq, buf);
     const id = String(seq);
-    let waits: Promise<void>[] | null = null;
+    const waits = this.fanOut(buf, seq, null);
+    if (waits === null) return Promise.resolve(id);
+    this.counters.blocked++;
+    return Promise.all(waits).then(() => id);
+  }
+
+  /** Queues `buf` for every subscriber; the publishes a 'block' policy has to wait for, or null. */
+  private fanOut(buf: Buffer, seq: number, waits: Promise<void>[] | null): Promise<void>[] | null {
     for (const sub of this.subs) {
+      if (this.skips.size > 0 && seq <= (this.skips.get(sub) ?? 0)) continue;
       const before = sub.queue.dropped;
       if (sub.queue.push(buf)) {
         this.counters.dropped += sub.queue.dropped - before;
@@ -222,9 +281,96 @@ export class Channel {
       if (this.action === 'disconnect') this.disconnect(sub);
       else (waits ??= []).push(sub.queue.whenBelowLimit());
     }
-    if (waits === null) return Promise.resolve(id);
+    return waits;
+  }
+
+  /**
+   * Backplane: appends the event to the channel's stream; resolves with its Redis id. Local
+   * subscribers get it from the reader, like everyone else ('block' holds the reader, not
+   * this promise). Rejects with EBACKPLANE when Redis cannot take it within publishTimeout.
+   */
+  private publishShared(event: SSEEvent | string): Promise<string> {
+    const entry: string[] = [];
+    try {
+      const fields: SSEEvent = typeof event === 'string' ? { data: event } : event;
+      if (typeof fields !== 'object' || fields === null) throw new TypeError(`Channel.publish() needs an event object or a string, got ${fields === null ? 'null' : typeof fields}`);
+      if (fields.id !== undefined) throw new TypeError('Channel.publish(): the channel assigns ids; do not set `id`');
+      if (fields.event !== undefined) entry.push('e', checkField('event', String(fields.event)));
+      if (fields.retry !== undefined) {
+        retryLine(fields.retry); // validates it
+        entry.push('r', String(fields.retry));
+      }
+      if (fields.data !== undefined) entry.push('d', dataText(fields.data));
+      if (entry.length === 0) throw new TypeError('An SSE event needs at least one of data, event, id or retry');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.backplane!.append(this.key, entry, this.window).then((id) => {
+      this.counters.published++;
+      return id;
+    });
+  }
+
+  /** Backplane: the SSE frame of a stream entry (the one serialization of it in this process). */
+  private frame(entry: StreamEntry): Buffer | null {
+    const event = field(entry.fields, 'e')?.toString('utf8');
+    const retry = field(entry.fields, 'r')?.toString('latin1');
+    const data = field(entry.fields, 'd')?.toString('utf8');
+    try {
+      return Buffer.from(serializeEvent({ event, id: this.ids ? streamId(entry.seq) : undefined, retry: retry === undefined ? undefined : Number(retry), data }));
+    } catch {
+      return null; // not an entry a Channel wrote: skipped
+    }
+  }
+
+  /** Backplane: entries read from the stream, in order, each once. */
+  private deliver(entries: StreamEntry[]): void | Promise<void> {
+    let waits: Promise<void>[] | null = null;
+    for (const entry of entries) {
+      if (entry.seq <= this.seq) continue;
+      if (entry.seq !== this.seq + 1) this.readerGap(entry.seq);
+      this.seq = entry.seq;
+      const buf = this.frame(entry);
+      if (buf === null) continue;
+      this.ring.push(entry.seq, buf);
+      for (const held of this.joining.values()) held.push([entry.seq, buf]);
+      waits = this.fanOut(buf, entry.seq, waits);
+    }
+    for (const [sub, upTo] of this.skips) if (upTo <= this.seq) this.skips.delete(sub);
+    if (waits === null) return;
     this.counters.blocked++;
-    return Promise.all(waits).then(() => id);
+    return Promise.all(waits).then(() => {});
+  }
+
+  /**
+   * The stream was replaced under the reader (Redis restarted without persistence): ids start
+   * over at 0-1. Live subscribers get a gap event (reason 'reset'): what the old stream held
+   * after their last event is gone; what the new one gets follows.
+   */
+  private streamReplaced(): void {
+    const gap = Buffer.from(serializeEvent({ event: this.gapEvent, data: { lastEventId: this.lastId, oldestId: null, lastId: streamId(0), reason: 'reset' } }));
+    this.seq = 0;
+    this.ring.clear();
+    for (const sub of this.subs) {
+      this.counters.gaps++;
+      sub.queue.push(gap, false);
+    }
+  }
+
+  /**
+   * The reader found entries trimmed before it read them (it fell further behind than the
+   * window): every local subscriber missed them, so each gets the gap event, and the ring
+   * starts over (it holds consecutive events only).
+   */
+  private readerGap(next: number): void {
+    const gap = Buffer.from(serializeEvent({ event: this.gapEvent, data: { lastEventId: this.lastId, oldestId: streamId(next), lastId: streamId(next), reason: 'too-old' } }));
+    this.ring.clear();
+    for (const sub of this.subs) {
+      this.counters.gaps++;
+      sub.queue.push(gap, false);
+    }
+    // a subscriber still catching up gets it in its place, unless its replay already went past it
+    for (const held of this.joining.values()) held.push([next - 0.5, gap]);
   }
 
   /** An SSE response subscribing the client, resuming from its Last-Event-ID. */
@@ -244,7 +390,7 @@ export class Channel {
    * as errors.
    */
   disconnectAll(): number {
-    const subs = [...this.subs];
+    const subs = [...this.subs, ...this.joining.keys()];
     for (const sub of subs) {
       this.leave(sub);
       sub.stream?.abort(); // no error: the application's close
@@ -256,6 +402,7 @@ export class Channel {
   close(): void {
     this.closed = true;
     for (const sub of this.subs) sub.queue.finish();
+    this.unfollowWhenIdle();
   }
 
   stats(): ChannelStats {
@@ -267,15 +414,126 @@ export class Channel {
       lastId: this.lastId,
       ...this.counters,
       queuedBytes,
-      ring: { events: this.ring.size, bytes: this.ring.byteSize, oldestId: oldest === null ? null : String(oldest) },
+      joining: this.joining.size,
+      ring: { events: this.ring.size, bytes: this.ring.byteSize, oldestId: oldest === null ? null : this.backplane === null ? String(oldest) : streamId(oldest) },
     };
   }
 
   /** @internal A subscriber's stream is open: replay what it missed, then join. */
   join(sub: Subscriber): void {
+    if (this.backplane !== null) return this.joinShared(sub);
     this.replay(sub, sub.stream!.lastEventId);
+    this.live(sub);
+  }
+
+  private live(sub: Subscriber): void {
     this.subs.add(sub);
     if (this.closed) sub.queue.finish();
+  }
+
+  /**
+   * Backplane: a subscriber joins once the reader follows the channel and it has what it
+   * missed: from the local ring when its Last-Event-ID is there (at once), else from the stream.
+   * Events read meanwhile are held for it and queued after its replay, none twice.
+   */
+  private joinShared(sub: Subscriber): void {
+    const last = this.ids ? sub.stream!.lastEventId : null;
+    const n = last === null || last === '' ? null : parseStreamId(last);
+    const oldest = this.ring.oldest;
+    const fromRing = n !== null && n <= this.seq && (n === this.seq || (oldest !== null && n >= oldest - 1));
+    if (this.following !== null && this.followed && (last === null || last === '' || fromRing)) {
+      if (n !== null) this.queueReplay(sub, this.ring.since(n));
+      return this.live(sub);
+    }
+    this.joining.set(sub, []);
+    this.follow()
+      .then(() => this.catchUp(sub, last === '' ? null : last, n))
+      .catch(() => {
+        // Redis could not serve it now: the client reconnects and resumes from its Last-Event-ID.
+        this.counters.joinErrors++;
+        this.leave(sub);
+        sub.stream?.abort();
+      });
+  }
+
+  /** The position is known (the follow settled). */
+  private followed = false;
+
+  private follow(): Promise<void> {
+    this.following ??= this.backplane!.watch(this.key, this.listener, this.backplaneClosed).then(
+      (seq) => {
+        this.seq = seq;
+        this.ring.clear();
+        this.followed = true;
+      },
+      (err: unknown) => {
+        this.following = null;
+        throw err;
+      },
+    );
+    return this.following;
+  }
+
+  private unfollowWhenIdle(): void {
+    if (this.backplane === null || this.following === null || this.subs.size > 0 || this.joining.size > 0) return;
+    this.backplane.unwatch(this.key, this.listener);
+    this.following = null;
+    this.followed = false;
+    this.ring.clear(); // no longer consecutive with what comes next
+  }
+
+  private async catchUp(sub: Subscriber, last: string | null, n: number | null): Promise<void> {
+    if (sub.queue.isClosed) return void this.leave(sub);
+    const upTo = this.seq; // the reader's position now: what comes after is held for it
+    let replay: Buffer[] = [];
+    let gap: { reason: string; oldest: number | null } | null = null;
+    let after = 0;
+    if (last !== null) {
+      after = Math.max(upTo, n ?? 0);
+      if (n === null) {
+        gap = { reason: 'unknown-id', oldest: this.ring.oldest };
+        replay = this.ring.since(-1);
+      } else if (n > upTo) {
+        // Another process's reader is ahead of ours, or the id was never given: Redis knows.
+        if (n > (await this.backplane!.lastSeq(this.key))) {
+          gap = { reason: 'unknown-id', oldest: this.ring.oldest };
+          replay = this.ring.since(-1);
+          after = this.seq; // the ring as it is now (the reader may have moved during the await)
+        } else {
+          this.skips.set(sub, n);
+        }
+      } else if (n < upTo) {
+        const oldest = this.ring.oldest;
+        if (oldest !== null && n >= oldest - 1) {
+          replay = this.ring.since(n);
+        } else {
+          const entries = await this.backplane!.range(this.key, n, upTo);
+          if (entries.length === 0 || entries[0]!.seq > n + 1) gap = { reason: 'too-old', oldest: entries[0]?.seq ?? null };
+          for (const entry of entries) {
+            const buf = this.frame(entry);
+            if (buf !== null) replay.push(buf);
+          }
+        }
+      }
+    }
+    if (sub.queue.isClosed) return void this.leave(sub);
+    if (gap !== null) {
+      this.counters.gaps++;
+      const data = { lastEventId: last, oldestId: gap.oldest === null ? null : streamId(gap.oldest), lastId: streamId(upTo), reason: gap.reason };
+      sub.queue.push(Buffer.from(serializeEvent({ event: this.gapEvent, data })), false);
+    }
+    this.queueReplay(sub, replay);
+    const held = this.joining.get(sub) ?? [];
+    this.joining.delete(sub);
+    for (const [seq, buf] of held) if (seq > after) sub.queue.push(buf, false);
+    this.live(sub);
+  }
+
+  private queueReplay(sub: Subscriber, bufs: Buffer[]): void {
+    for (const buf of bufs) {
+      sub.queue.push(buf, false);
+      this.counters.replayed++;
+    }
   }
 
   /** @internal Subscribers with something to write, flushed from one microtask. */
@@ -327,7 +585,10 @@ export class Channel {
   /** @internal */
   leave(sub: Subscriber): void {
     this.subs.delete(sub);
+    this.joining.delete(sub);
+    this.skips.delete(sub);
     sub.queue.close();
+    this.unfollowWhenIdle();
   }
 }
 

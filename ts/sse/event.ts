@@ -20,7 +20,7 @@ const LINE_BREAK = /\r\n|\r|\n/;
 const FORBIDDEN_IN_FIELD = /[\r\n]/;
 
 /** The data as text: strings as they are, anything else as JSON. */
-function dataText(data: unknown): string {
+export function dataText(data: unknown): string {
   if (typeof data === 'string') return data;
   const text = JSON.stringify(data);
   if (text === undefined) throw new TypeError(`SSE data must be a string or a JSON value, got ${typeof data}`);

@@ -1,7 +1,8 @@
 /**
  * The replay ring of a Channel: the last events, each with its sequence number and
  * its serialized bytes (the very Buffer subscribers were sent), bounded by a count
- * and a byte budget. Sequence numbers are consecutive, so a lookup is arithmetic.
+ * and a byte budget. Sequence numbers are consecutive, so a lookup is arithmetic (a Channel
+ * on a backplane keeps the seq of the Redis id 0-<seq>, consecutive too).
  */
 
 export class ReplayRing {
@@ -48,6 +49,12 @@ export class ReplayRing {
     const skip = Math.max(0, after - oldest + 1);
     for (let i = skip; i < this.count; i++) out.push(this.bufs[(this.head + i) % this.capacity]!);
     return out;
+  }
+
+  /** Forgets every event. */
+  clear(): void {
+    while (this.count > 0) this.shift();
+    this.head = 0;
   }
 
   private shift(): void {

@@ -1,5 +1,5 @@
 export { WebSocket, type WebSocketBehavior, type WebSocketState } from './socket.js';
-export { Room, Rooms, type BroadcastOptions } from './room.js';
+export { Room, Rooms, type BroadcastOptions, type BroadcastResult, type RoomsOptions } from './room.js';
 export type { SlowConsumerPolicy } from '../slow-consumer.js';
 export { WebSocketUpgrade } from './upgrade.js';
 export { acceptKey } from './handshake.js';

@@ -60,7 +60,7 @@ export class WebSocket<Data = unknown> {
   /** The chosen subprotocol, or '' when none. */
   readonly protocol: string;
   private state: WebSocketState = 'open';
-  private readonly joined = new Set<Room>();
+  private readonly joined = new Set<Room<any>>();
   private drainWaiters: Array<{ resolve(): void; reject(err: unknown): void }> | null = null;
   /** @internal send() returned false and no drain came since. */
   backpressured = false;
@@ -99,7 +99,7 @@ export class WebSocket<Data = unknown> {
   }
 
   /** The rooms this socket is in. */
-  get rooms(): ReadonlySet<Room> {
+  get rooms(): ReadonlySet<Room<any>> {
     return this.joined;
   }
 
@@ -160,7 +160,7 @@ export class WebSocket<Data = unknown> {
   }
 
   /** Joins a room (see app.room()). */
-  join(room: Room): this {
+  join(room: Room<any>): this {
     if (this.state !== 'open') throw new CoreError('ECLOSED', `the WebSocket is ${this.state}`);
     if (!this.joined.has(room)) {
       this.joined.add(room);
@@ -169,7 +169,7 @@ export class WebSocket<Data = unknown> {
     return this;
   }
 
-  leave(room: Room): this {
+  leave(room: Room<any>): this {
     if (this.joined.delete(room)) room.remove(this);
     return this;
   }

@@ -1,0 +1,290 @@
+/**
+ * `redisBackplane()`: channels and rooms shared by every process that uses the same Redis.
+ *
+ *   const backplane = redisBackplane({ url: 'redis://127.0.0.1:6379', app });
+ *   const news = new Channel({ name: 'news', backplane });
+ *
+ * Each channel or room is a Redis Stream (`<prefix>:sse:<name>`, `<prefix>:room:<name>`).
+ * A publish is `XADD key MAXLEN ~ <window> 0-* ...`: Redis gives the entry the next id of
+ * that key (0-1, 0-2, ...), so ids are consecutive and one order holds for every process.
+ * Nobody is fed by the publish itself: each process delivers only what its one reader reads
+ * (`XREAD BLOCK` over the keys with local subscribers, on a connection of its own, see
+ * reader.ts), the publisher's process included.
+ *
+ * Two connections per backplane (node-redis 5): commands, and the blocking reader. Neither
+ * keeps an offline queue: a publish made while Redis is away waits for it to come back for at
+ * most `publishTimeout` ms and then rejects with EBACKPLANE; it is never sent later behind the
+ * caller's back. With `app`, the backplane connects when `app.listen()` runs (an unreachable
+ * Redis, or one older than 7, makes listen() reject with an error naming the URL) and closes at
+ * `app.close()`; without it, it connects at first use.
+ */
+import type * as Crypto from 'node:crypto';
+import type { App } from '../app.js';
+import { lazy } from '../lazy.js';
+import { lastSeqOf, settleWithin, type RedisClientLike as Client } from './commands.js';
+import { StreamReader, type ReaderOwner } from './reader.js';
+import { BackplaneError, streamId, type Backplane, type BackplaneStats, type StreamEntry, type StreamListener } from './types.js';
+
+export interface RedisBackplaneOptions {
+  /** `redis://[user:password@]host[:port][/db]` (default redis://127.0.0.1:6379). */
+  url?: string;
+  /** Connect in app.onListen (listen() rejects when Redis cannot be used), close in app.onClose. */
+  app?: App;
+  /** Key prefix (default "catzilla"). */
+  prefix?: string;
+  /** ms a publish may wait for Redis (reconnecting, slow) before it rejects with EBACKPLANE (default 5000). */
+  publishTimeout?: number;
+  /** ms to wait for the first connection (default 5000). */
+  connectTimeout?: number;
+  /** Longest pause between reconnection attempts, ms (default 2000; attempts start at 50 ms and double). */
+  maxReconnectDelay?: number;
+  /** XREAD BLOCK timeout, ms (default 5000; a newly followed key interrupts it with CLIENT UNBLOCK). */
+  blockMs?: number;
+  /** XREAD COUNT: entries per key per read (default 1000). */
+  readCount?: number;
+}
+
+
+type RedisModule = { createClient(options: Record<string, unknown>): Client; RESP_TYPES: { BLOB_STRING: number } };
+
+const crypto = lazy<typeof Crypto>('node:crypto');
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class RedisBackplane implements Backplane, ReaderOwner {
+  readonly prefix: string;
+  readonly instanceId = crypto().randomBytes(8).toString('hex');
+  readonly url: string;
+  private readonly publishTimeout: number;
+  private readonly connectTimeout: number;
+  private readonly maxReconnectDelay: number;
+  private commands: Client | null = null;
+  private connecting: Promise<void> | null = null;
+  private closed = false;
+  /** Set once the first connection worked: from then on a lost connection is retried. */
+  private everReady = false;
+  /** @internal */
+  readonly reader: StreamReader;
+  /** @internal Buffers for bulk strings (entries may be binary). */
+  bufferReplies: Record<number, unknown> = {};
+  /** @internal */
+  readonly counters = { published: 0, publishErrors: 0, delivered: 0, reconnects: 0, lagMs: 0, lagMaxMs: 0 };
+  /** @internal */
+  lastError: string | null = null;
+
+  constructor(options: RedisBackplaneOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('redisBackplane() options must be an object');
+    this.url = options.url ?? 'redis://127.0.0.1:6379';
+    if (typeof this.url !== 'string' || !/^rediss?:\/\//.test(this.url)) throw new TypeError(`redisBackplane() url must be a redis:// or rediss:// URL, got ${String(options.url)}`);
+    this.prefix = options.prefix ?? 'catzilla';
+    if (typeof this.prefix !== 'string' || this.prefix === '') throw new TypeError('redisBackplane() prefix must be a non-empty string');
+    this.publishTimeout = ms(options.publishTimeout, 5000, 'publishTimeout');
+    this.connectTimeout = ms(options.connectTimeout, 5000, 'connectTimeout');
+    this.maxReconnectDelay = ms(options.maxReconnectDelay, 2000, 'maxReconnectDelay');
+    this.reader = new StreamReader(this, ms(options.blockMs, 5000, 'blockMs'), Math.max(1, ms(options.readCount, 1000, 'readCount')));
+    if (options.app !== undefined) {
+      options.app.onListen(() => this.connect());
+      options.app.onClose(() => this.close());
+    }
+  }
+
+  /** A URL safe to print (no password). */
+  get safeUrl(): string {
+    return this.url.replace(/\/\/([^@/]*)@/, (_, auth: string) => `//${auth.includes(':') ? auth.slice(0, auth.indexOf(':')) + ':***' : auth}@`);
+  }
+
+  connect(): Promise<void> {
+    if (this.closed) return Promise.reject(new BackplaneError(`the backplane (${this.safeUrl}) is closed`));
+    this.connecting ??= this.open().catch((err: unknown) => {
+      this.connecting = null;
+      throw err;
+    });
+    return this.connecting;
+  }
+
+  private async open(): Promise<void> {
+    const redis = (await import('redis')) as unknown as RedisModule;
+    this.bufferReplies = { [redis.RESP_TYPES.BLOB_STRING]: Buffer };
+    const client = redis.createClient({
+      url: this.url,
+      disableOfflineQueue: true, // a command is sent now or never: no publish leaves after its promise failed
+      socket: {
+        connectTimeout: this.connectTimeout,
+        reconnectStrategy: (retries: number, cause: Error) => {
+          if (this.closed) return false;
+          if (!this.everReady) return new BackplaneError(`cannot connect to Redis at ${this.safeUrl}: ${cause.message}`, { cause });
+          return Math.min(50 * 2 ** Math.min(retries, 10), this.maxReconnectDelay);
+        },
+      },
+    });
+    this.listenTo(client);
+    this.template = client;
+    const reader = this.readerClient();
+    try {
+      await client.connect();
+      const info = await client.sendCommand<string>(['INFO', 'server']);
+      const version = /redis_version:(\d+)\.(\d+)\.(\d+)/.exec(String(info));
+      if (version === null || Number(version[1]) < 7) {
+        throw new BackplaneError(`Redis at ${this.safeUrl} is ${version === null ? 'of an unknown version' : version.slice(1).join('.')}; the backplane needs Redis 7 or newer (XADD with <ms>-* ids)`);
+      }
+      await reader.connect();
+    } catch (err) {
+      for (const c of [client, reader]) if (c.isOpen) c.destroy();
+      if (err instanceof BackplaneError) throw err;
+      const original = (err as { originalError?: unknown } | null)?.originalError; // node-redis's ReconnectStrategyError wraps ours
+      if (original instanceof BackplaneError) throw original;
+      throw new BackplaneError(`cannot connect to Redis at ${this.safeUrl}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    }
+    if (this.closed) {
+      client.destroy();
+      reader.destroy();
+      throw new BackplaneError(`the backplane (${this.safeUrl}) was closed while connecting`);
+    }
+    this.everReady = true;
+    this.lastError = null;
+    this.commands = client;
+    this.reader.start(reader);
+  }
+
+  private template: Client | null = null;
+
+  private listenTo(c: Client): void {
+    c.on('error', (err: Error) => (this.lastError = err.message)); // an 'error' without a listener would throw
+    let ready = false;
+    c.on('ready', () => {
+      if (ready) this.counters.reconnects++; // connected again after a loss (not each attempt)
+      ready = true;
+    });
+  }
+
+  /** @internal A new (not yet connected) connection for the stream reader. */
+  readerClient(): Client {
+    const c = this.template!.duplicate();
+    this.listenTo(c);
+    return c;
+  }
+
+  /** @internal The command connection, connecting at first use. */
+  async client(): Promise<Client> {
+    if (this.commands === null) await this.connect();
+    return this.commands!;
+  }
+
+  async append(key: string, fields: Array<string | Buffer>, maxLen: number): Promise<string> {
+    const deadline = Date.now() + this.publishTimeout;
+    try {
+      const client = await this.client();
+      const args = ['XADD', key, 'MAXLEN', '~', String(Math.max(1, maxLen)), '0-*', 't', String(Date.now()), ...fields];
+      for (;;) {
+        if (this.closed) throw new BackplaneError(`the backplane (${this.safeUrl}) is closed`);
+        await this.whenReady(client, deadline);
+        const left = Math.max(1, deadline - Date.now());
+        try {
+          // node-redis's timeout covers the command until it is written (then it was never sent);
+          // once written, only our own timer bounds the wait for the answer.
+          const id = await settleWithin(client.sendCommand<string>(args, { timeout: left }), left + 20, () =>
+            new BackplaneError(`no answer from Redis at ${this.safeUrl} within publishTimeout (${this.publishTimeout} ms) after the publish to ${key} was sent: it may or may not have been stored`, { indeterminate: true }),
+          );
+          this.counters.published++;
+          return String(id);
+        } catch (err) {
+          if (err instanceof BackplaneError) throw err;
+          const name = (err as object | null)?.constructor?.name ?? ''; // node-redis's error classes leave `name` as 'Error'
+          // Not sent (the connection was down when we tried): waiting and sending again is safe.
+          if (name === 'ClientOfflineError' && Date.now() < deadline) continue;
+          if (name === 'TimeoutError') {
+            throw new BackplaneError(`Redis at ${this.safeUrl} did not take the publish to ${key} within publishTimeout (${this.publishTimeout} ms); it was not sent`, { cause: err });
+          }
+          if (name === 'ErrorReply' || name === 'SimpleError' || name === 'BlobError') {
+            throw new BackplaneError(`Redis refused the publish to ${key}: ${(err as Error).message}`, { cause: err });
+          }
+          throw new BackplaneError(
+            `the connection to Redis at ${this.safeUrl} was lost or timed out after the publish to ${key} was sent: it may or may not have been stored (${(err as Error)?.message ?? String(err)})`,
+            { cause: err, indeterminate: name !== 'ClientOfflineError' },
+          );
+        }
+      }
+    } catch (err) {
+      this.counters.publishErrors++;
+      throw err;
+    }
+  }
+
+  /** Waits (polling, bounded by `deadline`) until `client` is connected. */
+  private async whenReady(client: Client, deadline: number): Promise<void> {
+    while (!client.isReady) {
+      if (this.closed) throw new BackplaneError(`the backplane (${this.safeUrl}) is closed`);
+      if (Date.now() >= deadline) {
+        throw new BackplaneError(`Redis at ${this.safeUrl} is unreachable: nothing was published within publishTimeout (${this.publishTimeout} ms)${this.lastError === null ? '' : `; last error: ${this.lastError}`}`);
+      }
+      await sleep(Math.min(20, Math.max(1, deadline - Date.now())));
+    }
+  }
+
+  watch(key: string, listener: StreamListener, ended?: () => void): Promise<number> {
+    return this.connect().then(() => this.reader.follow(key, listener, ended));
+  }
+
+  unwatch(key: string, listener: StreamListener): void {
+    this.reader.unfollow(key, listener);
+  }
+
+  async range(key: string, after: number, upTo: number): Promise<StreamEntry[]> {
+    if (upTo <= after) return [];
+    const client = await this.client();
+    const reply = await settleWithin(
+      client.sendCommand<Array<[Buffer, Buffer[]]>>(['XRANGE', key, `(${streamId(after)}`, streamId(upTo)], { typeMapping: this.bufferReplies, timeout: this.publishTimeout }),
+      this.publishTimeout + 20,
+      () => new BackplaneError(`no answer from Redis at ${this.safeUrl} within ${this.publishTimeout} ms (XRANGE ${key})`),
+    );
+    return (reply ?? []).map(([id, fields]) => ({ seq: Number(id.toString('latin1').slice(2)), fields }));
+  }
+
+  async lastSeq(key: string): Promise<number> {
+    const client = await this.client();
+    return settleWithin(lastSeqOf(client, key, this.publishTimeout), this.publishTimeout + 20, () => new BackplaneError(`no answer from Redis at ${this.safeUrl} within ${this.publishTimeout} ms (XREVRANGE ${key})`));
+  }
+
+  stats(): BackplaneStats {
+    const c = this.counters;
+    return {
+      connected: this.commands?.isReady === true && this.reader.connected,
+      published: c.published,
+      publishErrors: c.publishErrors,
+      delivered: c.delivered,
+      reconnects: c.reconnects,
+      keys: this.reader.keyCount,
+      readerLagMs: c.lagMs,
+      readerLagMaxMs: c.lagMaxMs,
+      lastError: this.lastError,
+    };
+  }
+
+  /** Stops the reader and closes both connections. Channels and rooms on it stop receiving. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.connecting?.catch(() => {});
+    await this.reader.stop();
+    const client = this.commands;
+    this.commands = null;
+    if (client?.isOpen) client.destroy();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+}
+
+
+
+function ms(value: number | undefined, dflt: number, name: string): number {
+  if (value === undefined) return dflt;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new TypeError(`redisBackplane() option ${name} must be a non-negative integer (ms), got ${String(value)}`);
+  return value;
+}
+
+/** A backplane over Redis (node-redis 5); see RedisBackplane. */
+export function redisBackplane(options: RedisBackplaneOptions = {}): RedisBackplane {
+  return new RedisBackplane(options);
+}
+
