@@ -15,6 +15,8 @@
 #endif
 
 #define CATZILLA__READ_SLAB_SIZE (64 * 1024)
+/* Most connections a closing server takes from its accept queue (server.c). */
+#define CATZILLA__DRAIN_MAX 4096
 #define CATZILLA__HEAD_BLOCK_SIZE 4096
 #define CATZILLA__LINGER_MS 2000
 #define CATZILLA__SLOT_BITS 22
@@ -171,6 +173,11 @@ int catzilla__sendfile(uv_tcp_t* tcp, int fd, uint64_t* offset, uint64_t* remain
 /* TCP_CORK on or off: while a file region is sent only full segments leave (like nginx's
  * tcp_nopush); turning it off sends what is left at once. */
 void catzilla__socket_cork(uv_tcp_t* tcp, int on);
+
+/* ---- listen_socket.c ---- */
+/* accept(2) one queued connection of a listening descriptor (non-blocking, close-on-exec):
+ * its descriptor, UV_EAGAIN when the queue is empty, or another negative error. */
+int catzilla__socket_accept(int listen_fd);
 
 /* ---- outbox.c: every socket write of a connection, in order ---- */
 #define CATZILLA__STREAM_MAX_PIECES 16
