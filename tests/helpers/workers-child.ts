@@ -139,6 +139,7 @@ export class Primary {
       for (const line of lines) if (SANITIZER_RE.test(line)) process.stderr.write(`[workers fixture] ${line}\n`);
     });
     this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve((this.exit = { code, signal }))));
+    if (process.env.WORKERS_STDERR_DIR) child.stderr!.on('end', () => fs.writeFileSync(path.join(process.env.WORKERS_STDERR_DIR!, `primary-${child.pid}.txt`), this.stderr));
   }
 
   /** Starts the fixture's primary with `env` (own process group when `group`). */
