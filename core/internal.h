@@ -357,6 +357,7 @@ typedef struct catzilla__conn_s {
   unsigned http10 : 1;
   unsigned upgrade : 1;
   unsigned shutdown_sent : 1;
+  unsigned used : 1;                  /* a request has begun on it (a fresh connection is not idle) */
   catzilla__task_t resume_task;       /* continue outside JS calls (deferred.c) */
   catzilla_stream_context_t* stream;  /* the streaming response of the current request */
   catzilla__takeover_t takeover;      /* set once another protocol owns the read side (a WebSocket) */
@@ -409,6 +410,8 @@ void catzilla__conn_continue(catzilla__conn_t* conn);
 void catzilla__conn_response_done(catzilla__conn_t* conn);
 void catzilla__conn_timeout(catzilla__conn_t* conn);
 void catzilla__conn_set_deadline(catzilla__conn_t* conn, catzilla__deadline_t kind);
+/* Idle between requests (what a closing server closes at once): it has served a request, and
+ * nothing of the next one has arrived, read or still in the kernel's buffer. */
 bool catzilla__conn_is_idle(const catzilla__conn_t* conn);
 void catzilla__conn_send_error(catzilla__conn_t* conn, int status);
 void catzilla__conn_pause_body(catzilla__conn_t* conn);
