@@ -1,7 +1,8 @@
 /* Listening sockets (listen_socket.c) and the server over them: two servers on one port with
  * CATZILLA_LISTEN_REUSEPORT, EADDRINUSE without it, a bound reuse-port socket that holds the
  * port without taking connections (the workers' primary reserves its port so), and the close of a
- * server whose accept queue holds connections: they are served, not reset. */
+ * server whose accept queue holds connections (and of one with a fresh connection whose request
+ * is unread): they are served, not reset. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -141,7 +142,27 @@ int main(void) {
     CHECK(fd >= 0);
     if (fd >= 0) CHECK(strstr((read_answer(fd, answer, sizeof(answer)), answer), "\r\n\r\n2") != NULL);
   }
-  CHECK_INT(stop_server(b), 0);
+  /* close `b` right after it accepted a connection whose request is still unread (in the kernel's
+   * buffer): a connection that has not begun its first request is not idle, it is served */
+  {
+    int fresh = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr;
+    uv_ip4_addr("127.0.0.1", port, &addr);
+    CHECK_INT(connect(fresh, (struct sockaddr*)&addr, sizeof(addr)), 0);
+    int accepted_before = (int)b->stats.connections_accepted;
+    for (int i = 0; i < 1000 && (int)b->stats.connections_accepted == accepted_before; i++) uv_run(loop, UV_RUN_NOWAIT);
+    CHECK_INT(b->stats.connections_accepted, accepted_before + 1);
+    const char* req = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+    CHECK_INT(write(fresh, req, strlen(req)), (long long)strlen(req));
+    int closed_b = 0;
+    CHECK_INT(catzilla_server_close(b, 2000, server_closed_flag, &closed_b), 0);
+    CHECK(read_answer(fresh, answer, sizeof(answer)) > 0);
+    CHECK(strstr(answer, "HTTP/1.1 200 OK") != NULL);
+    CHECK(strstr(answer, "Connection: close") != NULL);
+    while (!closed_b) uv_run(loop, UV_RUN_ONCE);
+    catzilla_server_free(b);
+    CHECK_INT(uv_run(loop, UV_RUN_NOWAIT), 0);
+  }
   CHECK_INT(catzilla_socket_close(reserved), 0);
   /* released: an ordinary socket takes the port again */
   int again = catzilla_socket_bind("127.0.0.1", port, 0, NULL);
