@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import { WsClient } from '../helpers/ws-client.js';
 import { parsePrometheus, sampleValue, samplesOf } from '../helpers/prometheus.js';
-import { get, Primary, SLOW, whoAnswers } from '../helpers/workers-child.js';
+import { childrenOf, get, Primary, SLOW, whoAnswers } from '../helpers/workers-child.js';
 import net from 'node:net';
 
 describe('workers: metrics, introspection, streams and WebSockets across workers', function () {
@@ -103,6 +103,22 @@ describe('workers: metrics, introspection, streams and WebSockets across workers
     } finally {
       ws.socket.destroy();
     }
+  });
+
+  it('a PythonBridge runs one pool per worker (its onListen hook runs in the workers, not in the primary)', async () => {
+    const q = await Primary.start({ WORKERS: '2', PYTHON: '1' });
+    extra.push(q);
+    const workers = q.workerPids();
+    expect(workers).to.have.length(2);
+    // new connections spread over both workers: 30 answers from both pools
+    for (let i = 0; i < 30; i++) {
+      const answer = await get(q.port, '/py');
+      expect(answer.status).to.equal(200);
+      expect(answer.body).to.equal('hello from python\n');
+    }
+    // the primary's children are the two workers only; each worker has its python process
+    expect(q.workerPids()).to.deep.equal(workers);
+    for (const pid of workers) expect(childrenOf(pid).length, `python under worker ${pid}`).to.be.at.least(1);
   });
 
   it('a worker that does not answer is reported missing, and the scrape does not wait for it', async () => {

@@ -114,7 +114,10 @@ export class WorkerPool {
   private async roll(): Promise<void> {
     for (let slot = 1; slot <= this.count; slot++) {
       if (this.stopping !== null) return;
-      const old = [...this.procs].filter((p) => p.slot === slot && p.state === 'ready');
+      // the replacement also stands for a worker of the slot waiting for its restart, or starting again
+      clearTimeout(this.restartTimers.get(slot));
+      this.restartTimers.delete(slot);
+      const old = [...this.procs].filter((p) => p.slot === slot && (p.state === 'ready' || (p.state === 'starting' && !p.replacement)));
       const fresh = this.fork(slot, true);
       await fresh.ready; // a failure stops the roll here; the old worker stays
       for (const p of old) {
