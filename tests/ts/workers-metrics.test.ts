@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import { WsClient } from '../helpers/ws-client.js';
 import { parsePrometheus, sampleValue, samplesOf } from '../helpers/prometheus.js';
-import { childrenOf, get, Primary, SLOW, whoAnswers } from '../helpers/workers-child.js';
+import { childrenOf, get, Primary, SLOW, until, whoAnswers } from '../helpers/workers-child.js';
 import net from 'node:net';
 
 describe('workers: metrics, introspection, streams and WebSockets across workers', function () {
@@ -62,21 +62,27 @@ describe('workers: metrics, introspection, streams and WebSockets across workers
     expect(body.byWorker.reduce((n, w) => n + w.snapshot.server.requests, 0)).to.equal(body.server.requests);
   });
 
-  it('introspection lists the live streams of both workers, each tagged with its worker', async () => {
+  /** Opens /hold streams on new connections until both workers hold one (at most 30). */
+  async function holdOnBoth(port: number): Promise<{ holds: net.Socket[]; held: Set<number> }> {
     const holds: net.Socket[] = [];
     const held = new Set<number>();
+    for (let i = 0; i < 30 && held.size < 2; i++) {
+      const socket = net.connect({ port, host: '127.0.0.1' });
+      holds.push(socket);
+      socket.on('error', () => {});
+      socket.write('GET /hold HTTP/1.1\r\nHost: t\r\n\r\n');
+      const first = await new Promise<string>((resolve, reject) => {
+        socket.once('data', (d) => resolve(d.toString()));
+        setTimeout(() => reject(new Error('no first chunk')), 10000);
+      });
+      held.add(Number(/held by (\d+)/.exec(first)![1]));
+    }
+    return { holds, held };
+  }
+
+  it('introspection lists the live streams of both workers, each tagged with its worker', async () => {
+    const { holds, held } = await holdOnBoth(p.port);
     try {
-      for (let i = 0; i < 30 && held.size < 2; i++) {
-        const socket = net.connect({ port: p.port, host: '127.0.0.1' });
-        holds.push(socket);
-        socket.on('error', () => {});
-        socket.write('GET /hold HTTP/1.1\r\nHost: t\r\n\r\n');
-        const first = await new Promise<string>((resolve, reject) => {
-          socket.once('data', (d) => resolve(d.toString()));
-          setTimeout(() => reject(new Error('no first chunk')), 10000);
-        });
-        held.add(Number(/held by (\d+)/.exec(first)![1]));
-      }
       expect(held.size).to.equal(2);
       const answer = JSON.parse((await get(p.port, '/debug/streams')).body) as { count: number; streams: Array<{ route: string; worker: number; pid: number }> };
       const holdStreams = answer.streams.filter((s) => s.route === '/hold');
@@ -84,6 +90,32 @@ describe('workers: metrics, introspection, streams and WebSockets across workers
       expect(new Set(holdStreams.map((s) => s.worker))).to.deep.equal(new Set([1, 2]));
       expect(new Set(holdStreams.map((s) => s.pid))).to.deep.equal(held);
     } finally {
+      for (const s of holds) s.destroy();
+    }
+  });
+
+  it('the dashboard\'s samples count every worker\'s streams and list them with their worker', async () => {
+    const { holds, held } = await holdOnBoth(p.port);
+    const events = net.connect({ port: p.port, host: '127.0.0.1' });
+    try {
+      expect(held.size).to.equal(2);
+      let text = '';
+      events.on('data', (d) => (text += d.toString()));
+      events.on('error', () => {});
+      events.write('GET /debug/dashboard/events HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n');
+      // the second sample (the first has no rates yet): JSON on one data: line
+      const sample = await until(() => {
+        const found = [...text.matchAll(/event: sample\ndata: (.*)\n/g)];
+        return found.length >= 2 ? (JSON.parse(found[1]![1]!) as { streamCount: number; activeStreams: number; streams: Array<{ route: string; worker: number }> }) : undefined;
+      }, 10000 * SLOW, `two samples; got ${text.slice(0, 300)}`);
+      const holdRows = sample.streams.filter((s) => s.route === '/hold');
+      expect(holdRows).to.have.length(holds.length);
+      expect(new Set(holdRows.map((s) => s.worker))).to.deep.equal(new Set([1, 2]));
+      // the events stream itself is a live stream of one worker: every worker's streams are counted
+      expect(sample.streamCount).to.equal(holds.length + 1);
+      expect(sample.activeStreams).to.equal(holds.length + 1);
+    } finally {
+      events.destroy();
       for (const s of holds) s.destroy();
     }
   });
@@ -122,17 +154,18 @@ describe('workers: metrics, introspection, streams and WebSockets across workers
   });
 
   it('a worker that does not answer is reported missing, and the scrape does not wait for it', async () => {
-    const q = await Primary.start({ WORKERS: '2', STALL_SLOT: '1', GATHER_TIMEOUT: '300' });
+    const gatherTimeout = 500 * SLOW;
+    const q = await Primary.start({ WORKERS: '2', STALL_SLOT: '1', GATHER_TIMEOUT: String(gatherTimeout) });
     extra.push(q);
     for (let i = 0; i < 3; i++) {
       const t0 = Date.now();
-      const families = parsePrometheus((await get(q.port, '/metrics?by=worker', 5000)).body);
-      expect(Date.now() - t0).to.be.below(300 + 1500 * SLOW);
+      const families = parsePrometheus((await get(q.port, '/metrics?by=worker', 10000 * SLOW)).body);
+      expect(Date.now() - t0).to.be.below(gatherTimeout + 1500 * SLOW);
       expect(sampleValue(families, 'catzilla_workers', { state: 'missing' })).to.equal(1);
       expect(sampleValue(families, 'catzilla_worker_up', { worker: '1' })).to.equal(0);
       expect(sampleValue(families, 'catzilla_worker_up', { worker: '2' })).to.equal(1);
     }
-    const streams = JSON.parse((await get(q.port, '/debug/streams', 5000)).body) as { workers: { missing: Array<{ worker: number }> } };
+    const streams = JSON.parse((await get(q.port, '/debug/streams', 10000 * SLOW)).body) as { workers: { missing: Array<{ worker: number }> } };
     expect(streams.workers.missing.map((m) => m.worker)).to.deep.equal([1]);
   });
 });

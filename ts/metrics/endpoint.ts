@@ -14,6 +14,7 @@ import type { Request } from '../request.js';
 import { HttpResponse } from '../response.js';
 import { accessCheck, type AccessOptions } from './access.js';
 import { byWorker, clusterPrometheus, gather, merged, provide, summary } from './cluster.js';
+import { workerRole } from '../workers/worker.js';
 import { appHandler, type AppHandler } from './mount.js';
 import { metricsRegistry } from './registry.js';
 import { metricsSnapshot, type MetricsSnapshot } from './snapshot.js';
@@ -51,6 +52,10 @@ export function metrics(options: MetricsOptions = {}): AppHandler {
     if (all !== null) return new HttpResponse(all.text, { headers: { 'Content-Type': all.contentType, 'Cache-Control': NO_STORE } });
     const registry = metricsRegistry(app);
     return new HttpResponse(await registry.metrics(), { headers: { 'Content-Type': registry.contentType, 'Cache-Control': NO_STORE } });
+  }, (app) => {
+    // A worker answers every scrape of the cluster, whichever worker serves it: load prom-client
+    // now rather than at the first request (loading it can outlast the primary's gather deadline).
+    if (workerRole() !== null) setImmediate(() => metricsRegistry(app));
   });
 }
 
