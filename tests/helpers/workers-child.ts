@@ -189,8 +189,15 @@ export class Primary {
     return (this.stdout.match(/^primary: fork \d+$/gm) ?? []).length;
   }
 
+  /** The primary's children that run the fixture (not tsx's esbuild service). */
   workerPids(): number[] {
-    return childrenOf(this.pid);
+    return childrenOf(this.pid).filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(FIXTURE);
+      } catch {
+        return false;
+      }
+    });
   }
 
   kill(signal: NodeJS.Signals): void {

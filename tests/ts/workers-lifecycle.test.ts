@@ -7,7 +7,10 @@
  * throws) fails listen() once, without a restart loop; the workers never outlive a killed primary.
  */
 import { expect } from 'chai';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { alive, get, Primary, SLOW, sleep, until, whoAnswers } from '../helpers/workers-child.js';
 
 describe('workers: processes on one port', function () {
@@ -177,6 +180,35 @@ describe('workers: processes on one port', function () {
     for (let i = 0; i < 5; i++) {
       const answers = await Promise.allSettled([whoAnswers(p.port)]);
       if (answers[0]!.status === 'fulfilled') expect(answers[0].value.slot).to.be.oneOf([1, 2]);
+    }
+  });
+
+  it('a replacement that fails to start (after listen() resolved) is restarted with backoff, its error in the log line, until it starts', async () => {
+    const marker = path.join(os.tmpdir(), `catzilla-workers-fail-${process.pid}-${Date.now()}`);
+    const p = await start({ WORKERS: '2', FAIL_HOOK_IF: marker, RESTART_DELAY: '50', STABLE_AFTER: '60000' });
+    try {
+      fs.writeFileSync(marker, 'down');
+      const [victim] = p.workerPids();
+      process.kill(victim!, 'SIGKILL');
+      const failures = await until(() => {
+        const found = [...p.stderr.matchAll(/catzilla: worker \d \(pid \d+\) exited with code 1 \(EHOOKFAILED: the database is not there\); restarting it in (\d+) ms/g)].map((m) => Number(m[1]));
+        return found.length >= 2 ? found : undefined;
+      }, 60000 * SLOW, 'two failed restarts').catch((err: Error) => {
+        throw new Error(`${err.message}; stderr: ${p.stderr}; stdout: ${p.stdout}`);
+      });
+      expect(failures.slice(0, 2)).to.deep.equal([100, 200]); // after the SIGKILL's 50 ms
+      expect(p.stderr).to.match(/was killed by SIGKILL; restarting it in 50 ms/);
+      fs.rmSync(marker);
+      await until(async () => p.workerPids().length === 2 && (await p.listened(100)).failed === false && /"state"/.test(p.stdout), 5000, 'listening');
+      // back to two serving workers
+      const seen = new Set<number>();
+      await until(async () => {
+        seen.add((await whoAnswers(p.port)).pid);
+        return seen.size === 2;
+      }, 60000 * SLOW, 'answers from two workers again');
+      expect(p.exit).to.equal(null);
+    } finally {
+      fs.rmSync(marker, { force: true });
     }
   });
 

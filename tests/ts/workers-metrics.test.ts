@@ -9,6 +9,7 @@ import { expect } from 'chai';
 import { WsClient } from '../helpers/ws-client.js';
 import { parsePrometheus, sampleValue, samplesOf } from '../helpers/prometheus.js';
 import { childrenOf, get, Primary, SLOW, until, whoAnswers } from '../helpers/workers-child.js';
+import fs from 'node:fs';
 import net from 'node:net';
 
 describe('workers: metrics, introspection, streams and WebSockets across workers', function () {
@@ -150,7 +151,16 @@ describe('workers: metrics, introspection, streams and WebSockets across workers
     }
     // the primary's children are the two workers only; each worker has its python process
     expect(q.workerPids()).to.deep.equal(workers);
-    for (const pid of workers) expect(childrenOf(pid).length, `python under worker ${pid}`).to.be.at.least(1);
+    const cmdline = (pid: number) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    const python = (pid: number) => childrenOf(pid).filter((c) => /python/.test(cmdline(c)));
+    for (const pid of workers) expect(python(pid).length, `python under worker ${pid}`).to.be.at.least(1);
+    expect(python(q.pid)).to.deep.equal([]);
   });
 
   it('a worker that does not answer is reported missing, and the scrape does not wait for it', async () => {

@@ -79,9 +79,7 @@ export class WorkerPool {
     try {
       await Promise.all(first.map((p) => p.ready));
     } catch (err) {
-      await pool.stopAll(0);
-      pool.release();
-      pool.unhandleSignals();
+      await pool.close(0); // also cancels the restart of a worker that died after its ready
       throw err;
     }
     pool.started = true;
@@ -186,23 +184,35 @@ export class WorkerPool {
     });
     worker.on('error', () => {}); // a send to a worker that just died; its exit follows
     worker.on('exit', (code: number | null, signal: string | null) => {
-      clearTimeout(startTimer);
-      this.procs.delete(proc);
-      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-      readyReject(Object.assign(
-        new CoreError('EWORKEREXIT', `worker ${slot} (pid ${proc.pid}) ${how} before it was listening`),
-        { worker: slot, pid: proc.pid },
-      ));
-      exitedResolve();
-      closedResolve();
-      this.died(proc, how);
+      let done = false;
+      const finish = (): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(startTimer);
+        this.procs.delete(proc);
+        const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+        readyReject(Object.assign(
+          new CoreError('EWORKEREXIT', `worker ${slot} (pid ${proc.pid}) ${how} before it was listening`),
+          { worker: slot, pid: proc.pid },
+        ));
+        exitedResolve();
+        closedResolve();
+        this.died(proc, how);
+      };
+      // 'exit' may come before the last messages (a worker's `failed` is sent just before it
+      // exits): they are all delivered once the channel has closed
+      if (!worker.isConnected()) return finish();
+      worker.once('disconnect', finish);
+      setTimeout(finish, 1000).unref();
     });
     return proc;
   }
 
   /** A worker exited: a death unless it was told to go (or the start / a roll deals with it). */
   private died(proc: Proc, how: string): void {
-    if (proc.state === 'retiring' || proc.state === 'stopping' || this.stopping !== null || !this.started || proc.replacement) return;
+    if (proc.state === 'retiring' || proc.state === 'stopping' || this.stopping !== null || proc.replacement) return;
+    // before its first `ready` during the first listen(): that listen() fails with it instead
+    if (!this.started && proc.readyAt === 0) return;
     const up = proc.readyAt > 0 ? Date.now() - proc.readyAt : 0;
     let backoff = this.backoffs.get(proc.slot);
     if (backoff === undefined) this.backoffs.set(proc.slot, (backoff = new Backoff(this.settings.restartDelay, this.settings.maxRestartDelay, this.settings.stableAfter)));
