@@ -51,6 +51,22 @@ const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 /** How long past its close deadline a worker may take to exit before it is killed (LeakSanitizer at exit is slow). */
 const EXIT_GRACE_MS = 10000;
 
+/**
+ * The port reservation: bound with SO_REUSEPORT and without SO_REUSEADDR, so that no socket
+ * outside the workers' reuse-port group binds the port meanwhile. That one also conflicts with the
+ * TIME_WAIT connections a server without SO_REUSEPORT left on the port (for a minute after it
+ * closed them); then a reservation with SO_REUSEADDR is taken, which still fails with EADDRINUSE
+ * while another socket listens on the port.
+ */
+function reservePort(host: string, port: number): NativeAddress & { fd: number } {
+  try {
+    return native().bindSocket(host, port, ListenFlags.ReusePort | ListenFlags.Reserve);
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EADDRINUSE' || port === 0) throw err;
+    return native().bindSocket(host, port, ListenFlags.ReusePort);
+  }
+}
+
 export class WorkerPool {
   private readonly procs = new Set<Proc>();
   private readonly backoffs = new Map<number, Backoff>();
@@ -66,7 +82,7 @@ export class WorkerPool {
   readonly address: NativeAddress;
 
   private constructor(private readonly count: number, private readonly settings: ClusterSettings, private readonly logger: Logger, host: string, port: number) {
-    const { fd, ...address } = native().bindSocket(host, port, ListenFlags.ReusePort | ListenFlags.Reserve);
+    const { fd, ...address } = reservePort(host, port);
     this.fd = fd;
     this.address = address;
   }
