@@ -155,6 +155,25 @@ describe('workers: processes on one port', function () {
     }
   });
 
+  it('a port a server without SO_REUSEPORT just used (its TIME_WAIT connections) is taken', async () => {
+    // node:net binds with SO_REUSEADDR only, like most servers; closing first leaves TIME_WAIT on its side
+    const plain = net.createServer((socket) => socket.end());
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    const port = (plain.address() as net.AddressInfo).port;
+    for (let i = 0; i < 3; i++) {
+      await new Promise<void>((resolve) => {
+        const c = net.connect({ port, host: '127.0.0.1' });
+        c.on('end', () => c.end());
+        c.on('close', () => resolve());
+        c.on('error', () => {});
+      });
+    }
+    await new Promise((resolve) => plain.close(resolve));
+    const p = await start({ WORKERS: '2', PORT: String(port) });
+    expect(p.port).to.equal(port);
+    expect((await whoAnswers(port)).slot).to.be.oneOf([1, 2]);
+  });
+
   it('an onListen hook that throws in the workers: listen() rejects once with its error, no restart loop', async () => {
     const p = Primary.spawn({ WORKERS: '2', FAIL_HOOK: '1' });
     started.push(p);
