@@ -49,6 +49,7 @@ static Napi::Object Constants(Napi::Env env) {
   table("abortReason", {CATZILLA_ABORT_REASON_MAP(XX)});
   table("requestFlags", {CATZILLA_REQUEST_FLAGS_MAP(XX)});
   table("respondFlags", {CATZILLA_RESPONSE_FLAGS_MAP(XX)});
+  table("listenFlags", {CATZILLA_LISTEN_FLAGS_MAP(XX)});
 #undef XX
 #define XX(name, value, msg) {#name, value},
   table("errors", {CATZILLA_ERRNO_MAP(XX)});
@@ -66,6 +67,42 @@ static Napi::Object Constants(Napi::Env env) {
   return c;
 }
 
+// bindSocket(host, port, flags): a bound, not listening socket (catzilla_socket_bind), as
+// { fd, address, port, family }; the port reservation of the workers' primary.
+static Napi::Value BindSocket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsNumber()) {
+    Napi::TypeError::New(env, "bindSocket(host: string, port: number, flags: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string host = info[0].As<Napi::String>().Utf8Value();
+  int port = info[1].As<Napi::Number>().Int32Value();
+  struct sockaddr_storage bound;
+  int fd = catzilla_socket_bind(host.c_str(), port, info[2].As<Napi::Number>().Uint32Value(), &bound);
+  if (fd < 0) {
+    Napi::Error e = catzilla_bindings::ServerWrap::CoreError(env, fd, ("bind " + host + ":" + std::to_string(port)).c_str());
+    e.Set("address", Napi::String::New(env, host));
+    e.Set("port", Napi::Number::New(env, port));
+    e.ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object out = catzilla_bindings::ServerWrap::AddressObject(env, bound);
+  out.Set("fd", Napi::Number::New(env, fd));
+  return out;
+}
+
+// closeSocket(fd): closes a descriptor from bindSocket.
+static Napi::Value CloseSocket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "closeSocket(fd: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int err = catzilla_socket_close(info[0].As<Napi::Number>().Int32Value());
+  if (err != 0) catzilla_bindings::ServerWrap::CoreError(env, err, "closeSocket").ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   catzilla_bindings::ServerWrap::Init(env, exports);
   // The parser compiled into this addon (hidden symbols: never Node's own llhttp).
@@ -74,6 +111,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
                              std::to_string(LLHTTP_VERSION_PATCH));
   exports.Set("versions", versions);
   exports.Set("constants", Constants(env));
+  exports.Set("bindSocket", Napi::Function::New(env, BindSocket, "bindSocket"));
+  exports.Set("closeSocket", Napi::Function::New(env, CloseSocket, "closeSocket"));
   return exports;
 }
 

@@ -138,7 +138,7 @@ bool ServerWrap::Live(const Napi::Env& env) {
 Napi::Value ServerWrap::Listen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) {
-    Napi::TypeError::New(env, "listen(host: string, port: number, backlog?: number)").ThrowAsJavaScriptException();
+    Napi::TypeError::New(env, "listen(host: string, port: number, backlog?: number, flags?: number)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   if (server_ != nullptr || closing_) {
@@ -148,6 +148,7 @@ Napi::Value ServerWrap::Listen(const Napi::CallbackInfo& info) {
   std::string host = info[0].As<Napi::String>().Utf8Value();
   int port = info[1].As<Napi::Number>().Int32Value();
   int backlog = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 511;
+  unsigned flags = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : 0;
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
   catzilla_server_callbacks_t callbacks = {OnRequest, OnBody, OnBodyEnd, OnAbort, OnWsMessage, OnWsClose, OnEndsDelivered};
@@ -159,7 +160,7 @@ Napi::Value ServerWrap::Listen(const Napi::CallbackInfo& info) {
   }
   g_open_servers.insert(s);
   struct sockaddr_storage bound;
-  err = catzilla_server_listen(s, host.c_str(), port, backlog, &bound);
+  err = catzilla_server_listen(s, host.c_str(), port, backlog, flags, &bound);
   if (err) {
     catzilla_server_close(s, 0, FreeWhenClosed, nullptr);
     Napi::Error e = CoreError(env, err, ("listen " + host + ":" + std::to_string(port)).c_str());

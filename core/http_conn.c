@@ -11,6 +11,7 @@
  */
 #include "internal.h"
 #include <stdlib.h>
+#include <sys/ioctl.h>
 
 static const char conn__continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -53,8 +54,19 @@ void catzilla__conn_set_deadline(catzilla__conn_t* conn, catzilla__deadline_t ki
   conn->deadline = at;
 }
 
+/* Bytes of the peer waiting in the kernel, not read yet. */
+static bool conn__bytes_waiting(const catzilla__conn_t* conn) {
+  uv_os_fd_t fd;
+  int n = 0;
+  if (uv_fileno((const uv_handle_t*)&conn->tcp, &fd) != 0) return false;
+  return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
 bool catzilla__conn_is_idle(const catzilla__conn_t* conn) {
-  return conn->state == CATZILLA__CONN_IDLE && conn->inbuf.len == 0 && !catzilla__outbox_busy(&conn->outbox);
+  /* A connection that has not begun its first request is not idle: its client connected to send
+   * one (closing it would fail that request, or reset it when the bytes are on their way). */
+  return conn->state == CATZILLA__CONN_IDLE && conn->used && conn->inbuf.len == 0 && !catzilla__outbox_busy(&conn->outbox) &&
+         !conn__bytes_waiting(conn);
 }
 
 /* ---- closing ---- */
@@ -241,6 +253,7 @@ static int conn__on_message_begin(llhttp_t* parser) {
   catzilla__conn_t* conn = conn__of(parser);
   catzilla__head_reset(&conn->head);
   conn->state = CATZILLA__CONN_HEAD;
+  conn->used = 1;
   conn->message_complete = 0;
   conn->response_done = 0;
   conn->body_received = 0;

@@ -15,6 +15,8 @@
 #endif
 
 #define CATZILLA__READ_SLAB_SIZE (64 * 1024)
+/* Most connections a closing server takes from its accept queue (server.c). */
+#define CATZILLA__DRAIN_MAX 4096
 #define CATZILLA__HEAD_BLOCK_SIZE 4096
 #define CATZILLA__LINGER_MS 2000
 #define CATZILLA__SLOT_BITS 22
@@ -177,6 +179,11 @@ int catzilla__sendfile(uv_tcp_t* tcp, int fd, uint64_t* offset, uint64_t* remain
 /* TCP_CORK on or off: while a file region is sent only full segments leave (like nginx's
  * tcp_nopush); turning it off sends what is left at once. */
 void catzilla__socket_cork(uv_tcp_t* tcp, int on);
+
+/* ---- listen_socket.c ---- */
+/* accept(2) one queued connection of a listening descriptor (non-blocking, close-on-exec):
+ * its descriptor, UV_EAGAIN when the queue is empty, or another negative error. */
+int catzilla__socket_accept(int listen_fd);
 
 /* ---- outbox.c: every socket write of a connection, in order ---- */
 #define CATZILLA__STREAM_MAX_PIECES 16
@@ -356,6 +363,7 @@ typedef struct catzilla__conn_s {
   unsigned http10 : 1;
   unsigned upgrade : 1;
   unsigned shutdown_sent : 1;
+  unsigned used : 1;                  /* a request has begun on it (a fresh connection is not idle) */
   catzilla__task_t resume_task;       /* continue outside JS calls (deferred.c) */
   catzilla_stream_context_t* stream;  /* the streaming response of the current request */
   catzilla__takeover_t takeover;      /* set once another protocol owns the read side (a WebSocket) */
@@ -408,6 +416,8 @@ void catzilla__conn_continue(catzilla__conn_t* conn);
 void catzilla__conn_response_done(catzilla__conn_t* conn);
 void catzilla__conn_timeout(catzilla__conn_t* conn);
 void catzilla__conn_set_deadline(catzilla__conn_t* conn, catzilla__deadline_t kind);
+/* Idle between requests (what a closing server closes at once): it has served a request, and
+ * nothing of the next one has arrived, read or still in the kernel's buffer. */
 bool catzilla__conn_is_idle(const catzilla__conn_t* conn);
 void catzilla__conn_send_error(catzilla__conn_t* conn, int status);
 void catzilla__conn_pause_body(catzilla__conn_t* conn);

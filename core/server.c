@@ -39,14 +39,18 @@ static void server__on_sweep(catzilla__sweep_t* sweep, uint64_t now) {
 
 /* ---- accepting ---- */
 
-static void server__on_connection(uv_stream_t* listener, int status) {
-  catzilla_server_t* s = CATZILLA__CONTAINER_OF(listener, catzilla_server_t, listener);
-  if (status < 0 || s->closing) return;
+/* Takes a new connection: `fd` >= 0 is a socket accepted by hand (the drain at close), -1 means
+ * uv_accept from the listener. */
+static void server__add_conn(catzilla_server_t* s, int fd) {
   catzilla__conn_t* conn = catzilla__pool_get(&s->conn_pool);
-  if (conn == NULL) return;
+  if (conn == NULL) {
+    if (fd >= 0) catzilla_socket_close(fd);
+    return;
+  }
   memset(conn, 0, sizeof(*conn));
   conn->server = s;
   if (uv_tcp_init(s->loop, &conn->tcp) != 0) {
+    if (fd >= 0) catzilla_socket_close(fd);
     catzilla__pool_put(&s->conn_pool, conn);
     return;
   }
@@ -56,10 +60,31 @@ static void server__on_connection(uv_stream_t* listener, int status) {
   s->conns = conn;
   s->stats.connections_accepted++;
   s->stats.connections_active++;
-  if (conn->slot == UINT32_MAX || uv_accept(listener, (uv_stream_t*)&conn->tcp) != 0 ||
-      catzilla__conn_start(s, conn) != 0) {
+  int err = fd >= 0 ? uv_tcp_open(&conn->tcp, fd) : uv_accept((uv_stream_t*)&s->listener, (uv_stream_t*)&conn->tcp);
+  if (err != 0 && fd >= 0) catzilla_socket_close(fd);
+  if (conn->slot == UINT32_MAX || err != 0 || catzilla__conn_start(s, conn) != 0) {
     conn->state = CATZILLA__CONN_IDLE;
     catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
+  }
+}
+
+static void server__on_connection(uv_stream_t* listener, int status) {
+  catzilla_server_t* s = CATZILLA__CONTAINER_OF(listener, catzilla_server_t, listener);
+  if (status < 0 || s->closing) return;
+  server__add_conn(s, -1);
+}
+
+/* Closing a listener resets the connections still in its accept queue (a reuse-port group does
+ * not hand them to another member unless net.ipv4.tcp_migrate_req is 1). Those clients already
+ * connected: take them now, in the same synchronous step as the close, and serve their request.
+ * Bounded, so a flood cannot hold the loop. */
+static void server__drain_accept_queue(catzilla_server_t* s) {
+  uv_os_fd_t listen_fd;
+  if (uv_fileno((uv_handle_t*)&s->listener, &listen_fd) != 0) return;
+  for (int i = 0; i < CATZILLA__DRAIN_MAX; i++) {
+    int fd = catzilla__socket_accept(listen_fd);
+    if (fd < 0) return;
+    server__add_conn(s, fd);
   }
 }
 
@@ -113,25 +138,22 @@ int catzilla_server_new(uv_loop_t* loop, const catzilla_server_options_t* option
 void* catzilla_server_data(const catzilla_server_t* s) { return s->data; }
 void catzilla_server_set_data(catzilla_server_t* s, void* data) { s->data = data; }
 
-int catzilla_server_listen(catzilla_server_t* s, const char* host, int port, int backlog,
+int catzilla_server_listen(catzilla_server_t* s, const char* host, int port, int backlog, unsigned flags,
                            struct sockaddr_storage* bound) {
   if (s->closing) return CATZILLA_ESERVERCLOSED;
   if (s->listening) return UV_EALREADY;
-  if (port < 0 || port > 65535) return UV_EINVAL;
-  struct sockaddr_storage addr;
-  int err = uv_ip4_addr(host, port, (struct sockaddr_in*)&addr);
-  if (err) err = uv_ip6_addr(host, port, (struct sockaddr_in6*)&addr);
-  if (err) return UV_EINVAL;
-  err = uv_tcp_init(s->loop, &s->listener);
-  if (err) return err;
+  int fd = catzilla_socket_bind(host, port, flags, bound);
+  if (fd < 0) return fd;
+  int err = uv_tcp_init(s->loop, &s->listener);
+  if (err) {
+    catzilla_socket_close(fd);
+    return err;
+  }
   s->handles_open++;
   s->listening = true;
-  err = uv_tcp_bind(&s->listener, (const struct sockaddr*)&addr, 0);
+  err = uv_tcp_open(&s->listener, fd);
+  if (err) catzilla_socket_close(fd);
   if (err == 0) err = uv_listen((uv_stream_t*)&s->listener, backlog > 0 ? backlog : 511, server__on_connection);
-  if (err == 0) {
-    int len = sizeof(*bound);
-    err = uv_tcp_getsockname(&s->listener, (struct sockaddr*)bound, &len);
-  }
   if (err) return err; /* the listener is closed by catzilla_server_close */
   catzilla__sweep_arm(&s->sweep);
   return 0;
@@ -166,7 +188,6 @@ int catzilla_server_close(catzilla_server_t* s, uint64_t grace_ms, catzilla_serv
   s->closed_arg = arg;
   s->close_deadline = catzilla__now(s) + grace_ms;
   catzilla__sweep_until(&s->sweep, s->close_deadline);
-  if (s->listening) server__close_handle(s, (uv_handle_t*)&s->listener);
   catzilla__conn_t* conn = s->conns;
   while (conn != NULL) {
     catzilla__conn_t* next = conn->next;
@@ -176,6 +197,9 @@ int catzilla_server_close(catzilla_server_t* s, uint64_t grace_ms, catzilla_serv
       catzilla__conn_close(conn, CATZILLA_ABORT_SERVER_CLOSING);
     conn = next;
   }
+  /* after the idle ones were closed: the drained connections have a request on its way */
+  if (s->listening && grace_ms > 0) server__drain_accept_queue(s);
+  if (s->listening) server__close_handle(s, (uv_handle_t*)&s->listener);
   if (s->conns != NULL) catzilla__sweep_arm(&s->sweep);
   server__maybe_finish_close(s);
   return 0;

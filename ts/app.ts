@@ -4,7 +4,7 @@
  */
 import { MiddlewareChain, normalizePrefix, type Middleware } from './middleware.js';
 import { CoreError } from './errors.js';
-import { constants, native, type NativeAddress, type NativeServer, type NativeServerOptions, type NativeServerStats, type NativeStreamStats } from './native.js';
+import { constants, ListenFlags, native, type NativeAddress, type NativeServer, type NativeServerOptions, type NativeServerStats, type NativeStreamStats } from './native.js';
 import { logError, Pipeline, type Handler, type Logger, type RouteOptions } from './pipeline.js';
 import { ANY_METHOD, Router } from './router.js';
 import { checkFlow, type FlowOptions } from './streaming/options.js';
@@ -13,6 +13,9 @@ import { Transport, type DispatchObserver } from './transport.js';
 import { Rooms, type Room } from './websocket/room.js';
 import type { WebSocketBehavior } from './websocket/socket.js';
 import { checkBehavior, upgradeHandler } from './websocket/upgrade.js';
+import { clusterSettings, workerCount, type ClusterOptions } from './workers/options.js';
+import type { WorkerInfo, WorkerPool } from './workers/primary.js';
+import { attachWorker, ignoreGroupSignals, reportFailure, workerClosed, workerRole } from './workers/worker.js';
 
 /**
  * Server limits (see NativeServerOptions), the logger, and the default stream
@@ -44,6 +47,16 @@ export interface ListenOptions {
   host?: string;
   /** Pending-connection queue length. */
   backlog?: number;
+  /**
+   * Workers mode: this many processes (`'auto'`: os.availableParallelism()) each bind the port
+   * with SO_REUSEPORT and the kernel spreads connections over them. The module runs in every
+   * process (as with node:cluster); the primary serves nothing and runs no onListen hooks, the
+   * workers do. In the primary listen() resolves once every worker listens, or rejects with the
+   * first worker's start-up error. See README "Workers".
+   */
+  workers?: number | 'auto';
+  /** Settings of workers mode (close and start deadlines, restart delays, signals). */
+  cluster?: ClusterOptions;
 }
 
 export interface CloseOptions {
@@ -68,6 +81,8 @@ export class App {
   private readonly observers: DispatchObserver[] = [];
   private readonly rooms = new Rooms();
   private transport: Transport | null = null;
+  /** Workers mode, in the primary: the worker processes. */
+  private pool: WorkerPool | null = null;
 
   constructor(options: AppOptions = {}) {
     const merged = { ...DEFAULTS };
@@ -185,26 +200,63 @@ export class App {
     if (failure !== null) throw failure;
   }
 
-  /** Starts listening; resolves with the bound address (useful with port 0). */
+  /**
+   * Starts listening; resolves with the bound address (useful with port 0). With `workers`, see
+   * ListenOptions.workers: in a worker whose start fails, the primary is told and the worker
+   * exits (the primary's listen() rejects with the error).
+   */
   async listen(options: ListenOptions = {}): Promise<NativeAddress> {
-    if (this.server !== null) throw new CoreError('EALREADYLISTENING', 'App is already listening; close() it first');
+    if (this.server !== null || this.pool !== null) throw new CoreError('EALREADYLISTENING', 'App is already listening; close() it first');
+    const { port = 0, host = '0.0.0.0', backlog = 511 } = options;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`listen port must be an integer in [0, 65535], got ${String(port)}`);
+    if (typeof host !== 'string' || host === '') throw new TypeError(`listen host must be a non-empty string, got ${JSON.stringify(host)}`);
+    if (!Number.isInteger(backlog) || backlog < 1) throw new TypeError(`listen backlog must be a positive integer, got ${String(backlog)}`);
+    if (options.workers === undefined) return this.listenHere(host, port, backlog, 0);
+    const count = workerCount(options.workers);
+    const settings = clusterSettings(options.cluster);
+    const role = workerRole();
+    if (role === null) {
+      const { WorkerPool } = await import('./workers/primary.js');
+      this.pool = await WorkerPool.start(count, settings, this.logger, host, port);
+      this.closing = null;
+      return this.pool.address;
+    }
+    ignoreGroupSignals();
+    let address: NativeAddress;
+    try {
+      address = await this.listenHere(host, role.port, backlog, ListenFlags.ReusePort);
+    } catch (err) {
+      return reportFailure(err);
+    }
+    attachWorker(this, address.port, (timeout) => this.close({ timeout }));
+    return address;
+  }
+
+  /** Replaces every worker, one at a time, each new one listening before its old one closes (workers mode, primary only). */
+  restartWorkers(): Promise<void> {
+    if (this.pool === null) return Promise.reject(new CoreError('ENOTPRIMARY', 'restartWorkers(): this process is not the primary of listening workers'));
+    return this.pool.restart();
+  }
+
+  /** The worker processes (workers mode, primary only; [] elsewhere). */
+  workers(): WorkerInfo[] {
+    return this.pool?.workers() ?? [];
+  }
+
+  private async listenHere(host: string, port: number, backlog: number, flags: number): Promise<NativeAddress> {
     try {
       for (const fn of this.listenHooks) await fn();
     } catch (err) {
       await this.runCloseHooks().catch(() => {});
       throw err;
     }
-    const { port = 0, host = '0.0.0.0', backlog = 511 } = options;
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`listen port must be an integer in [0, 65535], got ${String(port)}`);
-    if (typeof host !== 'string' || host === '') throw new TypeError(`listen host must be a non-empty string, got ${JSON.stringify(host)}`);
-    if (!Number.isInteger(backlog) || backlog < 1) throw new TypeError(`listen backlog must be a positive integer, got ${String(backlog)}`);
 
     const transport = new Transport(new Pipeline(this.router, this.middleware, this.logger), this.logger, this.flow, this.observers);
     const server = new (native().Server)({ ...this.serverOptions }, transport.callbacks());
     transport.attach(server);
     let address: NativeAddress;
     try {
-      address = server.listen(host, port, backlog); // throws an Error with a code (EADDRINUSE...)
+      address = server.listen(host, port, backlog, flags); // throws an Error with a code (EADDRINUSE...)
     } catch (err) {
       try {
         server.close(0, () => {}); // release whatever the failed server holds
@@ -225,6 +277,13 @@ export class App {
     const { timeout = 5000 } = options;
     if (!Number.isInteger(timeout) || timeout < 0) throw new TypeError(`close timeout must be a non-negative integer, got ${String(timeout)}`);
     if (this.closing !== null) return this.closing;
+    const pool = this.pool;
+    if (pool !== null) {
+      this.closing = pool.close(timeout).finally(() => {
+        if (this.pool === pool) this.pool = null;
+      });
+      return this.closing;
+    }
     const server = this.server;
     if (server === null) return this.closeHooks.length ? this.runCloseHooks() : Promise.resolve();
     // open WebSockets are told 1001 (going away) and close within the grace period
@@ -247,7 +306,7 @@ export class App {
         reject(err);
       }
     });
-    this.closing = closed.then(() => this.runCloseHooks());
+    this.closing = closed.then(() => this.runCloseHooks()).finally(() => workerClosed(this));
     return this.closing;
   }
 

@@ -3,6 +3,8 @@
  * This module is the public surface; everything else is internal.
  */
 export { App, type AppOptions, type ListenOptions, type CloseOptions } from './app.js';
+export type { ClusterOptions } from './workers/options.js';
+export type { WorkerInfo } from './workers/primary.js';
 export type { Handler, Logger, RouteOptions } from './pipeline.js';
 export type { Middleware, Next } from './middleware.js';
 export { Request, type RequestHeaders } from './request.js';

@@ -57,6 +57,14 @@ export const RequestFlags = table('requestFlags', ['Http10', 'KeepAlive', 'HasBo
 export type RespondFlags = number;
 export const RespondFlags = table('respondFlags', ['Close', 'NoContentLength']);
 
+/**
+ * `listen` / `bindSocket` flags. ReusePort: SO_REUSEPORT (several processes bind one port, the
+ * kernel spreads connections over those that listen). Reserve: no SO_REUSEADDR (a port
+ * reservation that only reuse-port sockets of the same user can share).
+ */
+export type ListenFlags = number;
+export const ListenFlags = table('listenFlags', ['ReusePort', 'Reserve']);
+
 /** `streamStart` flags. FlushHeaders: send the status line and headers at once, not with the first data. */
 export type StreamFlags = number;
 export const StreamFlags = table('streamFlags', ['FlushHeaders']);
@@ -199,8 +207,8 @@ export interface NativeServerStats {
 }
 
 export interface NativeServer {
-  /** Bind and listen. Throws an Error with `code` (EADDRINUSE, EACCES, EINVAL...). */
-  listen(host: string, port: number, backlog: number): NativeAddress;
+  /** Bind and listen (`flags`: ListenFlags). Throws an Error with `code` (EADDRINUSE, EACCES, EINVAL...). */
+  listen(host: string, port: number, backlog: number, flags?: number): NativeAddress;
   /**
    * Send a whole response: status line, `headerBlock` (`Name: value\r\n` per field, validated
    * by the caller), Date, Content-Length and Connection added by the core, then the body
@@ -284,6 +292,14 @@ export interface NativeAddon {
   versions: { llhttp: string };
   /** The core's one contract (catzilla.h's X-macro lists): read here, never restated. */
   constants: NativeConstants;
+  /**
+   * A TCP socket bound to host:port and not listening (ListenFlags; ReusePort | Reserve holds a
+   * port for reuse-port listeners of the same user): its descriptor and address. Throws an
+   * Error with `code` (EADDRINUSE...).
+   */
+  bindSocket(host: string, port: number, flags: number): NativeAddress & { fd: number };
+  /** Closes a descriptor from bindSocket. */
+  closeSocket(fd: number): void;
 }
 
 export interface NativeConstants {
@@ -300,6 +316,7 @@ export interface NativeConstants {
   abortReason: Record<string, number>;
   requestFlags: Record<string, number>;
   respondFlags: Record<string, number>;
+  listenFlags: Record<string, number>;
   /** Core error codes by name (ECLOSED...). */
   errors: Record<string, number>;
   /** Chunks of at least this many bytes are referenced until written, smaller ones copied. */

@@ -324,9 +324,35 @@ int catzilla_server_new(uv_loop_t* loop, const catzilla_server_options_t* option
 void* catzilla_server_data(const catzilla_server_t* server);
 void catzilla_server_set_data(catzilla_server_t* server, void* data);
 
-/* Bind and listen. `bound` receives the bound address (port 0 -> the chosen port). */
-int catzilla_server_listen(catzilla_server_t* server, const char* host, int port, int backlog,
+/* Flags of catzilla_server_listen and catzilla_socket_bind: XX(C name, value, JS name).
+ * REUSEPORT: SO_REUSEPORT, so that sockets of several processes (same user) bind one port and
+ *   the kernel spreads new connections over those that listen.
+ * RESERVE: without SO_REUSEADDR (for a reservation: with it, a socket outside the reuse-port
+ *   group could still bind the port while the reservation does not listen). */
+#define CATZILLA_LISTEN_FLAGS_MAP(XX) \
+  XX(REUSEPORT, 1, ReusePort)         \
+  XX(RESERVE, 2, Reserve)
+
+enum {
+#define XX(name, value, js) CATZILLA_LISTEN_##name = value,
+  CATZILLA_LISTEN_FLAGS_MAP(XX)
+#undef XX
+};
+
+/* Bind and listen (IPv4 or IPv6 by the form of `host`; `flags`: CATZILLA_LISTEN_*). `bound`
+ * receives the bound address (port 0 -> the chosen port). */
+int catzilla_server_listen(catzilla_server_t* server, const char* host, int port, int backlog, unsigned flags,
                            struct sockaddr_storage* bound);
+
+/* A TCP socket (non-blocking, close-on-exec, SO_REUSEADDR unless CATZILLA_LISTEN_RESERVE, and
+ * SO_REUSEPORT with CATZILLA_LISTEN_REUSEPORT) bound to host:port and not listening: returns its
+ * descriptor, or a negative error (UV_EADDRINUSE when a socket outside a reuse-port group holds
+ * the port). Bound with REUSEPORT | RESERVE it reserves the port: only reuse-port sockets of the
+ * same user can bind it, and it receives no connection itself (it never listens). `bound`
+ * (optional) receives the address. */
+int catzilla_socket_bind(const char* host, int port, unsigned flags, struct sockaddr_storage* bound);
+/* Close a descriptor from catzilla_socket_bind. */
+int catzilla_socket_close(int fd);
 
 /* Stop accepting, close idle connections, give in-flight responses `grace_ms`, then close
  * the rest; `cb` runs once everything is closed. Calling it again only updates nothing. */

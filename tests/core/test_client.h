@@ -108,7 +108,7 @@ static inline int start_server(catzilla_server_t** server, const catzilla_server
                         const catzilla_server_callbacks_t* cb) {
   if (catzilla_server_new(loop, opt, cb, NULL, server) != 0) return -1;
   struct sockaddr_storage bound;
-  if (catzilla_server_listen(*server, "127.0.0.1", 0, 128, &bound) != 0) return -1;
+  if (catzilla_server_listen(*server, "127.0.0.1", 0, 128, 0, &bound) != 0) return -1;
   return ntohs(((struct sockaddr_in*)&bound)->sin_port);
 }
 

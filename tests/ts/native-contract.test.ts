@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { App } from '../../ts/index.js';
 import {
-  AbortReason, METHODS, RequestFlags, RespondFlags, STREAM_STATS_FIELDS, StreamFlags, StreamState, constants, native, streamStatsFrom,
+  AbortReason, ListenFlags, METHODS, RequestFlags, RespondFlags, STREAM_STATS_FIELDS, StreamFlags, StreamState, constants, native, streamStatsFrom,
   type NativeServerOptions, type NativeServerStats, type NativeStreamStats,
 } from '../../ts/native.js';
 import { FLOW_DEFAULTS } from '../../ts/streaming/options.js';
@@ -83,6 +83,7 @@ describe('native contract', () => {
       ['requestFlags', RequestFlags, constants().requestFlags],
       ['respondFlags', RespondFlags, constants().respondFlags],
       ['streamFlags', StreamFlags, constants().streamFlags],
+      ['listenFlags', ListenFlags, constants().listenFlags],
     ];
     for (const [name, ours, core] of pairs) expect(ours, name).to.deep.equal(core);
     expect(StreamState.Finished).to.be.below(StreamState.Aborted); // "Finished and after are final"

@@ -67,7 +67,7 @@ export function registerCollectors(registry: Registry, source: ScrapeSource): vo
   // ---- server-wide, from the core ----
   exactGauge(registry, 'catzilla_connections', 'Open connections.', [], () => server().connectionsActive);
   exactGauge(registry, 'catzilla_streams_active', 'Streams in progress.', [], () => server().streamsActive);
-  exactGauge(registry, 'catzilla_streams_peak_queued_bytes', 'Largest queue any stream has had (bytes waiting for the socket).', [], () => server().peakQueuedBytes);
+  exactGauge(registry, 'catzilla_streams_peak_queued_bytes', 'Largest queue any stream has had (bytes waiting for the socket).', [], () => server().peakQueuedBytes, 'max');
   for (const [name, help, field, scale = 1] of SERVER_COUNTERS) {
     exactCounter(registry, name, help, [], () => server()[field] * scale);
   }

@@ -15,7 +15,23 @@ import { HttpResponse } from '../response.js';
 import { sse } from '../sse/index.js';
 import { accessCheck, type AccessCheck, type AccessOptions } from './access.js';
 import { DASHBOARD_PAGE } from './dashboard-page.js';
+import { gather, provide, sumStats } from './cluster.js';
 import { checkLimit, liveStreams, type LiveStreamInfo } from './introspection.js';
+import type { NativeServerStats } from '../native.js';
+
+// what a worker answers for another worker's dashboard (workers mode)
+provide('view', (app) => ({ stats: app.stats(), streams: liveStreams(app) }));
+
+/** The server counters and live streams: this process's, or every worker's in workers mode. */
+async function view(app: App): Promise<{ stats: NativeServerStats; streams: LiveStreamInfo[] }> {
+  const gathered = await gather(app, 'view');
+  if (gathered === null) return { stats: app.stats(), streams: liveStreams(app) };
+  type View = { stats: NativeServerStats; streams: LiveStreamInfo[] };
+  const stats = sumStats(gathered.results.map((r) => ({ ...r, data: (r.data as View).stats })));
+  const streams = gathered.results.flatMap((r) => (r.data as View).streams.map((s) => ({ ...s, worker: r.worker, pid: r.pid })));
+  streams.sort((a, b) => b.ageMs - a.ageMs || a.id - b.id);
+  return { stats, streams };
+}
 import { appHandler, type AppHandler } from './mount.js';
 
 export interface DashboardOptions extends AccessOptions {
@@ -76,15 +92,14 @@ async function serveEvents(app: App, req: Request, check: AccessCheck, interval:
   const refused = await check(req);
   if (refused !== null) return refused;
   return sse(req, async (stream) => {
-    let previous = app.stats();
+    let previous = (await view(app)).stats;
     let previousTime = performance.now();
     let first = true;
     while (!stream.closed) {
+      const { stats, streams } = await view(app);
       const now = performance.now();
-      const stats = app.stats();
       const seconds = first ? 0 : (now - previousTime) / 1000;
       const rate = (a: number, b: number) => (seconds > 0 ? Math.max(0, a - b) / seconds : 0);
-      const streams = liveStreams(app);
       const sample: DashboardSample = {
         time: Date.now(),
         requestsPerSecond: rate(stats.requests, previous.requests),

@@ -10,6 +10,10 @@ import { HttpResponse } from '../response.js';
 import { accessCheck, type AccessOptions } from './access.js';
 import { appHandler, type AppHandler } from './mount.js';
 import { routeMetrics } from './routes.js';
+import { gather, provide, summary } from './cluster.js';
+
+// what a worker answers when another worker serves the introspection (workers mode)
+provide('streams', (app) => liveStreams(app));
 
 /** Names of the core's stream states (StreamState). */
 const STATES = ['headers-pending', 'streaming', 'backpressured', 'finishing', 'finished', 'aborted', 'errored', 'closed', 'shed'] as const;
@@ -37,6 +41,21 @@ export interface LiveStreamInfo {
   lastWriteAt: number | null;
   /** Compression of the body, when compress() encodes it: ratio = bytesIn / bytesOut. */
   compression: { encoding: string; bytesIn: number; bytesOut: number; ratio: number | null } | null;
+  /** Workers mode: the worker (slot) and process serving the stream (ids are per worker). */
+  worker?: number;
+  pid?: number;
+}
+
+/**
+ * The live streams of every worker in workers mode, each tagged with its worker, oldest first;
+ * outside workers mode (or without the primary's answer), this process's.
+ */
+export async function liveStreamsOfAll(app: App): Promise<{ streams: LiveStreamInfo[]; workers?: ReturnType<typeof summary> }> {
+  const gathered = await gather(app, 'streams');
+  if (gathered === null) return { streams: liveStreams(app) };
+  const streams = gathered.results.flatMap((r) => (r.data as LiveStreamInfo[]).map((s) => ({ ...s, worker: r.worker, pid: r.pid })));
+  streams.sort((a, b) => b.ageMs - a.ageMs || a.worker - b.worker || a.id - b.id);
+  return { streams, workers: summary(gathered) };
 }
 
 /** The live streams of `app`, oldest first. */
@@ -79,8 +98,8 @@ export function streamsIntrospection(options: IntrospectionOptions = {}): AppHan
   return appHandler('streamsIntrospection()', options.app, async (app, req) => {
     const refused = await check(req);
     if (refused !== null) return refused;
-    const streams = liveStreams(app);
-    const body = { time: Date.now(), count: streams.length, streams: streams.slice(0, limit) };
+    const { streams, workers } = await liveStreamsOfAll(app);
+    const body = { time: Date.now(), count: streams.length, streams: streams.slice(0, limit), ...(workers ? { workers } : {}) };
     return new HttpResponse(JSON.stringify(body), { headers: { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' } });
   });
 }

@@ -60,11 +60,14 @@ export function exactCounter<L extends string>(registry: Registry, name: string,
   });
 }
 
-/** A gauge set from `read()` at each scrape (label sets not returned disappear). */
-export function exactGauge<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[], read: Read<L>): Gauge<L> {
+/**
+ * A gauge set from `read()` at each scrape (label sets not returned disappear). `aggregator`: how
+ * workers mode merges the workers' values (prom-client's AggregatorRegistry; default sum).
+ */
+export function exactGauge<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[], read: Read<L>, aggregator: 'sum' | 'max' = 'sum'): Gauge<L> {
   const { Gauge } = promClient();
   return new Gauge<L>({
-    name, help, labelNames, registers: [registry],
+    name, help, labelNames, registers: [registry], aggregator,
     collect() {
       this.reset();
       const value = read();
