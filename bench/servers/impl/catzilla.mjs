@@ -8,7 +8,13 @@
 //   /bulk?mb=M 64 KiB chunks from a generator; fresh=1 yields a new copy of each chunk
 //   /file      the file at $BENCH_FILE via sendFile (sendfile in the core, Content-Length, ranges)
 //   /mixed     a memory header + the $BENCH_FILE file + a memory footer (sendRegions), same bytes path
-// /sse is not served yet (404 -> "n/a").
+//   /sse       a Channel subscriber (no ids, no heartbeat), POST /publish?n=N
+// As bench/servers/catzilla-cluster (CATZILLA_BENCH_WORKERS set): the same routes served by that
+// many worker processes on one port (SO_REUSEPORT), and with REDIS_URL, /sse and /publish go
+// through the Redis backplane; plus the scale-out routes (bench/README.md "Scale-out"):
+//   /pid                      the serving process's pid
+//   /sse-ids                  a Channel with ids and a replay window (resumable with Last-Event-ID)
+//   POST /publish-ids?n=N&rate=R&from=S  N events "<seq> <publish time in us>" (seq from S), R per second (0: at once)
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as c from './common.mjs';
@@ -19,6 +25,10 @@ const catzilla = await import(pathToFileURL(entry).href);
 const { App, StreamingResponse } = catzilla;
 
 const app = new App({ keepAliveTimeout: 60_000 });
+const workersEnv = process.env.CATZILLA_BENCH_WORKERS;
+const workers = workersEnv ? (workersEnv === 'auto' ? 'auto' : Number(workersEnv)) : undefined;
+const redisUrl = workers !== undefined && process.env.REDIS_URL ? process.env.REDIS_URL : undefined;
+const backplane = redisUrl ? catzilla.redisBackplane({ url: redisUrl, app }) : undefined;
 
 app.get('/hello', () => c.HELLO);
 
@@ -39,8 +49,15 @@ registerSseRoutes(app);
 registerGzipRoutes(app);
 registerWsRoutes(app);
 
-await app.listen({ port: c.port(), host: c.HOST });
-c.onStop(() => app.close({ timeout: 1000 }));
+registerScaleOutRoutes(app);
+
+if (workers !== undefined) {
+  // the primary handles SIGTERM / SIGINT itself: every worker closes gracefully
+  await app.listen({ port: c.port(), host: c.HOST, workers });
+} else {
+  await app.listen({ port: c.port(), host: c.HOST });
+  c.onStop(() => app.close({ timeout: 1000 }));
+}
 
 // ---- /file and /mixed (issue 5): only registered when the driver passes BENCH_FILE ----
 function registerFileRoutes(app) {
@@ -58,13 +75,46 @@ function registerFileRoutes(app) {
 // the production path: one serialization per event, one Buffer shared by every subscriber queue.
 function registerSseRoutes(app) {
   const { Channel } = catzilla;
-  const channel = new Channel({ ids: false, replay: 0, sse: { heartbeat: 0, comment: 'subscribed' } });
+  const channel = backplane
+    ? new Channel({ name: 'bench-sse', backplane, ids: false, replay: 1000, sse: { heartbeat: 0, comment: 'subscribed' } })
+    : new Channel({ ids: false, replay: 0, sse: { heartbeat: 0, comment: 'subscribed' } });
   app.get('/sse', (req) => channel.subscribe(req));
   app.post('/publish', async (req) => {
     const n = c.intParam(req.query.get('n'), 1, c.MAX_EVENTS);
     const subscribers = channel.size;
     for (let i = 0; i < n; i++) channel.publish({ data: String(i).padStart(12, '0') });
     return { subscribers };
+  });
+}
+
+// ---- scale-out (bench/scaleout.mjs): /pid, /sse-ids, POST /publish-ids ----
+function registerScaleOutRoutes(app) {
+  const { Channel } = catzilla;
+  app.get('/pid', () => String(process.pid));
+  const channel = backplane
+    ? new Channel({ name: 'bench-ids', backplane, replay: 100_000, sse: { heartbeat: 0 } })
+    : new Channel({ replay: 100_000, replayBytes: 64 * 1024 * 1024, sse: { heartbeat: 0 } });
+  app.get('/sse-ids', (req) => channel.subscribe(req, { comment: `pid ${process.pid}` }));
+  app.post('/publish-ids', async (req) => {
+    const n = c.intParam(req.query.get('n'), 1, c.MAX_EVENTS);
+    const rate = c.intParam(req.query.get('rate'), 0, 1_000_000);
+    const from = c.intParam(req.query.get('from'), 0, c.MAX_EVENTS);
+    const sent = [];
+    const t0 = performance.now();
+    for (let i = 0; i < n; ) {
+      if (rate > 0) {
+        const due = Math.min(n, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
+        if (due <= i) {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          continue;
+        }
+        for (; i < due; i++) sent.push(channel.publish({ data: `${from + i} ${c.nowMicros()}` }));
+      } else {
+        for (; i < n; i++) sent.push(channel.publish({ data: `${from + i} ${c.nowMicros()}` }));
+      }
+    }
+    await Promise.all(sent);
+    return { published: n, subscribers: channel.size, ms: Math.round(performance.now() - t0) };
   });
 }
 

@@ -84,3 +84,8 @@ export function onStop(fn) {
 // /mixed (catzilla only): a memory header, the $BENCH_FILE file, a memory footer.
 export const MIXED_HEADER = Buffer.from('--- mixed header ---\n');
 export const MIXED_FOOTER = Buffer.from('\n--- mixed footer ---\n');
+
+/** Wall-clock microseconds (comparable across the processes of one machine). */
+export function nowMicros() {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+}
