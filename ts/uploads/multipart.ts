@@ -21,6 +21,9 @@ import { limitError, malformedError, resolveLimits, type ResolvedLimits, type Up
 
 const busboy = lazy<typeof Busboy>('busboy');
 
+/** Bytes busboy and each file part's stream buffer before asking the body for no more. */
+const PARSER_HIGH_WATER_MARK = 64 * 1024;
+
 /** Unread body bytes up to which a rejected upload keeps its connection (the core reads and drops them). */
 const DRAIN_BUDGET = 1024 * 1024;
 
@@ -121,6 +124,10 @@ export class MultipartReader implements AsyncIterableIterator<Part> {
         // Parts beyond limits.parts are counted here, not by busboy (it counts the closing delimiter too).
         limits: { fileSize: l.fileSize, files: l.files, fields: l.fields, fieldSize: l.fieldSize, fieldNameSize: l.fieldNameSize },
         defParamCharset: 'utf8',
+        // One body chunk (the core reads up to 64 KiB at a time) fits in each buffer, so a part
+        // consumer that keeps up never makes the parser wait on a half-full stream.
+        highWaterMark: PARSER_HIGH_WATER_MARK,
+        fileHwm: PARSER_HIGH_WATER_MARK,
       });
     } catch (err) {
       throw malformedError(/boundary/i.test((err as Error).message) ? 'multipart/form-data without a boundary parameter' : (err as Error).message, err);

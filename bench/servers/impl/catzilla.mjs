@@ -8,6 +8,7 @@
 //   /bulk?mb=M 64 KiB chunks from a generator; fresh=1 yields a new copy of each chunk
 //   /file      the file at $BENCH_FILE via sendFile (sendfile in the core, Content-Length, ranges)
 //   /mixed     a memory header + the $BENCH_FILE file + a memory footer (sendRegions), same bytes path
+//   POST /upload  req.multipart(): each file part streamed to a temporary directory (common.mjs saveAndHash)
 // /sse is not served yet (404 -> "n/a").
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -18,7 +19,8 @@ const entry = process.env.CATZILLA_ENTRY || path.join(root, 'dist/index.js');
 const catzilla = await import(pathToFileURL(entry).href);
 const { App, StreamingResponse } = catzilla;
 
-const app = new App({ keepAliveTimeout: 60_000 });
+// maxBodySize: the upload workloads send 1 GiB bodies.
+const app = new App({ keepAliveTimeout: 60_000, maxBodySize: 4 * 1024 * 1024 * 1024 });
 
 app.get('/hello', () => c.HELLO);
 
@@ -38,6 +40,7 @@ registerFileRoutes(app);
 registerSseRoutes(app);
 registerGzipRoutes(app);
 registerWsRoutes(app);
+registerUploadRoute(app);
 
 await app.listen({ port: c.port(), host: c.HOST });
 c.onStop(() => app.close({ timeout: 1000 }));
@@ -95,5 +98,27 @@ function registerWsRoutes(app) {
     const subscribers = room.size;
     for (let i = 0; i < n; i++) room.broadcast(c.wsMessage(i));
     return { subscribers };
+  });
+}
+
+// ---- POST /upload (issue 16): parts as they arrive, each file streamed to disk and hashed ----
+function registerUploadRoute(app) {
+  app.post('/upload', async (req) => {
+    const dir = await c.uploadDir();
+    try {
+      const files = [];
+      const fields = {};
+      for await (const part of req.multipart()) {
+        if (part.kind === 'field') {
+          fields[part.name] = part.value;
+          continue;
+        }
+        const saved = await c.saveAndHash(part.stream, `${dir}/${files.length}`);
+        files.push({ field: part.name, filename: part.filename, ...saved });
+      }
+      return { files, fields };
+    } finally {
+      await c.removeUploadDir(dir);
+    }
   });
 }
