@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { expect } from 'chai';
 import { RawClient, requestBytes, sleep, within } from '../helpers/raw-client.js';
+import { sendUntilStalled } from '../helpers/send-until-stalled.js';
 import { markerFile, readMarker, startPythonApp, waitMarker, type PythonAppContext } from '../helpers/python.js';
 import { MULTIPART_TYPE, multipartBody, partHead, patterned } from '../helpers/multipart-body.js';
 
@@ -74,18 +75,9 @@ describe('python endpoints: request bodies and uploads as they arrive', function
     try {
       const before = ctx.app.stats().bytesRead;
       await client.send(requestBytes({ method: 'POST', path: `/held?marker=${marker}&release=${release}`, headers: [['Content-Length', String(SIZE)]] }));
-      let off = 0;
-      let stalledAt = -1;
-      let pending: Promise<void> | null = null;
-      while (off < SIZE) {
-        pending = client.send(body.subarray(off, off + PIECE));
-        off += PIECE;
-        const done = await Promise.race([pending.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 500))]);
-        if (!done) {
-          stalledAt = off;
-          break;
-        }
-      }
+      const sent = await sendUntilStalled(client, body, PIECE);
+      let off = sent.offset;
+      const { stalledAt, pending } = sent;
       await waitMarker(marker, 'first', 10_000);
       const read = ctx.app.stats().bytesRead - before;
       expect(stalledAt, 'the client never stalled').to.be.greaterThan(0);

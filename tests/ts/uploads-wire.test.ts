@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import { withApp } from '../helpers/with-app.js';
+import { sendUntilStalled } from '../helpers/send-until-stalled.js';
 import { RawClient, deferred, requestBytes, within } from '../helpers/raw-client.js';
 import { BOUNDARY, MULTIPART_TYPE, multipartBody, partHead, patterned, type BodyPart } from '../helpers/multipart-body.js';
 import { StreamingResponse, type Request } from '../../ts/index.js';
@@ -156,18 +157,9 @@ describe('uploads: req.multipart() on the wire', function () {
         const client = await RawClient.connect(port);
         try {
           await client.send(requestBytes({ method: 'POST', path: '/slow', headers: [['Content-Type', MULTIPART_TYPE], ['Content-Length', String(body.length)]] }));
-          let off = 0;
-          let stalledAt = -1;
-          let pending: Promise<void> | null = null;
-          while (off < body.length) {
-            pending = client.send(body.subarray(off, off + PIECE));
-            off += PIECE;
-            const done = await Promise.race([pending.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 500))]);
-            if (!done) {
-              stalledAt = off;
-              break;
-            }
-          }
+          const sent = await sendUntilStalled(client, body, PIECE);
+          let off = sent.offset;
+          const { stalledAt, pending } = sent;
           await within(gotPart.promise, 5000, 'the file part');
           const readWhileHeld = app.stats().bytesRead;
           expect(stalledAt, 'the client never stalled: the server read the whole unread upload').to.be.greaterThan(0);
