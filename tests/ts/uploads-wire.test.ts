@@ -11,7 +11,8 @@ import { withApp } from '../helpers/with-app.js';
 import { sendUntilStalled } from '../helpers/send-until-stalled.js';
 import { RawClient, deferred, requestBytes, within } from '../helpers/raw-client.js';
 import { BOUNDARY, MULTIPART_TYPE, multipartBody, partHead, patterned, type BodyPart } from '../helpers/multipart-body.js';
-import { StreamingResponse, type Request } from '../../ts/index.js';
+import { Readable } from 'node:stream';
+import { FilePart, StreamingResponse, type Request } from '../../ts/index.js';
 
 const sha = (b: Buffer | Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -202,6 +203,21 @@ describe('uploads: req.multipart() on the wire', function () {
       },
       { maxBodySize: 4 * 1024 * 1024 },
     );
+  });
+
+  it('a file part\'s Node stream, iteration and web stream hand over the same Buffers (no copy)', async () => {
+    const chunks = [Buffer.from('first chunk'), Buffer.from('second chunk')];
+    for (const how of ['iterate', 'web', 'node'] as const) {
+      const part = new FilePart('f', 'f.bin', 'application/octet-stream', '7bit', Readable.from(chunks, { objectMode: false }));
+      const seen: Uint8Array[] = [];
+      if (how === 'iterate') for await (const c of part) seen.push(c);
+      else if (how === 'node') for await (const c of part.stream) seen.push(c as Buffer);
+      else {
+        const reader = part.toWeb().getReader();
+        for (let r = await reader.read(); !r.done; r = await reader.read()) seen.push(r.value);
+      }
+      expect(seen.map((c) => c.buffer === chunks[seen.indexOf(c)]!.buffer && c.byteOffset === chunks[seen.indexOf(c)]!.byteOffset), how).to.deep.equal([true, true]);
+    }
   });
 
   it('skips a file part the handler leaves untouched and goes on to the next part', async () => {

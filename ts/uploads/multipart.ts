@@ -10,7 +10,7 @@
  * the body's buffers), an async iterable of Buffers, and `part.toWeb()` a web ReadableStream
  * over the same chunks, so it can be piped into a hash, a file, or returned as a response.
  */
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type Busboy from 'busboy';
 import { CoreError, HttpError } from '../errors.js';
 import { lazy } from '../lazy.js';
@@ -62,9 +62,28 @@ export class FilePart implements AsyncIterable<Buffer> {
     return this.#stream;
   }
 
-  /** The part's bytes as a web ReadableStream (the same chunks, not copied). */
+  /**
+   * The part's bytes as a web ReadableStream of the same Buffers (not copied: Node's
+   * Readable.toWeb() copies every chunk), pulled one at a time, so the reader's pace is the
+   * upload's pace; cancelling it destroys the part's stream.
+   */
   toWeb(): ReadableStream<Uint8Array> {
-    return Readable.toWeb(this.stream) as ReadableStream<Uint8Array>;
+    const stream = this.stream;
+    const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    return new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          const r = await chunks.next();
+          if (r.done === true) controller.close();
+          else controller.enqueue(r.value);
+        },
+        async cancel() {
+          await chunks.return?.();
+          stream.destroy();
+        },
+      },
+      { highWaterMark: 0 },
+    );
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Buffer> {
