@@ -324,6 +324,35 @@ describe('uploads: limits and malformed bodies', function () {
     );
   });
 
+  it('a part header over headerSize sent in 5-byte chunks (chunked framing): 413, and Connection: close (the rest\'s length is unknown)', async () => {
+    const body = multipartBody([
+      { name: 'ok', value: 'fine' },
+      { name: 'h', filename: 'h.bin', data: Buffer.from('x'), headers: [`X-Pad: ${'p'.repeat(400)}`] },
+    ]);
+    await withApp(
+      (app) => {
+        app.post('/limited', async (req) => describeParts(req, { headerSize: 300 }));
+      },
+      async ({ port }) => {
+        const client = await RawClient.connect(port);
+        try {
+          await client.send(requestBytes({ method: 'POST', path: '/limited', headers: [['Content-Type', MULTIPART_TYPE], ['Transfer-Encoding', 'chunked']] }));
+          for (let i = 0; i < body.length && client.buffer.length === 0; i += 5) {
+            const piece = body.subarray(i, i + 5);
+            await client.send(Buffer.concat([Buffer.from(piece.length.toString(16) + '\r\n'), piece, Buffer.from('\r\n')])).catch(() => {});
+          }
+          const r = await client.readResponse({ timeoutMs: 10_000 });
+          expect(r.status, r.text()).to.equal(413);
+          expect(r.text()).to.include('limits.headerSize = 300');
+          expect(r.get('connection')).to.equal('close');
+          await client.waitForClose(10_000);
+        } finally {
+          client.destroy();
+        }
+      },
+    );
+  });
+
   const malformed: Array<{ what: string; type: string; body: Buffer; status: number; message: RegExp }> = [
     { what: 'no boundary parameter', type: 'multipart/form-data', body: Buffer.from('--x\r\n\r\n'), status: 400, message: /without a boundary/ },
     { what: 'a Content-Type that is no form', type: 'text/plain', body: Buffer.from('hello'), status: 415, message: /expected a multipart\/form-data body, got "text\/plain"/ },
