@@ -238,8 +238,14 @@ void catzilla__conn_response_done(catzilla__conn_t* conn) {
   conn->response_done = 1;
   conn->id = 0;
   if (!conn->message_complete) {
-    /* Answered before the whole body was read: the rest (bounded by max_body_size and the
-     * body timeout) is read and discarded, and the connection stays usable. */
+    /* Answered before the whole body was read, with Connection: close (a rejected upload):
+     * the rest is not worth reading; a lingering close drops it until the peer goes. */
+    if (!conn->keep_alive) {
+      catzilla__conn_close_after_writes(conn);
+      return;
+    }
+    /* Otherwise the rest (bounded by max_body_size and the body timeout) is read and
+     * discarded, and the connection stays usable. */
     if (conn->body_paused) {
       conn->body_paused = 0;
       catzilla__conn_queue_resume(conn);

@@ -77,6 +77,7 @@ export {
   type BrotliLevels,
 } from './compression/index.js';
 export { PythonBridge, PythonError, type PythonBridgeOptions, type PythonEndpointOptions, type PythonBridgeStats } from './python/index.js';
+export { MultipartReader, FilePart, safeFilename, LIMIT_DEFAULTS as UPLOAD_LIMIT_DEFAULTS, type FieldPart, type Part, type Form, type FormOptions, type UploadedFile, type UploadLimits } from './uploads/index.js';
 export {
   FileRegion,
   fileRegion,

@@ -8,6 +8,9 @@
 import { HttpError } from './errors.js';
 import { RequestFlags } from './native.js';
 import type { Params } from './router.js';
+import { MultipartReader } from './uploads/multipart.js';
+import { readForm, type Form, type FormOptions } from './uploads/form.js';
+import type { UploadLimits } from './uploads/limits.js';
 
 export type RequestHeaders = Record<string, string>;
 
@@ -116,6 +119,25 @@ export abstract class Request implements AsyncIterable<Buffer> {
     const out = new ArrayBuffer(buf.length);
     new Uint8Array(out).set(buf);
     return out;
+  }
+
+  /**
+   * The parts of a multipart/form-data body as they arrive: fields, and file parts whose bytes
+   * are a stream (read each one, or leave it untouched to skip it, before the next part).
+   * 415 for another Content-Type, 400 for a malformed body, 413 for an exceeded limit
+   * (see UploadLimits). Consumes the body.
+   */
+  multipart(limits?: UploadLimits): MultipartReader {
+    return new MultipartReader(this, limits, { urlencoded: false });
+  }
+
+  /**
+   * A whole form: urlencoded or multipart fields, and file parts saved to `uploadDir` under
+   * generated names (a file part without uploadDir answers 413). Files of a failed upload are
+   * deleted. Consumes the body.
+   */
+  form(options?: FormOptions): Promise<Form> {
+    return readForm(this, options);
   }
 
   /** The body as Buffers as they arrive; stopping early discards the rest. */

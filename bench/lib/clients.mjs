@@ -378,7 +378,91 @@ async function gzipfair(port, { plain = 6, plainRows = 1_000_000, gzipRows = 50_
   };
 }
 
-const CLIENTS = { rows, bulk, pybulk, sse, wsBroadcast, slowreaders, download, gziprows, gzipfair };
+/**
+ * POST /upload (the bench contract): `uploads` multipart bodies, each one field and one file of
+ * `size` bytes, `concurrency` at a time over keep-alive connections. The file's bytes are one
+ * pseudo-random slice of at most 1 MiB repeated, written with backpressure; each answer is
+ * checked (size, sha256, filename, the field). Reports MiB/s of file bytes over the whole set,
+ * and the server's memory: RSS before the run (idle), its peak sampled every 20 ms during the
+ * run, and VmHWM at the end (its peak since it started, warm-up included); and the server's CPU
+ * time over the run (MiB per CPU-second).
+ */
+async function upload(port, { uploads = 1, size = 1024 * 1024 * 1024, concurrency = 1, serverPid, timeoutMs = 180_000 }) {
+  const { createHash } = await import('node:crypto');
+  const slice = Buffer.alloc(Math.min(size, 1024 * 1024));
+  let x = 0x2545f491;
+  for (let i = 0; i < slice.length; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    slice[i] = x & 0xff;
+  }
+  const hash = createHash('sha256');
+  for (let done = 0; done < size; done += slice.length) hash.update(slice.subarray(0, Math.min(slice.length, size - done)));
+  const sha256 = hash.digest('hex');
+  const boundary = '----benchUploadBoundary' + Date.now().toString(16);
+  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="note"\r\n\r\nbench\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="upload.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`);
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  const length = head.length + size + tail.length;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const one = () => new Promise((resolve, reject) => {
+    const req = http.request({ host: HOST, port, path: '/upload', method: 'POST', agent, headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}`, 'Content-Length': String(length) } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        if (res.statusCode !== 200) return reject(new Error(`status ${res.statusCode}: ${text.slice(0, 200)}`));
+        let body;
+        try { body = JSON.parse(text); } catch { return reject(new Error(`not JSON: ${text.slice(0, 200)}`)); }
+        const f = body.files?.[0];
+        if (body.files?.length !== 1 || f.size !== size || f.sha256 !== sha256 || f.filename !== 'upload.bin' || f.field !== 'file' || body.fields?.note !== 'bench') {
+          return reject(new Error(`wrong answer: ${text.slice(0, 300)}`));
+        }
+        resolve();
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    (async () => {
+      const write = (b) => (req.write(b) ? null : new Promise((r) => req.once('drain', r)));
+      await write(head);
+      for (let done = 0; done < size; done += slice.length) {
+        const wait = write(slice.subarray(0, Math.min(slice.length, size - done)));
+        if (wait) await wait;
+      }
+      req.end(tail);
+    })().catch(reject);
+  });
+  const idle = serverPid ? rssKiB(serverPid) : NaN;
+  const cpu0 = serverPid ? cpuMs(serverPid) : NaN;
+  let peak = idle;
+  const sampler = serverPid ? setInterval(() => { const r = rssKiB(serverPid); if (r > peak) peak = r; }, 20) : null;
+  const t0 = process.hrtime.bigint();
+  try {
+    let next = 0;
+    const lane = async () => {
+      while (next < uploads) {
+        next++;
+        await one();
+      }
+    };
+    await withTimeout(Promise.all(Array.from({ length: Math.min(concurrency, uploads) }, lane)), timeoutMs, 'upload');
+  } finally {
+    if (sampler) clearInterval(sampler);
+    agent.destroy();
+  }
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const bytes = uploads * size;
+  const out = { value: bytes / 1048576 / (ms / 1000), unit: 'MiB/s', elapsedMs: ms, bytes, uploads, concurrency };
+  if (serverPid) {
+    const last = rssKiB(serverPid);
+    if (last > peak) peak = last;
+    const cpu = cpuMs(serverPid) - cpu0;
+    // Server CPU per MiB is what a loaded machine (2 cores shared with other work) distorts least.
+    Object.assign(out, { idleMiB: idle / 1024, peakMiB: peak / 1024, overIdleMiB: (peak - idle) / 1024, hwmMiB: hwmKiB(serverPid) / 1024, cpuMs: cpu, mibPerCpuSec: bytes / 1048576 / (cpu / 1000) });
+  }
+  return out;
+}
+
+const CLIENTS = { upload, rows, bulk, pybulk, sse, wsBroadcast, slowreaders, download, gziprows, gzipfair };
 
 const [name, portArg, optsArg] = process.argv.slice(2);
 const client = CLIENTS[name];

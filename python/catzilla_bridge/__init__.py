@@ -9,6 +9,8 @@ UTF-8), ``bytes`` (as is) or ``dict``/``list`` (JSON lines); it may return a
 """
 from .request import HTTPError, HeadersSentError, Request, Response, ResponseHead
 from .encoding import encode_item
+from .body import ClientDisconnected, Part, RequestBody, RequestParts
 
-__all__ = ["HTTPError", "Request", "Response", "ResponseHead", "HeadersSentError", "encode_item"]
+__all__ = ["HTTPError", "Request", "Response", "ResponseHead", "HeadersSentError", "encode_item",
+           "ClientDisconnected", "Part", "RequestBody", "RequestParts"]
 __version__ = "0.1.0"

@@ -1,8 +1,8 @@
 """The frame protocol between the Node.js pool and a worker.
 
 Every frame is a 9-byte header ``type (u8) | stream id (u32 BE) | payload length (u32 BE)``
-followed by the payload. Node -> worker: START, CREDIT, CANCEL, PING. Worker -> Node:
-HELLO, HEAD, DATA, END, ERROR, CLOSED, PONG. The TypeScript side (ts/python/protocol.ts)
+followed by the payload. Node -> worker: START, CREDIT, CANCEL, PING, BODY, PART, BODY_END.
+Worker -> Node: HELLO, HEAD, DATA, END, ERROR, CLOSED, PONG, BODY_CREDIT. The TypeScript side (ts/python/protocol.ts)
 mirrors these numbers. A DATA payload is at most MAX_DATA bytes.
 """
 import json
@@ -21,6 +21,9 @@ START = 1    # payload: u32 JSON length, JSON {target, method, path, query, head
 CREDIT = 2   # payload: u32 bytes the stream may produce beyond what it already did
 CANCEL = 3   # no payload: close the generator (finally / with blocks run), answer CLOSED
 PING = 4     # stream 0, no payload: answered with PONG by the worker's event loop (liveness)
+BODY = 5     # request body bytes (the raw body, or the current file part's), within the body credit
+PART = 6     # JSON {kind: "field"|"file", name, filename?, mimeType, value?}: the next part of a form
+BODY_END = 7  # the request body is over: no payload, or JSON {error: {status, message}}
 
 # worker -> Node
 HELLO = 20   # stream 0, JSON {pid, python}: the worker is ready
@@ -31,6 +34,7 @@ END = 23     # the generator finished
 ERROR = 24   # JSON {type, message, traceback}; before HEAD it becomes a 500, after it an aborted stream
 CLOSED = 25  # answer to CANCEL: the generator is closed
 PONG = 26    # stream 0, no payload: answer to PING
+BODY_CREDIT = 27  # u32: request body bytes the endpoint consumed (Node may send that many more)
 
 
 def frame(kind, stream_id, payload=b""):

@@ -138,11 +138,13 @@ class Request:
 
     Attributes: ``method``, ``path``, ``query_string``, ``query`` (name -> first
     value), ``query_items`` (every (name, value) pair), ``headers`` (lowercase
-    name -> value), ``params`` (route parameters), ``body`` (bytes), and
-    ``response`` (the ResponseHead to set status/headers on).
+    name -> value), ``params`` (route parameters), ``body`` (bytes; for an endpoint with
+    ``body: 'stream'`` a RequestBody to iterate as it arrives), ``parts`` (``body: 'parts'``: the
+    form's parts as they arrive, see catzilla_bridge.body), and ``response`` (the ResponseHead
+    to set status/headers on).
     """
 
-    __slots__ = ("method", "path", "query_string", "headers", "params", "body", "response", "_query_items")
+    __slots__ = ("method", "path", "query_string", "headers", "params", "body", "parts", "response", "_query_items")
 
     def __init__(self, method="GET", path="/", query="", headers=None, params=None, body=b""):
         self.method = method
@@ -151,6 +153,7 @@ class Request:
         self.headers = {str(k).lower(): v for k, v in (headers or {}).items()}
         self.params = dict(params or {})
         self.body = body
+        self.parts = None
         self.response = ResponseHead()
         self._query_items = None
 

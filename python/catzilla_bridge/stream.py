@@ -28,6 +28,7 @@ from time import monotonic as _monotonic
 
 from . import protocol as P
 from .encoding import content_type_of, encode_document, encode_item
+from .body import BodyChannel, RequestBody, RequestParts
 from .request import HTTPError, Request, Response
 from .targets import resolve
 
@@ -55,6 +56,16 @@ class Stream:
         self.sid = sid
         self.target = spec.get("target")
         self.request = Request.from_spec(spec, body)
+        # A body read as it arrives ('stream' or 'parts'): fed by BODY / PART / BODY_END frames.
+        self.body = None
+        mode = spec.get("body")
+        if mode in ("stream", "parts"):
+            self.body = BodyChannel(self.loop, self._grant_body)
+            if mode == "stream":
+                self.request.body = RequestBody(self.body)
+            else:
+                self.request.body = b""
+                self.request.parts = RequestParts(self.body)
         self.granted = int(spec.get("window", 256 * 1024))
         self.used = 0
         self.cond = threading.Condition()
@@ -91,9 +102,20 @@ class Stream:
             self.cond.notify()
         self.credit_event.set()
 
+    def body_frame(self, kind, payload):
+        if self.body is None:
+            return
+        self.body.feed({P.BODY: 0, P.PART: 1, P.BODY_END: 2}[kind], payload)
+
+    def _grant_body(self, n):
+        if not self.finished and not self.cancelled:
+            self.worker.send(P.BODY_CREDIT, self.sid, P.U32.pack(min(n, 0xFFFFFFFF)))
+
     def cancel(self):
         if self.cancelled or self.finished:
             return
+        if self.body is not None:
+            self.body.close()
         self.cancelled = True
         with self.cond:
             self.cond.notify()

@@ -76,6 +76,10 @@ class Worker:
                 stream.cancel()
         elif kind == P.PING:
             self.send(P.PONG, 0)
+        elif kind in (P.BODY, P.PART, P.BODY_END):
+            stream = self.streams.get(sid)
+            if stream is not None:
+                stream.body_frame(kind, payload)
 
     def stream_done(self, stream):
         if self.streams.get(stream.sid) is stream:

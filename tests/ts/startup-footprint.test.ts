@@ -44,6 +44,13 @@ describe('start-up: what importing catzilla loads', () => {
     expect(afterUse).to.include('prom-client');
   });
 
+  it('loads busboy only when an upload is first parsed', () => {
+    expect(packagesLoaded()).to.not.include('busboy');
+    const afterUse = packagesLoaded(`const req = { header: () => 'multipart/form-data; boundary=x', [Symbol.asyncIterator]: async function* () {} };
+      await (async () => { for await (const _ of new c.MultipartReader(req)) void _; })().catch((e) => { if (e.status !== 400) throw e; });`);
+    expect(afterUse).to.include('busboy');
+  });
+
   it('loads neither node:zlib nor Node\'s fetch implementation (http2, tls) at import or for plain headers', () => {
     const atImport = packagesLoaded(`new c.ResponseHeaders({ a: '1' }); new c.ResponseHeaders([['b', '2']]); c.text('x', { headers: { c: '3' } });`);
     for (const builtin of ['node:zlib', 'node:http2', 'node:tls']) expect(atImport).to.not.include(builtin);

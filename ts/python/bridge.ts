@@ -24,6 +24,9 @@ import { StreamingResponse, type FlowOptions } from '../streaming/index.js';
 import { WorkerPool } from './pool.js';
 import type { StartSpec } from './protocol.js';
 import { validateTargets, type ValidationReport } from './validate.js';
+import { pumpRequestBody } from './request-body.js';
+import { MultipartReader } from '../uploads/multipart.js';
+import type { UploadLimits } from '../uploads/limits.js';
 
 export interface PythonBridgeOptions {
   /** Ties the bridge to the app: `app.listen()` starts and validates it, `app.close()` ends it. */
@@ -67,6 +70,16 @@ export interface PythonEndpointOptions extends FlowOptions {
   flushHeaders?: boolean;
   /** Overrides the bridge's firstItemTimeout for this endpoint (ms, 0: no limit). */
   firstItemTimeout?: number;
+  /**
+   * How the function gets the request body. 'buffer' (default): `request.body` is bytes, read
+   * before the function starts. 'stream': `request.body` yields chunks as they arrive
+   * (`for chunk in request.body`, or `async for`), paced like responses. 'parts': `request.parts`
+   * yields a multipart/form-data or urlencoded body's parts as they arrive (parsed on the Node
+   * side with `uploadLimits`: 413 / 400 / 415 as for req.multipart()).
+   */
+  body?: 'buffer' | 'stream' | 'parts';
+  /** Limits of a `body: 'parts'` endpoint (see UploadLimits). */
+  uploadLimits?: UploadLimits;
 }
 
 export interface PythonBridgeStats {
@@ -83,6 +96,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const PYTHON_PACKAGE_DIR = path.resolve(here, '..', '..', 'python');
 
 const DEFAULT_WINDOW = 256 * 1024;
+const EMPTY = new Uint8Array(0);
 const DEFAULT_LIVENESS_TIMEOUT = 10000;
 /** Statuses whose response has no body (and so no Content-Type). */
 const NO_BODY = new Set([204, 304]);
@@ -151,14 +165,20 @@ export class PythonBridge {
       throw new TypeError(`python.endpoint() needs a "module:function" target, got ${JSON.stringify(target)}`);
     }
     this.targets.add(target);
-    const { flushHeaders, firstItemTimeout, ...flow } = options;
+    const { flushHeaders, firstItemTimeout, body: bodyMode = 'buffer', uploadLimits, ...flow } = options;
+    if (bodyMode !== 'buffer' && bodyMode !== 'stream' && bodyMode !== 'parts') throw new TypeError(`python.endpoint() option body must be 'buffer', 'stream' or 'parts', got ${String(bodyMode)}`);
     const firstItemMs = nonNegativeInt(firstItemTimeout ?? this.firstItemTimeout, 'firstItemTimeout');
     return async (req: Request) => {
       if (this.draining) throw shuttingDown();
+      // A body that is no form answers 415 (or 400) here, before Python runs.
+      const parts = bodyMode === 'parts' ? new MultipartReader(req, uploadLimits) : null;
       const pool = await this.ready();
-      const body = await req.buffer();
+      const body = bodyMode === 'buffer' ? await req.buffer() : EMPTY;
       if (this.draining) throw shuttingDown();
-      const stream = await pool.open(startSpec(target, req, this.window), body);
+      const spec = startSpec(target, req, this.window);
+      if (bodyMode !== 'buffer') spec.body = bodyMode;
+      const stream = await pool.open(spec, body);
+      if (bodyMode !== 'buffer') void pumpRequestBody(stream, parts ?? req, this.window);
       if (this.draining) stream.abortStart(shuttingDown());
       const onAbort = (): void => stream.cancel();
       req.signal.addEventListener('abort', onAbort, { once: true });

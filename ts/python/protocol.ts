@@ -10,12 +10,18 @@ export const MAX_PAYLOAD = 1 << 30;
 /** The largest DATA payload a worker sends (protocol.py MAX_DATA): bigger items come in slices. */
 export const MAX_DATA = 64 * 1024;
 
-/** Frame types. Node -> worker: Start, Credit, Cancel, Ping. Worker -> Node: the rest. */
+/** Frame types. Node -> worker: Start, Credit, Cancel, Ping, Body, Part, BodyEnd. Worker -> Node: the rest. */
 export const enum Frame {
   Start = 1,
   Credit = 2,
   Cancel = 3,
   Ping = 4,
+  /** Request body bytes (a raw body, or the current file part's), at most MAX_DATA, within the body credit. */
+  Body = 5,
+  /** JSON {kind, name, filename?, mimeType, value?}: the next part of a multipart body. */
+  Part = 6,
+  /** The request body is over: no payload, or JSON {error: {status, message}} when it failed. */
+  BodyEnd = 7,
   Hello = 20,
   Head = 21,
   Data = 22,
@@ -23,6 +29,8 @@ export const enum Frame {
   Error = 24,
   Closed = 25,
   Pong = 26,
+  /** u32: request body bytes the endpoint consumed; Node may send that many more. */
+  BodyCredit = 27,
 }
 
 /** What a START frame carries besides the body. */
@@ -36,6 +44,8 @@ export interface StartSpec {
   params: Record<string, string>;
   /** Initial credit in bytes. */
   window: number;
+  /** How the endpoint gets the request body: in START (default), as a stream of Body frames, or as parts. */
+  body?: 'buffer' | 'stream' | 'parts';
 }
 
 export function encodeFrame(type: Frame, id: number, payload?: Uint8Array): Buffer {

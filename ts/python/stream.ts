@@ -7,7 +7,7 @@
  */
 import { CoreError, HttpError } from '../errors.js';
 import type { StreamingWriter } from '../streaming/index.js';
-import { encodeCredit, Frame } from './protocol.js';
+import { encodeCredit, encodeFrame, Frame } from './protocol.js';
 import type { WorkerProcess } from './worker.js';
 
 export interface PythonHead {
@@ -62,6 +62,9 @@ export class PythonStream {
   private headWaiter: { resolve(h: PythonHead): void; reject(e: unknown): void } | null = null;
   private doneWaiter: { resolve(): void; reject(e: unknown): void } | null = null;
   private readonly headPromise: Promise<PythonHead>;
+  /** Request body bytes the worker may still be sent (streamed bodies: see request-body.ts). */
+  private bodyCredit = 0;
+  private bodyWaiter: (() => void) | null = null;
 
   constructor(
     readonly id: number,
@@ -112,6 +115,12 @@ export class PythonStream {
           : new PythonError(info, this.target));
         return;
       }
+      case Frame.BodyCredit:
+        if ((payload as Buffer).length >= 4) {
+          this.bodyCredit += (payload as Buffer).readUInt32BE(0);
+          this.wakeBody();
+        }
+        return;
       case Frame.Closed:
         this.finishPython();
         this.settleHead(null, new CoreError('EPYTHONCLOSED', `the Python stream of ${this.target} was closed before its first item`));
@@ -120,6 +129,42 @@ export class PythonStream {
       default:
         return;
     }
+  }
+
+  /** Sets the request body window (the worker's initial body credit). */
+  openBody(window: number): void {
+    this.bodyCredit = window;
+  }
+
+  /**
+   * Resolves true once the worker has body credit (it consumed what it was sent), false when
+   * the Python side is over or cancelled: the body pump stops then.
+   */
+  async bodyReady(): Promise<boolean> {
+    while (this.bodyCredit <= 0 && this.phase !== Phase.Done && !this.cancelSent) {
+      await new Promise<void>((resolve) => {
+        this.bodyWaiter = resolve;
+      });
+    }
+    return this.phase !== Phase.Done && !this.cancelSent;
+  }
+
+  /** Sends a Body, Part or BodyEnd frame; its bytes count against the body credit. */
+  sendBodyFrame(type: Frame.Body | Frame.Part | Frame.BodyEnd, payload?: Uint8Array): void {
+    if (this.phase === Phase.Done || this.cancelSent) return;
+    const len = payload?.byteLength ?? 0;
+    this.bodyCredit -= len;
+    // The header alone, then the payload as it is: a body chunk is never copied on its way.
+    const header = encodeFrame(type, this.id);
+    header.writeUInt32BE(len, 5);
+    this.worker.send(header);
+    if (len > 0) this.worker.send(payload as Buffer);
+  }
+
+  private wakeBody(): void {
+    const waiter = this.bodyWaiter;
+    this.bodyWaiter = null;
+    waiter?.();
   }
 
   /** The worker process died under this stream. */
@@ -159,6 +204,7 @@ export class PythonStream {
     this.queue = [];
     if (this.phase === Phase.Done || this.cancelSent) return;
     this.cancelSent = true;
+    this.wakeBody();
     this.worker.sendFrame(Frame.Cancel, this.id);
     this.settleHead(null, new Error('the Python stream was cancelled'));
   }
@@ -200,6 +246,7 @@ export class PythonStream {
   private finishPython(): void {
     if (this.phase === Phase.Done) return;
     this.phase = Phase.Done;
+    this.wakeBody();
     this.release(this);
   }
 

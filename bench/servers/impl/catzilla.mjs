@@ -9,6 +9,7 @@
 //   /file      the file at $BENCH_FILE via sendFile (sendfile in the core, Content-Length, ranges)
 //   /mixed     a memory header + the $BENCH_FILE file + a memory footer (sendRegions), same bytes path
 //   /sse       a Channel subscriber (no ids, no heartbeat), POST /publish?n=N
+//   POST /upload  req.multipart(): each file part streamed to a temporary directory (common.mjs saveAndHash)
 // As bench/servers/catzilla-cluster (CATZILLA_BENCH_WORKERS set): the same routes served by that
 // many worker processes on one port (SO_REUSEPORT), and with REDIS_URL, /sse and /publish go
 // through the Redis backplane; plus the scale-out routes (bench/README.md "Scale-out"):
@@ -24,7 +25,8 @@ const entry = process.env.CATZILLA_ENTRY || path.join(root, 'dist/index.js');
 const catzilla = await import(pathToFileURL(entry).href);
 const { App, StreamingResponse } = catzilla;
 
-const app = new App({ keepAliveTimeout: 60_000 });
+// maxBodySize: the upload workloads send 1 GiB bodies.
+const app = new App({ keepAliveTimeout: 60_000, maxBodySize: 4 * 1024 * 1024 * 1024 });
 const workersEnv = process.env.CATZILLA_BENCH_WORKERS;
 const workers = workersEnv ? (workersEnv === 'auto' ? 'auto' : Number(workersEnv)) : undefined;
 const redisUrl = workers !== undefined && process.env.REDIS_URL ? process.env.REDIS_URL : undefined;
@@ -48,6 +50,7 @@ registerFileRoutes(app);
 registerSseRoutes(app);
 registerGzipRoutes(app);
 registerWsRoutes(app);
+registerUploadRoute(app);
 
 registerScaleOutRoutes(app);
 
@@ -145,5 +148,27 @@ function registerWsRoutes(app) {
     const subscribers = room.size;
     for (let i = 0; i < n; i++) room.broadcast(c.wsMessage(i));
     return { subscribers };
+  });
+}
+
+// ---- POST /upload (issue 16): parts as they arrive, each file streamed to disk and hashed ----
+function registerUploadRoute(app) {
+  app.post('/upload', async (req) => {
+    const dir = await c.uploadDir();
+    try {
+      const files = [];
+      const fields = {};
+      for await (const part of req.multipart()) {
+        if (part.kind === 'field') {
+          fields[part.name] = part.value;
+          continue;
+        }
+        const saved = await c.saveAndHash(part.stream, `${dir}/${files.length}`);
+        files.push({ field: part.name, filename: part.filename, ...saved });
+      }
+      return { files, fields };
+    } finally {
+      await c.removeUploadDir(dir);
+    }
   });
 }

@@ -89,3 +89,36 @@ export const MIXED_FOOTER = Buffer.from('\n--- mixed footer ---\n');
 export function nowMicros() {
   return Math.round((performance.timeOrigin + performance.now()) * 1000);
 }
+
+// ---- POST /upload (issue 16): each file part streamed to a per-request temporary directory ----
+// The contract (bench/README.md): the answer is { files: [{ field, filename, size, sha256 }],
+// fields: { name: value } } and the directory is removed before the answer leaves. Every Node
+// peer writes and hashes the part's stream the same way: one 'data' listener for the hash, the
+// stream piped into fs.createWriteStream (1 MiB high-water mark).
+import fsp from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import os from 'node:os';
+import nodePath from 'node:path';
+import { pipeline as pipelineP } from 'node:stream/promises';
+
+/** A fresh directory under $UPLOAD_TMPDIR (the driver sets it per workload), else the OS's. */
+export function uploadDir() {
+  return fsp.mkdtemp(nodePath.join(process.env.UPLOAD_TMPDIR || os.tmpdir(), 'bench-upload-'));
+}
+
+export function removeUploadDir(dir) {
+  return fsp.rm(dir, { recursive: true, force: true });
+}
+
+/** Streams `stream` into `file` while hashing it; { size, sha256 }. */
+export async function saveAndHash(stream, file) {
+  const hash = createHash('sha256');
+  let size = 0;
+  stream.on('data', (chunk) => {
+    hash.update(chunk);
+    size += chunk.length;
+  });
+  await pipelineP(stream, createWriteStream(file, { highWaterMark: MIB }));
+  return { size, sha256: hash.digest('hex') };
+}

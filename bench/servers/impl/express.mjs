@@ -1,8 +1,10 @@
 // Peer: express 5 with res.write streaming and res.sendFile.
+import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import express from 'express';
+import multer from 'multer';
 import * as c from './common.mjs';
 
 const app = express();
@@ -55,6 +57,36 @@ app.post('/publish', (req, res) => {
   }
   res.json({ subscribers: count });
 });
+
+// POST /upload (issue 16): multer with a storage engine shaped like its DiskStorage (the file
+// stream piped into fs.createWriteStream under the request's temporary directory) that also
+// hashes the stream on the way, as every peer does.
+const uploadStorage = {
+  _handleFile(req, file, cb) {
+    const target = `${req.uploadDir}/${req.uploadCount++}`;
+    c.saveAndHash(file.stream, target).then((saved) => cb(null, { path: target, ...saved }), cb);
+  },
+  _removeFile(_req, file, cb) {
+    fs.rm(file.path, { force: true }, cb);
+  },
+};
+const upload = multer({ storage: uploadStorage, limits: { fileSize: 4 * 1024 * 1024 * 1024, files: 1000 } });
+app.post(
+  '/upload',
+  (req, _res, next) => {
+    c.uploadDir().then((dir) => {
+      req.uploadDir = dir;
+      req.uploadCount = 0;
+      next();
+    }, next);
+  },
+  (req, res, next) => upload.any()(req, res, (err) => (err ? c.removeUploadDir(req.uploadDir).then(() => next(err)) : next())),
+  async (req, res) => {
+    const files = req.files.map((f) => ({ field: f.fieldname, filename: f.originalname, size: f.size, sha256: f.sha256 }));
+    await c.removeUploadDir(req.uploadDir);
+    res.json({ files, fields: { ...req.body } });
+  },
+);
 
 const server = app.listen(c.port(), c.HOST);
 server.keepAliveTimeout = 60_000;

@@ -3,9 +3,12 @@
 Same endpoint contract as the Node.js peers (see bench/README.md).
 """
 import asyncio
+import hashlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
@@ -52,6 +55,50 @@ async def small():
 async def rows_gen(n):
     for i in range(n):
         yield f'{{"id":{i},"name":"user-{i}","score":{(i * 7) % 1000},"ok":true}}\n'
+
+
+# POST /upload (issue 16): python-multipart through Starlette's request.form(); each file part is
+# an UploadFile (spooled: memory up to 1 MiB, then a temporary file), copied to the request's
+# temporary directory ($UPLOAD_TMPDIR, else the OS's) while hashed, in the thread pool as FastAPI
+# does for file work.
+from starlette.concurrency import run_in_threadpool  # noqa: E402
+from starlette.datastructures import UploadFile  # noqa: E402
+
+
+def copy_and_hash(src, target):
+    h = hashlib.sha256()
+    size = 0
+    src.seek(0)
+    with open(target, "wb") as out:
+        while True:
+            chunk = src.read(MIB)
+            if not chunk:
+                break
+            h.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    return size, h.hexdigest()
+
+
+@app.post("/upload")
+async def upload(request: Request):
+    tmp = tempfile.mkdtemp(prefix="bench-upload-", dir=os.environ.get("UPLOAD_TMPDIR") or None)
+    try:
+        form = await request.form(max_files=1000, max_fields=1000)
+        try:
+            files = []
+            fields = {}
+            for name, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    size, digest = await run_in_threadpool(copy_and_hash, value.file, os.path.join(tmp, str(len(files))))
+                    files.append({"field": name, "filename": value.filename, "size": size, "sha256": digest})
+                else:
+                    fields[name] = value
+            return {"files": files, "fields": fields}
+        finally:
+            await form.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -4,6 +4,7 @@ import { Readable, PassThrough } from 'node:stream';
 import Fastify from 'fastify';
 import fastifyStatic from '@fastify/static';
 import fastifyCompress from '@fastify/compress';
+import fastifyMultipart from '@fastify/multipart';
 import * as c from './common.mjs';
 
 const app = Fastify({ logger: false, keepAliveTimeout: 60_000 });
@@ -61,6 +62,30 @@ await app.register(async (scope) => {
   scope.get('/gzip-rows', (req, reply) => {
     const n = c.intParam(req.query.n, 1000, c.MAX_ROWS);
     reply.type('application/x-ndjson').send(Readable.from(c.rows(n), { objectMode: false }));
+  });
+});
+
+// POST /upload (issue 16): @fastify/multipart's req.parts(), each file streamed to disk and hashed.
+// Its default fileSize limit (1 MiB) is lifted for the 1 GiB upload.
+await app.register(async (scope) => {
+  await scope.register(fastifyMultipart, { limits: { fileSize: 4 * 1024 * 1024 * 1024, files: 1000 } });
+  scope.post('/upload', async (req) => {
+    const dir = await c.uploadDir();
+    try {
+      const files = [];
+      const fields = {};
+      for await (const part of req.parts()) {
+        if (part.type === 'file') {
+          const saved = await c.saveAndHash(part.file, `${dir}/${files.length}`);
+          files.push({ field: part.fieldname, filename: part.filename, ...saved });
+        } else {
+          fields[part.fieldname] = part.value;
+        }
+      }
+      return { files, fields };
+    } finally {
+      await c.removeUploadDir(dir);
+    }
   });
 });
 
