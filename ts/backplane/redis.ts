@@ -18,6 +18,7 @@
  * Redis, or one older than 7, makes listen() reject with an error naming the URL) and closes at
  * `app.close()`; without it, it connects at first use.
  */
+import { forgetBackplane, observeBackplane } from './registry.js';
 import type * as Crypto from 'node:crypto';
 import type { App } from '../app.js';
 import { lazy } from '../lazy.js';
@@ -87,6 +88,11 @@ export class RedisBackplane implements Backplane, ReaderOwner {
     }
   }
 
+  /** What the metrics call this backplane (`backplane` label): the URL without its password, and the prefix. */
+  get label(): string {
+    return `${this.safeUrl} ${this.prefix}`;
+  }
+
   /** A URL safe to print (no password). */
   get safeUrl(): string {
     return this.url.replace(/\/\/([^@/]*)@/, (_, auth: string) => `//${auth.includes(':') ? auth.slice(0, auth.indexOf(':')) + ':***' : auth}@`);
@@ -94,6 +100,7 @@ export class RedisBackplane implements Backplane, ReaderOwner {
 
   connect(): Promise<void> {
     if (this.closed) return Promise.reject(new BackplaneError(`the backplane (${this.safeUrl}) is closed`));
+    observeBackplane(this);
     this.connecting ??= this.open().catch((err: unknown) => {
       this.connecting = null;
       throw err;
@@ -263,6 +270,7 @@ export class RedisBackplane implements Backplane, ReaderOwner {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    forgetBackplane(this);
     await this.connecting?.catch(() => {});
     await this.reader.stop();
     const client = this.commands;

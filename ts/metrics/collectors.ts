@@ -8,7 +8,9 @@
  * the whole server, `catzilla_stream_*{route}` per route.
  */
 import type { Registry } from 'prom-client';
+import { liveBackplanes } from '../backplane/registry.js';
 import { compressionStats, ENCODINGS } from '../compression/index.js';
+import type { BackplaneStats } from '../backplane/types.js';
 import type { NativeServerStats } from '../native.js';
 import { exactCounter, exactGauge, nativeHistogram, type Sample, type ScrapeSource } from './scrape.js';
 import { CLOSE_REASONS, type RouteTotals, type StreamSum } from './routes.js';
@@ -110,6 +112,18 @@ export function registerCollectors(registry: Registry, source: ScrapeSource): vo
   exactCounter(registry, 'catzilla_compression_skipped_total', 'Responses left uncompressed, by reason.', ['reason'], () =>
     Object.entries(compressionStats().skipped).map(([reason, n]) => [{ reason }, n] as const));
   exactGauge(registry, 'catzilla_compression_streams_active', 'Stream encoders open now.', [], () => compressionStats().activeStreams);
+
+  // ---- Redis backplanes of this process (redisBackplane(): connected or connecting) ----
+  const backplanes = (pick: (s: BackplaneStats) => number) => () =>
+    [...liveBackplanes()].map((b) => [{ backplane: b.label }, pick(b.stats())] as const);
+  exactGauge(registry, 'catzilla_backplane_connected', 'Whether the backplane\'s connections to Redis are up (1) or not (0); summed over workers: the workers connected.', ['backplane'], backplanes((s) => (s.connected ? 1 : 0)));
+  exactCounter(registry, 'catzilla_backplane_published_total', 'Events and broadcasts appended to Redis by this server.', ['backplane'], backplanes((s) => s.published));
+  exactCounter(registry, 'catzilla_backplane_publish_errors_total', 'Publishes that failed (EBACKPLANE: Redis unreachable or silent past publishTimeout).', ['backplane'], backplanes((s) => s.publishErrors));
+  exactCounter(registry, 'catzilla_backplane_delivered_total', 'Entries the backplane\'s reader handed to local subscribers and members.', ['backplane'], backplanes((s) => s.delivered));
+  exactCounter(registry, 'catzilla_backplane_reconnects_total', 'Connections to Redis lost and made again.', ['backplane'], backplanes((s) => s.reconnects));
+  exactGauge(registry, 'catzilla_backplane_keys', 'Channels and rooms the reader follows (those with local subscribers).', ['backplane'], backplanes((s) => s.keys));
+  exactGauge(registry, 'catzilla_backplane_reader_lag_seconds', 'Time from append (on any process) to this reader, for the last entry read.', ['backplane'], backplanes((s) => s.readerLagMs / 1000), 'max');
+  exactGauge(registry, 'catzilla_backplane_reader_lag_max_seconds', 'The largest reader lag seen.', ['backplane'], backplanes((s) => s.readerLagMaxMs / 1000), 'max');
 }
 
 /** Whether the route has had streams (routes without any get no stream series). */
