@@ -270,8 +270,8 @@ async function resume(redis) {
       const workers = tree(server.pid).filter((p) => p !== server.pid && cmdline(p).includes('catzilla.mjs'));
       if (workers.length !== 2) throw new Error(`expected 2 workers under pid ${server.pid}, found ${workers.length}`);
       const r = clients({
-        kind: 'sse', port, path: '/sse-ids', subscribers: 1000, events: 1000, resume: true,
-        publish: { port, path: `/publish-ids?n=1000&rate=250&from=0` }, kill: { pid: workers[0], atMs: 1500 }, timeoutMs: 60_000,
+        kind: 'sse', port, path: '/sse-ids', subscribers: Number(process.env.RESUME_SUBSCRIBERS ?? 1000), events: Number(process.env.RESUME_EVENTS ?? 1000), resume: true,
+        publish: { port, path: `/publish-ids?n=${process.env.RESUME_EVENTS ?? 1000}&rate=${process.env.RESUME_RATE ?? 250}&from=0` }, kill: { pids: workers, atMs: 1500 }, timeoutMs: 60_000,
       });
       runs.push(r);
     } finally {

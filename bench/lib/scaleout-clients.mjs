@@ -6,7 +6,8 @@
 //     `subscribers` SSE connections (raw sockets; events parsed as they arrive, "data: <seq> <us>"),
 //     then one POST to publish.path; waits until every subscriber has `events` distinct seqs.
 //     resume: a subscriber whose connection drops reconnects at once with Last-Event-ID.
-//     kill: SIGKILL `pid` atMs after the publish started (a worker, under load).
+//     kill: { pids, atMs }: SIGKILL the first of `pids` that is not the publisher's worker, atMs after
+//     the publish started (a worker, under load).
 //     sample: k  every k-th subscriber parses each event (order, duplicates, latency); the others
 //     count "data: " markers, so that one client core keeps up with 1,000 x 1,000 events/s.
 //   { kind: 'sio', ports, subscribers, events, publish: { port, path }, timeoutMs }
@@ -34,7 +35,10 @@ class Subscriber {
     this.lastId = null;
     this.latencies = [];
     this.reconnects = [];
+    this.reconnectPids = [];
+    this.phase = {};
     this.pid = null;
+    this.firstPid = null;
     this.done = false;
   }
 
@@ -55,17 +59,25 @@ class Subscriber {
   }
 }
 
-function publish({ port, path: p }) {
+// One kept-alive connection for the publisher: /pid on it names the worker that publishes, so that
+// a kill (resume) can spare it.
+const publisherAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+function request(port, p, method) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: HOST, port, path: p, method: 'POST', agent: false }, (res) => {
+    const req = http.request({ host: HOST, port, path: p, method, agent: publisherAgent }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (body += d));
-      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body)) : reject(new Error(`publish: ${res.statusCode} ${body}`))));
+      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`${method} ${p}: ${res.statusCode} ${body}`))));
     });
     req.on('error', reject);
     req.end();
   });
+}
+
+async function publish({ port, path: p }) {
+  return JSON.parse(await request(port, p, 'POST'));
 }
 
 function percentiles(values) {
@@ -85,6 +97,7 @@ function isFull(cfg, i) {
 function sseConnect(port, p, sub, opts, onReady) {
   const socket = net.connect({ port, host: HOST });
   socket.setNoDelay(true);
+  if (sub.reconnectStart) socket.once('connect', () => (sub.phase.connect ??= []).push(performance.now() - sub.reconnectStart));
   let head = true;
   let carry = '';
   let droppedAt = 0;
@@ -102,6 +115,7 @@ function sseConnect(port, p, sub, opts, onReady) {
         return;
       }
       head = false;
+      if (sub.reconnectStart) (sub.phase.head ??= []).push(performance.now() - sub.reconnectStart);
       text = text.slice(end + 4);
       onReady?.();
       onReady = null;
@@ -133,11 +147,15 @@ function sseConnect(port, p, sub, opts, onReady) {
       for (const line of block.split('\n')) {
         if (line.startsWith('data: ')) data = line.slice(6);
         else if (line.startsWith('id: ')) id = line.slice(4);
-        else if (line.startsWith(': pid ')) sub.pid = Number(line.slice(6));
+        else if (line.startsWith(': pid ')) {
+          sub.pid = Number(line.slice(6));
+          sub.firstPid ??= sub.pid;
+        }
       }
       if (data !== null) {
         if (sub.reconnectStart) {
           sub.reconnects.push(performance.now() - sub.reconnectStart);
+          sub.reconnectPids.push(sub.pid);
           sub.reconnectStart = 0;
         }
         sub.event(data, id);
@@ -191,11 +209,15 @@ async function runSse(cfg) {
   await new Promise((r) => setTimeout(r, 200)); // the last subscribers' joins are in
   const t0 = performance.now();
   let killedAt = null;
+  let killed = null;
   if (cfg.kill) {
+    // kill a worker that is not the publisher's (cfg.kill.pids: the candidates)
+    const publisherPid = Number(await request(cfg.publish.port, '/pid', 'GET'));
+    killed = cfg.kill.pids.find((pid) => pid !== publisherPid);
     setTimeout(() => {
       killedAt = performance.now() - t0;
       try {
-        process.kill(cfg.kill.pid, 'SIGKILL');
+        process.kill(killed, 'SIGKILL');
       } catch {}
     }, cfg.kill.atMs);
   }
@@ -204,7 +226,7 @@ async function runSse(cfg) {
   const outcome = await Promise.race([finished, timeout]);
   stopped = true;
   for (const s of subs) s.socket?.destroy();
-  return summarize(subs, cfg, t0, lastDelivery, published, outcome, { killedAt });
+  return summarize(subs, cfg, t0, lastDelivery, published, outcome, { killedAt, killed });
 }
 
 function summarize(subs, cfg, t0, lastDelivery, published, outcome, extra) {
@@ -216,6 +238,7 @@ function summarize(subs, cfg, t0, lastDelivery, published, outcome, extra) {
   let complete = 0;
   let full = 0;
   const pids = {};
+  const reconnectsByPid = {};
   for (const s of subs) {
     delivered += s.count;
     duplicates += s.duplicates;
@@ -224,7 +247,8 @@ function summarize(subs, cfg, t0, lastDelivery, published, outcome, extra) {
     if (s.full) full++;
     for (const l of s.latencies) latencies.push(l / 1000);
     reconnects.push(...s.reconnects);
-    if (s.pid !== null) pids[s.pid] = (pids[s.pid] ?? 0) + 1;
+    s.reconnectPids.forEach((pid, i) => (reconnectsByPid[pid] ??= []).push(s.reconnects[i]));
+    if (s.firstPid !== null) pids[s.firstPid] = (pids[s.firstPid] ?? 0) + 1;
   }
   const seconds = (lastDelivery - t0) / 1000;
   return {
@@ -241,7 +265,9 @@ function summarize(subs, cfg, t0, lastDelivery, published, outcome, extra) {
     latencyMs: percentiles(latencies),
     reconnectMs: percentiles(reconnects),
     reconnected: reconnects.length,
-    subscribersByPid: pids,
+    reconnectPhasesMs: Object.fromEntries(['connect', 'head'].map((k) => [k, percentiles(subs.flatMap((s) => s.phase[k] ?? []))])),
+    reconnectMsByPid: Object.fromEntries(Object.entries(reconnectsByPid).map(([pid, ms]) => [pid, percentiles(ms)])),
+    subscribersByPid: pids, // where each subscriber first landed
     published,
     ...extra,
   };

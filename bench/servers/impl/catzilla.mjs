@@ -56,7 +56,7 @@ registerScaleOutRoutes(app);
 
 if (workers !== undefined) {
   // the primary handles SIGTERM / SIGINT itself: every worker closes gracefully
-  await app.listen({ port: c.port(), host: c.HOST, workers });
+  await app.listen({ port: c.port(), host: c.HOST, workers, ...(process.env.BACKLOG ? { backlog: Number(process.env.BACKLOG) } : {}) });
 } else {
   await app.listen({ port: c.port(), host: c.HOST });
   c.onStop(() => app.close({ timeout: 1000 }));
