@@ -1,0 +1,152 @@
+/**
+ * `sqliteQuery(db, sql, params, { batchSize, resume })`: a better-sqlite3 query's rows as an
+ * async iterable for the format helpers, like pgQuery().
+ *
+ * better-sqlite3 is synchronous: a batch of `batchSize` rows is read at once (that is the most
+ * the event loop is held), then the rows are handed out and the next batch waits for a turn of
+ * the loop (setImmediate) and for the response to want more. A client that stops reading stops
+ * the reading.
+ *
+ * With `resume` (a unique ordering key), every batch is its own statement
+ * (`WHERE key > last ORDER BY key LIMIT batchSize`), so nothing stays open on the connection
+ * between batches and other requests use it freely. Without it, one iterator stays open for
+ * the whole export, and better-sqlite3 refuses other statements on that connection meanwhile
+ * ("This database connection is busy"): give such exports a connection of their own
+ * (`new Database(file, { readonly: true })`, closed in `onClose`).
+ */
+import { decodeToken, encodeToken, keyColumns, keysetSql, type ResumeOptions } from './resume.js';
+import type { SSEEvent } from '../sse/event.js';
+import { mapRows } from './map-rows.js';
+
+/** The parts of a better-sqlite3 Database the helper uses. */
+export interface SqliteDatabase {
+  prepare(sql: string): SqliteStatement;
+}
+export interface SqliteStatement {
+  iterate(...params: unknown[]): IterableIterator<unknown>;
+  all(...params: unknown[]): unknown[];
+  raw?(raw?: boolean): SqliteStatement;
+}
+
+export interface SqliteQueryOptions {
+  /** Rows read per turn of the event loop (default 500). */
+  batchSize?: number;
+  /** Keyset resumption (and batches that leave the connection free). */
+  resume?: ResumeOptions;
+}
+
+const DONE: IteratorResult<never, undefined> = Object.freeze({ done: true, value: undefined });
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+export function sqliteQuery<R = Record<string, unknown>>(db: SqliteDatabase, sql: string, params: readonly unknown[] = [], options: SqliteQueryOptions = {}): SqliteRows<R> {
+  return new SqliteRows<R>(db, sql, params, options);
+}
+
+export class SqliteRows<R = Record<string, unknown>> implements AsyncIterable<R> {
+  /** Batches read so far. */
+  batches = 0;
+  /** The longest a batch held the event loop (ms). */
+  longestBatchMs = 0;
+  private started = false;
+  private readonly keyColumns: string[] | null;
+  private readonly batchSize: number;
+  private readonly after: unknown[] | null;
+
+  constructor(
+    private readonly db: SqliteDatabase,
+    private readonly sql: string,
+    private readonly params: readonly unknown[],
+    options: SqliteQueryOptions,
+  ) {
+    if (typeof db !== 'object' || db === null || typeof db.prepare !== 'function') throw new TypeError('sqliteQuery() needs a better-sqlite3 Database');
+    if (typeof sql !== 'string' || sql.trim() === '') throw new TypeError('sqliteQuery() needs the SQL text of a query');
+    if (!Array.isArray(params)) throw new TypeError('sqliteQuery() params must be an array');
+    const { batchSize = 500, resume } = options;
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new TypeError(`sqliteQuery() batchSize must be a positive integer, got ${String(batchSize)}`);
+    this.batchSize = batchSize;
+    this.keyColumns = resume === undefined ? null : keyColumns(resume.key);
+    this.after = resume?.after ? decodeToken(resume.after, this.keyColumns!.length) : null;
+  }
+
+  /** The resume token after `row` (needs the `resume` option). */
+  token(row: R): string {
+    if (this.keyColumns === null) throw new TypeError('token() needs sqliteQuery() with the resume option');
+    const record = row as Record<string, unknown>;
+    return encodeToken(this.keyColumns.map((c) => record[c]));
+  }
+
+  /** Each row with its resume token in `field` (default `_resume`). */
+  withTokens(field = '_resume'): AsyncIterable<R & Record<string, string>> {
+    return mapRows(this, (row) => ({ ...row, [field]: this.token(row) }) as R & Record<string, string>);
+  }
+
+  /** SSE events: `data` the row, `id` its resume token when resumable. */
+  events(event?: string): AsyncIterable<SSEEvent> {
+    return mapRows(this, (row) => {
+      const e: SSEEvent = { data: row };
+      if (this.keyColumns !== null) e.id = this.token(row);
+      if (event !== undefined) e.event = event;
+      return e;
+    });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<R> {
+    if (this.started) throw new TypeError('sqliteQuery() rows can be iterated once; call sqliteQuery() again for another export');
+    this.started = true;
+    const gen = this.keyColumns === null ? this.iterate() : this.keyset(this.keyColumns);
+    return gen;
+  }
+
+  /** Times one synchronous batch. */
+  private timed<T>(fn: () => T): T {
+    const start = performance.now();
+    try {
+      return fn();
+    } finally {
+      const ms = performance.now() - start;
+      if (ms > this.longestBatchMs) this.longestBatchMs = ms;
+      this.batches++;
+    }
+  }
+
+  private async *iterate(): AsyncGenerator<R, void, undefined> {
+    const it = this.db.prepare(this.sql).iterate(...this.params) as Iterator<R>;
+    let finished = false;
+    try {
+      for (let first = true; ; first = false) {
+        if (!first) await nextTurn();
+        const batch = this.timed(() => {
+          const rows: R[] = [];
+          while (rows.length < this.batchSize) {
+            const r = it.next();
+            if (r.done) {
+              finished = true;
+              break;
+            }
+            rows.push(r.value);
+          }
+          return rows;
+        });
+        for (const row of batch) yield row;
+        if (finished) return;
+      }
+    } finally {
+      if (!finished) it.return?.(); // frees the statement (and the connection)
+    }
+  }
+
+  private async *keyset(columns: string[]): AsyncGenerator<R, void, undefined> {
+    const first = this.db.prepare(keysetSql(this.sql, columns, false, 0, () => '?') + ' LIMIT ?');
+    const rest = this.db.prepare(keysetSql(this.sql, columns, true, 0, () => '?') + ' LIMIT ?');
+    let after = this.after;
+    for (let turn = 0; ; turn++) {
+      if (turn > 0) await nextTurn();
+      const batch = this.timed(() => (after === null ? first.all(...this.params, this.batchSize) : rest.all(...this.params, ...after!, this.batchSize)) as R[]);
+      for (const row of batch) yield row;
+      if (batch.length < this.batchSize) return;
+      const last = batch[batch.length - 1] as Record<string, unknown>;
+      after = columns.map((c) => last[c]);
+    }
+  }
+}
+
