@@ -10,9 +10,9 @@
  * With `resume` (a unique ordering key), every batch is its own statement
  * (`WHERE key > last ORDER BY key LIMIT batchSize`), so nothing stays open on the connection
  * between batches and other requests use it freely. Without it, one iterator stays open for
- * the whole export, and better-sqlite3 refuses other statements on that connection meanwhile
- * ("This database connection is busy"): give such exports a connection of their own
- * (`new Database(file, { readonly: true })`, closed in `onClose`).
+ * the whole export, and better-sqlite3 refuses writes on that connection meanwhile ("This
+ * database connection is busy executing a query"; reads still run): give such exports a
+ * read-only connection of their own (`new Database(file, { readonly: true })`), or a key.
  */
 import { decodeToken, encodeToken, keyColumns, keysetSql, type ResumeOptions } from './resume.js';
 import type { SSEEvent } from '../sse/event.js';
@@ -45,6 +45,8 @@ export function sqliteQuery<R = Record<string, unknown>>(db: SqliteDatabase, sql
 export class SqliteRows<R = Record<string, unknown>> implements AsyncIterable<R> {
   /** Batches read so far. */
   batches = 0;
+  /** Rows handed out so far. */
+  rows = 0;
   /** The longest a batch held the event loop (ms). */
   longestBatchMs = 0;
   private started = false;
@@ -127,7 +129,10 @@ export class SqliteRows<R = Record<string, unknown>> implements AsyncIterable<R>
           }
           return rows;
         });
-        for (const row of batch) yield row;
+        for (const row of batch) {
+          this.rows++;
+          yield row;
+        }
         if (finished) return;
       }
     } finally {
@@ -142,7 +147,10 @@ export class SqliteRows<R = Record<string, unknown>> implements AsyncIterable<R>
     for (let turn = 0; ; turn++) {
       if (turn > 0) await nextTurn();
       const batch = this.timed(() => (after === null ? first.all(...this.params, this.batchSize) : rest.all(...this.params, ...after!, this.batchSize)) as R[]);
-      for (const row of batch) yield row;
+      for (const row of batch) {
+        this.rows++;
+        yield row;
+      }
       if (batch.length < this.batchSize) return;
       const last = batch[batch.length - 1] as Record<string, unknown>;
       after = columns.map((c) => last[c]);
