@@ -8,6 +8,10 @@
 //   /bulk?mb=M 64 KiB chunks from a generator; fresh=1 yields a new copy of each chunk
 //   /file      the file at $BENCH_FILE via sendFile (sendfile in the core, Content-Length, ranges)
 //   /mixed     a memory header + the $BENCH_FILE file + a memory footer (sendRegions), same bytes path
+//   /pg/rows?n=N      (with PG_URL) NDJSON over generate_series(1, N): id, name, score, ok, created;
+//                     mode=copy (default: pgCopyNdjson, each line made by the server's row_to_json) or
+//                     mode=cursor (pgQuery + ndjson: rows parsed by pg, batches paced by the socket)
+//   /pg/rows.csv?n=N  (with PG_URL) CSV by COPY (pgCopyCsv), header line first
 // /sse is not served yet (404 -> "n/a").
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -35,6 +39,7 @@ app.get('/bulk', (req) => {
 });
 
 registerFileRoutes(app);
+await registerPgRoutes(app);
 registerSseRoutes(app);
 registerGzipRoutes(app);
 registerWsRoutes(app);
@@ -50,6 +55,26 @@ function registerFileRoutes(app) {
   const { MIXED_HEADER, MIXED_FOOTER } = c;
   app.get('/file', sendFile(file, { contentType: 'application/octet-stream' }));
   app.get('/mixed', (req) => sendRegions(req, [MIXED_HEADER, fileRegion(file), MIXED_FOOTER], { contentType: 'application/octet-stream' }));
+}
+
+// ---- /pg/rows and /pg/rows.csv (issue 17): only registered when PG_URL is set ----
+async function registerPgRoutes(app) {
+  const url = process.env.PG_URL;
+  if (!url) return;
+  const { createRequire } = await import('node:module');
+  const pg = createRequire(entry)('pg');
+  const { pgRowsSql, PG_MAX_ROWS } = await import('./pg-sql.mjs');
+  const { ndjson, pgQuery, pgCopyNdjson, pgCopyCsv } = catzilla;
+  const pool = new pg.Pool({ connectionString: url, max: Number(process.env.PG_POOL_MAX || 16) });
+  pool.on('error', () => {});
+  const mode = process.env.PG_ROWS_MODE || 'copy';
+  app.get('/pg/rows', (req) => {
+    const n = c.intParam(req.query.get('n'), 1000, PG_MAX_ROWS);
+    if ((req.query.get('mode') || mode) === 'cursor') return ndjson(pgQuery(pool, pgRowsSql(n), [], { batchSize: 2000 }));
+    return pgCopyNdjson(pool, pgRowsSql(n));
+  });
+  app.get('/pg/rows.csv', (req) => pgCopyCsv(pool, pgRowsSql(c.intParam(req.query.get('n'), 1000, PG_MAX_ROWS))));
+  c.onStop(() => pool.end());
 }
 
 // ---- /sse, POST /publish and /gzip-rows (issue 4) ----
