@@ -3,7 +3,8 @@
 // generate_series(1, N) (5 columns: id, name, score, ok, created), 1 client and 8 clients, against
 // fastify + pg-query-stream and FastAPI + asyncpg, all in the same run.
 //
-//   node --import tsx bench/pg-export.mjs [--rows 10000000] [--clients 1,8] [--peers catzilla,catzilla-cursor,fastify,fastapi]
+//   node --import tsx bench/pg-export.mjs [--rows 10000000] [--clients 1,8] [--repeat 3] [--formats ndjson,csv]
+//                                         [--peers catzilla,catzilla-cursor,fastify,fastapi]
 //
 // A throwaway PostgreSQL server is started for the run (tests/helpers/postgres.ts: initdb as the
 // postgres user in a temporary directory, a free port, stopped by PID). Each peer is started as
@@ -45,6 +46,17 @@ function freePort() {
   });
 }
 
+/** User + system CPU seconds of a process so far (/proc/<pid>/stat, clock ticks of 1/100 s). */
+function cpuSeconds(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 function rssKiB(pid) {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -74,8 +86,10 @@ function download(port, urlPath) {
 
 async function startPeer(peer, pgUrl) {
   const port = await freePort();
-  const script = peer === 'catzilla-cursor' ? 'catzilla' : peer;
+  const script = peer === 'catzilla-cursor' || peer.startsWith('catzilla@') ? 'catzilla' : peer;
   const env = { ...process.env, PORT: String(port), PG_URL: pgUrl, PG_POOL_MAX: '16' };
+  const variant = /^(.*)@hwm=(\d+)$/.exec(peer);
+  if (variant) env.PG_HWM = variant[2];
   if (peer === 'catzilla-cursor') env.PG_ROWS_MODE = 'cursor';
   delete env.NODE_OPTIONS; // the driver's tsx loader is not the peer's
   const child = spawn(path.join(BENCH, 'servers', script), [], { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
@@ -118,63 +132,103 @@ async function measure(server, urlFor, clients, expectLines) {
     }
   })();
   const per = Math.floor(ROWS / clients);
+  const cpu0 = cpuSeconds(server.pid);
   const t0 = performance.now();
   const results = await Promise.all(Array.from({ length: clients }, () => download(server.port, urlFor(per))));
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = cpuSeconds(server.pid) - cpu0;
   sampling = false;
   await sampler;
   const bad = results.find((r) => r.status !== 200 || !r.complete || r.lines !== expectLines(per));
   if (bad) return { error: `bad body: ${JSON.stringify(bad)} (expected ${expectLines(per)} lines)` };
   const rows = per * clients;
   const bytes = results.reduce((a, r) => a + r.bytes, 0);
-  return { rows, seconds: +seconds.toFixed(2), rowsPerSec: Math.round(rows / seconds), MiBps: +(bytes / seconds / 2 ** 20).toFixed(1), peakRssMiB: +(peak / 1024).toFixed(1) };
+  return { rows, seconds: +seconds.toFixed(2), rowsPerSec: Math.round(rows / seconds), MiBps: +(bytes / seconds / 2 ** 20).toFixed(1), serverCpuSecPerMRows: +((cpu / rows) * 1e6).toFixed(2), peakRssMiB: +(peak / 1024).toFixed(1) };
 }
 
+const REPEAT = Number(opt('repeat', '1'));
 const pg = await startPostgres({ max_connections: 100, shared_buffers: '128MB', work_mem: '64MB' });
-const results = [];
+const samples = new Map(); // "peer|format|clients" -> runs
 try {
-  for (const peer of PEERS) {
-    let server;
-    try {
-      server = await startPeer(peer, pg.url);
-    } catch (err) {
-      results.push({ peer, error: String(err.message ?? err) });
-      console.error(err.message);
-      continue;
-    }
-    try {
-      await download(server.port, '/pg/rows?n=1000');
-      await download(server.port, '/pg/rows.csv?n=1000');
-      await sleep(300);
-      const idleMiB = +(rssKiB(server.pid) / 1024).toFixed(1);
-      for (const format of FORMATS) {
-        if (format === 'csv' && peer === 'catzilla-cursor') continue; // the same COPY route as catzilla
-        for (const clients of CLIENTS) {
-          const r =
-            format === 'ndjson'
-              ? await measure(server, (n) => `/pg/rows?n=${n}`, clients, (n) => n)
-              : await measure(server, (n) => `/pg/rows.csv?n=${n}`, clients, (n) => n + 1);
-          const row = { peer, format, clients, idleMiB, ...r, rssOverIdleMiB: r.peakRssMiB === undefined ? undefined : +(r.peakRssMiB - idleMiB).toFixed(1) };
-          results.push(row);
-          console.log(JSON.stringify(row));
-        }
+  for (let round = 0; round < REPEAT; round++) {
+    // Each round measures every peer once, in an order rotated from round to round.
+    const order = PEERS.map((_, i) => PEERS[(i + round) % PEERS.length]);
+    for (const peer of order) {
+      let server;
+      try {
+        server = await startPeer(peer, pg.url);
+      } catch (err) {
+        console.error(err.message);
+        continue;
       }
-    } finally {
-      await server.stop();
+      try {
+        await download(server.port, '/pg/rows?n=1000');
+        await download(server.port, '/pg/rows.csv?n=1000');
+        await sleep(300);
+        const idleMiB = +(rssKiB(server.pid) / 1024).toFixed(1);
+        for (const format of FORMATS) {
+          if (format === 'csv' && (peer === 'catzilla-cursor')) continue; // the same COPY route as catzilla
+          for (const clients of CLIENTS) {
+            const r =
+              format === 'ndjson'
+                ? await measure(server, (n) => `/pg/rows?n=${n}`, clients, (n) => n)
+                : await measure(server, (n) => `/pg/rows.csv?n=${n}`, clients, (n) => n + 1);
+            const row = { round, peer, format, clients, idleMiB, ...r, rssOverIdleMiB: r.peakRssMiB === undefined ? undefined : +(r.peakRssMiB - idleMiB).toFixed(1) };
+            const key = `${peer}|${format}|${clients}`;
+            if (!samples.has(key)) samples.set(key, []);
+            samples.get(key).push(row);
+            console.log(JSON.stringify(row));
+          }
+        }
+      } finally {
+        await server.stop();
+      }
     }
   }
 } finally {
   await pg.stop();
 }
 
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)];
+};
+const results = [];
+for (const peer of PEERS) {
+  for (const format of FORMATS) {
+    for (const clients of CLIENTS) {
+      const runs = samples.get(`${peer}|${format}|${clients}`);
+      if (!runs) continue;
+      const ok = runs.filter((r) => !r.error);
+      if (ok.length === 0) {
+        results.push({ peer, format, clients, error: runs[0].error });
+        continue;
+      }
+      results.push({
+        peer,
+        format,
+        clients,
+        runs: ok.length,
+        rowsPerSec: median(ok.map((r) => r.rowsPerSec)),
+        MiBps: median(ok.map((r) => r.MiBps)),
+        serverCpuSecPerMRows: median(ok.map((r) => r.serverCpuSecPerMRows)),
+        idleMiB: median(ok.map((r) => r.idleMiB)),
+        peakRssMiB: Math.max(...ok.map((r) => r.peakRssMiB)),
+        rssOverIdleMiB: Math.max(...ok.map((r) => r.rssOverIdleMiB)),
+      });
+    }
+  }
+}
+
 console.log(`\nPostgreSQL export, ${ROWS.toLocaleString('en')} rows (5 columns), same run\n`);
-console.log('| peer | format | clients | rows/s | MiB/s | idle RSS MiB | peak RSS MiB | peak - idle |');
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+console.log(`(median of ${REPEAT} round(s) for rows/s and CPU; RSS: the worst round)\n`);
+console.log('| peer | format | clients | rows/s | MiB/s | server CPU s / M rows | idle RSS MiB | peak RSS MiB | peak - idle |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const r of results) {
-  if (r.error) console.log(`| ${r.peer} | ${r.format ?? ''} | ${r.clients ?? ''} | error: ${r.error.slice(0, 80)} | | | | |`);
-  else console.log(`| ${r.peer} | ${r.format} | ${r.clients} | ${r.rowsPerSec.toLocaleString('en')} | ${r.MiBps} | ${r.idleMiB} | ${r.peakRssMiB} | ${r.rssOverIdleMiB} |`);
+  if (r.error) console.log(`| ${r.peer} | ${r.format ?? ''} | ${r.clients ?? ''} | error: ${r.error.slice(0, 80)} | | | | | |`);
+  else console.log(`| ${r.peer} | ${r.format} | ${r.clients} | ${r.rowsPerSec.toLocaleString('en')} | ${r.MiBps} | ${r.serverCpuSecPerMRows} | ${r.idleMiB} | ${r.peakRssMiB} | ${r.rssOverIdleMiB} |`);
 }
 const out = path.join(BENCH, 'results', `pg-export-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 fs.mkdirSync(path.dirname(out), { recursive: true });
-fs.writeFileSync(out, JSON.stringify({ rows: ROWS, clients: CLIENTS, results, node: process.version, date: new Date().toISOString() }, null, 2));
+fs.writeFileSync(out, JSON.stringify({ rows: ROWS, clients: CLIENTS, repeat: REPEAT, results, runs: [...samples.values()].flat(), node: process.version, date: new Date().toISOString() }, null, 2));
 console.log(`\n${out}`);

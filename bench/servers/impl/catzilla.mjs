@@ -73,7 +73,8 @@ async function registerPgRoutes(app) {
     if ((req.query.get('mode') || mode) === 'cursor') return ndjson(pgQuery(pool, pgRowsSql(n), [], { batchSize: 2000 }));
     return pgCopyNdjson(pool, pgRowsSql(n));
   });
-  app.get('/pg/rows.csv', (req) => pgCopyCsv(pool, pgRowsSql(c.intParam(req.query.get('n'), 1000, PG_MAX_ROWS))));
+  const flow = process.env.PG_HWM ? { highWaterMark: Number(process.env.PG_HWM), lowWaterMark: Number(process.env.PG_HWM) / 4 } : {};
+  app.get('/pg/rows.csv', (req) => pgCopyCsv(pool, pgRowsSql(c.intParam(req.query.get('n'), 1000, PG_MAX_ROWS)), flow));
   c.onStop(() => pool.end());
 }
 
