@@ -9,6 +9,7 @@
 import { expect } from 'chai';
 import { createRequire } from 'node:module';
 import { csv, jsonArray, ndjson, pgCopyCsv, pgCopyNdjson, pgQuery, resumeToken, sse, type PgRows } from '../../ts/index.js';
+import { decodeChunked, headEnd } from '../helpers/chunked.js';
 import { RawClient, requestBytes, sleep, within } from '../helpers/raw-client.js';
 import { startPostgres, type PostgresServer } from '../helpers/postgres.js';
 import { underAsan } from '../helpers/sanitizer.js';
@@ -101,6 +102,7 @@ describe('db: PostgreSQL exports (pg + pg-cursor, pg-copy-streams) on the wire',
     app.get('/copy-slow.csv', () => pgCopyCsv(pool, SLOW_SQL));
     app.get('/copy.ndjson', () => pgCopyNdjson(pool, 'SELECT id, name, ok, score FROM items WHERE id <= 1000 ORDER BY id'));
     app.get('/copy-bad.csv', () => pgCopyCsv(pool, 'SELECT 1/0'));
+    app.get('/copy-fails.csv', () => pgCopyCsv(pool, 'SELECT i, 10 / (20000 - i) AS x FROM generate_series(1, 30000) AS i'));
   };
 
   it('ndjson: every row, typed (NULL, bytea, large text, timestamptz), query parameters', async () => {
@@ -247,7 +249,7 @@ describe('db: PostgreSQL exports (pg + pg-cursor, pg-copy-streams) on the wire',
     });
   });
 
-  it('a database error mid-stream truncates the response after an error record; before the first row it is a 500', async () => {
+  it('a database error mid-stream truncates the response (after an error record; COPY too); before the first row it is a 500', async () => {
     await withApp(setup, async ({ port, base, logged }) => {
       const client = await RawClient.connect(port);
       await client.send(requestBytes({ path: '/fails.ndjson' }));
@@ -263,6 +265,17 @@ describe('db: PostgreSQL exports (pg + pg-cursor, pg-copy-streams) on the wire',
       expect(bad.status).to.equal(500);
       const copyBad = await fetch(`${base}/copy-bad.csv`);
       expect(copyBad.status).to.equal(500);
+      // A COPY that fails mid-way: truncated too, never a complete-looking file.
+      const copy = await RawClient.connect(port);
+      await copy.send(requestBytes({ path: '/copy-fails.csv' }));
+      await copy.waitForClose(10_000);
+      expect(copy.buffer.toString('latin1').startsWith('HTTP/1.1 200 OK')).to.equal(true);
+      const decoded = decodeChunked(copy.buffer.subarray(headEnd(copy.buffer)));
+      expect(decoded.terminated).to.equal(false);
+      // (pg-copy-streams drops the rows that came in the same socket read as the error; the
+      // response is cut either way: the client can never take it for the whole file)
+      expect(decoded.body.toString(), decoded.body.toString().slice(-200)).to.include('\n10000,0\n');
+      expect(decoded.body.toString()).to.not.include('\n20000,');
       await within(
         (async () => {
           while (pool.idleCount !== pool.totalCount) await sleep(5);
