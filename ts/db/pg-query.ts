@@ -166,11 +166,19 @@ class PgRowIterator<R> implements AsyncIterator<R> {
 
   constructor(private readonly owner: PgRows<R>) {}
 
-  async next(): Promise<IteratorResult<R>> {
+  /**
+   * A row already fetched is returned synchronously (the pump and the format encoders take it
+   * without a promise; `for await` awaits it either way); a fetch returns a promise.
+   */
+  next(): Promise<IteratorResult<R>> {
     if (this.index < this.batch.length) {
       this.owner.rows++;
-      return { done: false, value: this.batch[this.index++]! };
+      return { done: false, value: this.batch[this.index++]! } as unknown as Promise<IteratorResult<R>>;
     }
+    return this.fetch();
+  }
+
+  private async fetch(): Promise<IteratorResult<R>> {
     if (this.state === State.Closing || this.state === State.Closed) return DONE;
     this.batch = [];
     this.index = 0;

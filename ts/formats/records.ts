@@ -55,6 +55,10 @@ export interface AsyncRecordFormat<T> extends Framing {
 
 const DONE: IteratorResult<string, undefined> = Object.freeze({ done: true, value: undefined });
 
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<T>).then === 'function';
+}
+
 /**
  * The records of an async source, one chunk per item. `format(first)` is asked once, with the
  * first item (undefined when there is none), e.g. for CSV columns taken from the first row.
@@ -83,16 +87,32 @@ class AsyncRecordIterator<T> implements AsyncIterator<string> {
     private readonly format: (first: T | undefined) => AsyncRecordFormat<T>,
   ) {}
 
-  async next(): Promise<IteratorResult<string>> {
-    if (this.phase === Phase.Done) return DONE;
-    let r: IteratorResult<T>;
+  /**
+   * A source whose next() returns a result synchronously (rows already fetched: pgQuery) gets
+   * its record back synchronously too, so the pump takes a fetched batch without a promise per
+   * row; `for await` awaits either.
+   */
+  next(): Promise<IteratorResult<string>> {
+    if (this.phase === Phase.Done) return DONE as unknown as Promise<IteratorResult<string>>;
+    let r: IteratorResult<T> | Promise<IteratorResult<T>>;
     try {
-      r = await this.it.next();
+      r = this.it.next();
     } catch (err) {
       this.phase = Phase.Done; // the source failed by itself: nothing to return()
       throw err;
     }
-    if ((this.phase as Phase) === Phase.Done) return DONE; // return() came meanwhile
+    if (!isPromiseLike(r)) return this.step(r) as unknown as Promise<IteratorResult<string>>;
+    return Promise.resolve(r).then(
+      (res) => this.step(res),
+      (err: unknown) => {
+        this.phase = Phase.Done;
+        throw err;
+      },
+    );
+  }
+
+  private step(r: IteratorResult<T>): IteratorResult<string> {
+    if (this.phase === Phase.Done) return DONE; // return() came meanwhile
     try {
       const first = this.phase === Phase.First;
       if (first) this.fmt = this.format(r.done ? undefined : r.value);
