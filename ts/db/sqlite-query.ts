@@ -95,12 +95,12 @@ export class SqliteRows<R = Record<string, unknown>> implements AsyncIterable<R>
   [Symbol.asyncIterator](): AsyncIterator<R> {
     if (this.started) throw new TypeError('sqliteQuery() rows can be iterated once; call sqliteQuery() again for another export');
     this.started = true;
-    const gen = this.keyColumns === null ? this.iterate() : this.keyset(this.keyColumns);
-    return gen;
+    const columns = this.keyColumns;
+    return new SqliteRowIterator<R>(this, () => (columns === null ? this.iteratorReader() : this.keysetReader(columns)), this.batchSize);
   }
 
-  /** Times one synchronous batch. */
-  private timed<T>(fn: () => T): T {
+  /** @internal Times one synchronous batch. */
+  timed<T>(fn: () => T): T {
     const start = performance.now();
     try {
       return fn();
@@ -111,50 +111,113 @@ export class SqliteRows<R = Record<string, unknown>> implements AsyncIterable<R>
     }
   }
 
-  private async *iterate(): AsyncGenerator<R, void, undefined> {
+  /** One statement iterator for the whole export (the connection takes no writes meanwhile). */
+  private iteratorReader(): BatchReader<R> {
     const it = this.db.prepare(this.sql).iterate(...this.params) as Iterator<R>;
-    let finished = false;
-    try {
-      for (let first = true; ; first = false) {
-        if (!first) await nextTurn();
-        const batch = this.timed(() => {
-          const rows: R[] = [];
-          while (rows.length < this.batchSize) {
-            const r = it.next();
-            if (r.done) {
-              finished = true;
-              break;
-            }
-            rows.push(r.value);
-          }
-          return rows;
-        });
-        for (const row of batch) {
-          this.rows++;
-          yield row;
+    return {
+      read(n) {
+        const rows: R[] = [];
+        while (rows.length < n) {
+          const r = it.next();
+          if (r.done) return { rows, ended: true };
+          rows.push(r.value);
         }
-        if (finished) return;
-      }
-    } finally {
-      if (!finished) it.return?.(); // frees the statement (and the connection)
-    }
+        return { rows, ended: false };
+      },
+      close: () => void it.return?.(), // frees the statement (and the connection)
+    };
   }
 
-  private async *keyset(columns: string[]): AsyncGenerator<R, void, undefined> {
+  /** A statement per batch after the last key: nothing stays open between batches. */
+  private keysetReader(columns: string[]): BatchReader<R> {
     const first = this.db.prepare(keysetSql(this.sql, columns, false, 0, () => '?') + ' LIMIT ?');
     const rest = this.db.prepare(keysetSql(this.sql, columns, true, 0, () => '?') + ' LIMIT ?');
     let after = this.after;
-    for (let turn = 0; ; turn++) {
-      if (turn > 0) await nextTurn();
-      const batch = this.timed(() => (after === null ? first.all(...this.params, this.batchSize) : rest.all(...this.params, ...after!, this.batchSize)) as R[]);
-      for (const row of batch) {
-        this.rows++;
-        yield row;
-      }
-      if (batch.length < this.batchSize) return;
-      const last = batch[batch.length - 1] as Record<string, unknown>;
-      after = columns.map((c) => last[c]);
-    }
+    const params = this.params;
+    return {
+      read(n) {
+        const rows = (after === null ? first.all(...params, n) : rest.all(...params, ...after, n)) as R[];
+        if (rows.length > 0) {
+          const last = rows[rows.length - 1] as Record<string, unknown>;
+          after = columns.map((c) => last[c]);
+        }
+        return { rows, ended: rows.length < n };
+      },
+      close() {},
+    };
   }
 }
 
+interface BatchReader<R> {
+  read(n: number): { rows: R[]; ended: boolean };
+  close(): void;
+}
+
+/**
+ * Rows of a batch are handed on synchronously (no promise per row); the next batch is read at
+ * the next turn of the event loop. return() closes the reader at once.
+ */
+class SqliteRowIterator<R> implements AsyncIterator<R> {
+  private reader: BatchReader<R> | null = null;
+  private batch: R[] = [];
+  private index = 0;
+  private ended = false;
+  private closed = false;
+
+  constructor(
+    private readonly owner: SqliteRows<R>,
+    private readonly open: () => BatchReader<R>,
+    private readonly batchSize: number,
+  ) {}
+
+  next(): Promise<IteratorResult<R>> {
+    if (this.index < this.batch.length) {
+      this.owner.rows++;
+      return { done: false, value: this.batch[this.index++]! } as unknown as Promise<IteratorResult<R>>;
+    }
+    if (this.ended || this.closed) {
+      this.close();
+      return Promise.resolve(DONE);
+    }
+    return this.fetch();
+  }
+
+  private async fetch(): Promise<IteratorResult<R>> {
+    if (this.reader !== null) await nextTurn();
+    if (this.closed) return DONE;
+    let read: { rows: R[]; ended: boolean };
+    try {
+      this.reader ??= this.open();
+      const reader = this.reader;
+      read = this.owner.timed(() => reader.read(this.batchSize));
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+    this.batch = read.rows;
+    this.index = 0;
+    this.ended = read.ended;
+    if (this.batch.length === 0) {
+      this.close();
+      return DONE;
+    }
+    this.owner.rows++;
+    return { done: false, value: this.batch[this.index++]! };
+  }
+
+  return(): Promise<IteratorResult<R>> {
+    this.close();
+    return Promise.resolve(DONE);
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.batch = [];
+    try {
+      this.reader?.close();
+    } catch {
+      // a closed database: nothing left to release
+    }
+  }
+}
