@@ -74,6 +74,7 @@ async function registerPgRoutes(app) {
     return pgCopyNdjson(pool, pgRowsSql(n));
   });
   const flow = process.env.PG_HWM ? { highWaterMark: Number(process.env.PG_HWM), lowWaterMark: Number(process.env.PG_HWM) / 4 } : {};
+  app.get('/pg/mem', () => process.memoryUsage()); // diagnostics: JS heap, external and ArrayBuffers vs RSS
   app.get('/pg/rows.csv', (req) => pgCopyCsv(pool, pgRowsSql(c.intParam(req.query.get('n'), 1000, PG_MAX_ROWS)), flow));
   c.onStop(() => pool.end());
 }
