@@ -13,6 +13,7 @@ import { decodeChunked, headEnd } from '../helpers/chunked.js';
 import { RawClient, requestBytes, sleep, within } from '../helpers/raw-client.js';
 import { startPostgres, type PostgresServer } from '../helpers/postgres.js';
 import { underAsan } from '../helpers/sanitizer.js';
+import { receivedLines, settled } from '../helpers/exports.js';
 import { startApp, withApp } from '../helpers/with-app.js';
 
 const require = createRequire(import.meta.url);
@@ -141,11 +142,7 @@ describe('db: PostgreSQL exports (pg + pg-cursor, pg-copy-streams) on the wire',
         client.socket.pause();
         const rows = last!;
         // Socket buffers fill (a few MB on loopback), then the fetching stops.
-        let before = -1;
-        for (let i = 0; i < 50 && rows.batches !== before; i++) {
-          before = rows.batches;
-          await sleep(200);
-        }
+        const before = await settled(() => rows.batches);
         await sleep(500);
         // Nothing more was fetched while nobody read, and a small part of the result was.
         expect(rows.batches).to.equal(before);
@@ -311,15 +308,7 @@ describe('db: PostgreSQL exports (pg + pg-cursor, pg-copy-streams) on the wire',
       await client.until(() => client.buffer.length > 300_000, 'a good part of the body');
       client.destroy();
       // The complete lines received (chunked framing removed crudely: keep lines that parse as rows).
-      const body = client.buffer.toString('utf8').split('\r\n\r\n').slice(1).join('\r\n\r\n');
-      const got = body.split('\n').flatMap((l) => {
-        const m = /(\{"id".*\})$/.exec(l);
-        try {
-          return m ? [JSON.parse(m[1]!)] : [];
-        } catch {
-          return [];
-        }
-      });
+      const got = receivedLines(client.buffer);
       expect(got.length).to.be.greaterThan(100).and.below(ROWS);
       const token = got.at(-1)._resume;
       const rest = (await (await fetch(`${base}/resumable.ndjson?resume=${encodeURIComponent(token)}`)).text()).trimEnd().split('\n').map((l) => JSON.parse(l));

@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { csv, ndjson, resumeToken, sqliteQuery, sse, MissingDriverError, type SqliteRows } from '../../ts/index.js';
 import { driver } from '../../ts/db/driver.js';
 import { RawClient, requestBytes, sleep, within } from '../helpers/raw-client.js';
+import { receivedLines, settled } from '../helpers/exports.js';
 import { withApp } from '../helpers/with-app.js';
 
 const require = createRequire(import.meta.url);
@@ -123,11 +124,7 @@ describe('db: SQLite exports (better-sqlite3) on the wire', function () {
       await client.until(() => client.buffer.length > 1000, 'the first rows');
       client.socket.pause();
       const rows = last!;
-      let before = -1;
-      for (let i = 0; i < 50 && rows.batches !== before; i++) {
-        before = rows.batches;
-        await sleep(200);
-      }
+      const before = await settled(() => rows.batches);
       await sleep(300);
       expect(rows.batches).to.equal(before); // no reading while nobody reads
       // Meanwhile the open iterator keeps the connection from writing (better-sqlite3's rule)...
@@ -162,15 +159,7 @@ describe('db: SQLite exports (better-sqlite3) on the wire', function () {
       // Keyset batches hold no statement open: writes run meanwhile.
       expect(db.prepare('INSERT INTO marks VALUES (3)').run().changes).to.equal(1);
       client.destroy();
-      const body = client.buffer.toString('utf8').split('\r\n\r\n').slice(1).join('\r\n\r\n');
-      const got = body.split('\n').flatMap((l) => {
-        const m = /(\{"id".*\})$/.exec(l);
-        try {
-          return m ? [JSON.parse(m[1]!)] : [];
-        } catch {
-          return [];
-        }
-      });
+      const got = receivedLines(client.buffer);
       expect(got.length).to.be.greaterThan(100).and.below(ROWS / 2);
       const rest = (await (await fetch(`${base}/resumable.ndjson?resume=${encodeURIComponent(got.at(-1)._resume)}`)).text()).trimEnd().split('\n').map((l) => JSON.parse(l));
       expect([...got, ...rest].map((r) => r.id)).to.deep.equal(full.map((r) => r.id));
