@@ -61,15 +61,17 @@ function asPostgres(cmd: string, args: string[]): [string, string[]] {
   return process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
 }
 
-const running = new Set<number>();
+/** Postmaster PID -> its temporary directory, while running. */
+const running = new Map<number, string>();
 process.once('exit', () => {
-  // A test process that dies without stop(): never leave a postmaster behind.
-  for (const pid of running) {
+  // A test process that dies without stop(): never leave a postmaster (or its files) behind.
+  for (const [pid, dir] of running) {
     try {
       process.kill(pid, 'SIGQUIT');
     } catch {
       // gone
     }
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
@@ -93,7 +95,10 @@ export async function startPostgres(settings: Record<string, string | number> = 
   }
   const [initCmd, initArgs] = asPostgres(path.join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
   const init = spawnSync(initCmd, initArgs, { encoding: 'utf8', timeout: 60_000 });
-  if (init.status !== 0) throw new Error(`initdb failed (${init.status}): ${init.stderr}`);
+  if (init.status !== 0) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new Error(`initdb failed (${init.status}): ${init.stderr}`);
+  }
 
   const port = await freePort();
   const conf: Record<string, string | number> = {
@@ -123,9 +128,21 @@ export async function startPostgres(settings: Record<string, string | number> = 
   const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
   let pid = 0;
   const deadline = Date.now() + 30_000;
+  const giveUp = (why: string): never => {
+    if (pid > 0) {
+      try {
+        process.kill(pid, 'SIGQUIT');
+      } catch {
+        // gone
+      }
+    }
+    child.kill('SIGQUIT');
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new Error(why);
+  };
   for (;;) {
-    if (exited) throw new Error(`postgres exited during start-up: ${stderr}`);
-    if (Date.now() > deadline) throw new Error(`postgres did not become ready in 30 s: ${stderr}`);
+    if (exited) giveUp(`postgres exited during start-up: ${stderr}`);
+    if (Date.now() > deadline) giveUp(`postgres did not become ready in 30 s: ${stderr}`);
     try {
       pid = Number(fs.readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
       const client = new pg.Client({ connectionString: adminUrl });
@@ -141,7 +158,7 @@ export async function startPostgres(settings: Record<string, string | number> = 
       await sleep(50);
     }
   }
-  running.add(pid);
+  running.set(pid, dir);
 
   let stopped: Promise<void> | null = null;
   return {
