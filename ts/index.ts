@@ -61,6 +61,24 @@ export {
 } from './sse/index.js';
 export { ndjson, jsonArray, csv, csvField, csvLine, encodeRecords, NDJSON_TYPE, CSV_TYPE, type CsvOptions, type CsvColumn, type CsvRow, type Framing, type Encoder } from './formats/index.js';
 export {
+  pgQuery,
+  pgCopyCsv,
+  pgCopyNdjson,
+  sqliteQuery,
+  resumeToken,
+  PgRows,
+  SqliteRows,
+  ResumeTokenError,
+  MissingDriverError,
+  type PgQueryOptions,
+  type PgCopyOptions,
+  type PgExportEnd,
+  type PgPool,
+  type SqliteQueryOptions,
+  type SqliteDatabase,
+  type ResumeOptions,
+} from './db/index.js';
+export {
   compress,
   streamCompression,
   compressionStats,

@@ -4,7 +4,8 @@
  * with mime-db), and so are node:crypto and node:zlib; nothing reads the global Headers or
  * Response at import or for a plain record of headers (that loads Node's fetch implementation,
  * undici, with http2, tls, crypto and zlib). A process that imports catzilla: 64.1 -> 53.9 MiB
- * RSS. Checked in a fresh node process.
+ * RSS. Database drivers are the application's (optional peer dependencies): pg-cursor and
+ * pg-copy-streams load at the first export that needs them. Checked in a fresh node process.
  */
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
@@ -49,6 +50,14 @@ describe('start-up: what importing catzilla loads', () => {
     const afterUse = packagesLoaded(`const req = { header: () => 'multipart/form-data; boundary=x', [Symbol.asyncIterator]: async function* () {} };
       await (async () => { for await (const _ of new c.MultipartReader(req)) void _; })().catch((e) => { if (e.status !== 400) throw e; });`);
     expect(afterUse).to.include('busboy');
+  });
+
+  it('loads no database driver at import (pg, pg-cursor, pg-copy-streams, better-sqlite3); pg-cursor at the first export', () => {
+    const atImport = packagesLoaded();
+    for (const pkg of ['pg', 'pg-cursor', 'pg-copy-streams', 'pg-protocol', 'better-sqlite3']) expect(atImport).to.not.include(pkg);
+    const afterUse = packagesLoaded(`await c.pgQuery({ connect: async () => { throw new Error('no server') } }, 'SELECT 1')[Symbol.asyncIterator]().next().catch(() => {});`);
+    expect(afterUse).to.include('pg-cursor');
+    expect(afterUse).to.not.include('better-sqlite3');
   });
 
   it('loads neither node:zlib nor Node\'s fetch implementation (http2, tls) at import or for plain headers', () => {

@@ -7,7 +7,7 @@
  */
 import { StreamingResponse, type StreamingOptions } from '../streaming/response.js';
 import { isAsyncIterable } from '../streaming/source.js';
-import { encodeRecords } from './records.js';
+import { encodeAsyncRecords, encodeRecords } from './records.js';
 
 export const CSV_TYPE = 'text/csv; charset=utf-8';
 
@@ -103,28 +103,11 @@ function* encodeSync(rows: Iterable<CsvRow>, given: Column[] | undefined, header
   }
 }
 
-async function* encodeAsync(rows: AsyncIterable<CsvRow>, given: Column[] | undefined, header: boolean | undefined, delimiter: string, bom: boolean): AsyncGenerator<string, void, undefined> {
-  const it = rows[Symbol.asyncIterator]();
-  let done = false;
-  try {
-    const first = await it.next();
-    const columns = given ?? inferColumns(first.done ? undefined : first.value);
-    const encode = encoder(columns, delimiter);
-    let pending = preamble(columns, header, delimiter, bom);
-    if (!first.done) {
-      yield pending + encode(first.value);
-      pending = '';
-      for (;;) {
-        const r = await it.next();
-        if (r.done) break;
-        yield encode(r.value);
-      }
-    }
-    done = true;
-    if (pending !== '') yield pending;
-  } finally {
-    if (!done) await it.return?.();
-  }
+function encodeAsync(rows: AsyncIterable<CsvRow>, given: Column[] | undefined, header: boolean | undefined, delimiter: string, bom: boolean): AsyncIterable<string> {
+  return encodeAsyncRecords(rows, (first) => {
+    const columns = given ?? inferColumns(first);
+    return { encode: encoder(columns, delimiter), start: preamble(columns, header, delimiter, bom) };
+  });
 }
 
 /** `first` followed by the rest of `it` (whose return() the caller handles). */

@@ -44,13 +44,104 @@ function* encodeSync<T>(items: Iterable<T>, encode: Encoder<T>, { start = '', se
   if (batch !== '') yield batch;
 }
 
-async function* encodeAsync<T>(items: AsyncIterable<T>, encode: Encoder<T>, { start = '', separator = '', end = '' }: Framing): AsyncGenerator<string, void, undefined> {
-  let pending = start;
-  let first = true;
-  for await (const item of items) {
-    yield pending + (first ? '' : separator) + encode(item);
-    pending = '';
-    first = false;
+function encodeAsync<T>(items: AsyncIterable<T>, encode: Encoder<T>, framing: Framing): AsyncIterable<string> {
+  return encodeAsyncRecords(items, () => ({ encode, ...framing }));
+}
+
+/** What an async record stream is framed and encoded with, decided when its first item (or its end) is known. */
+export interface AsyncRecordFormat<T> extends Framing {
+  encode: Encoder<T>;
+}
+
+const DONE: IteratorResult<string, undefined> = Object.freeze({ done: true, value: undefined });
+
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<T>).then === 'function';
+}
+
+/**
+ * The records of an async source, one chunk per item. `format(first)` is asked once, with the
+ * first item (undefined when there is none), e.g. for CSV columns taken from the first row.
+ * Not an async generator: a generator's return() waits for the pending next() of the source
+ * (a database fetch may take long), while this one passes return() to the source at once,
+ * so a client that disconnects cancels the source now.
+ */
+export function encodeAsyncRecords<T>(items: AsyncIterable<T>, format: (first: T | undefined) => AsyncRecordFormat<T>): AsyncIterable<string> {
+  return {
+    [Symbol.asyncIterator]: () => new AsyncRecordIterator(items[Symbol.asyncIterator](), format),
+  };
+}
+
+const enum Phase {
+  First,
+  Records,
+  Done,
+}
+
+class AsyncRecordIterator<T> implements AsyncIterator<string> {
+  private phase = Phase.First;
+  private fmt: AsyncRecordFormat<T> | null = null;
+
+  constructor(
+    private readonly it: AsyncIterator<T>,
+    private readonly format: (first: T | undefined) => AsyncRecordFormat<T>,
+  ) {}
+
+  /**
+   * A source whose next() returns a result synchronously (rows already fetched: pgQuery) gets
+   * its record back synchronously too, so the pump takes a fetched batch without a promise per
+   * row; `for await` awaits either.
+   */
+  next(): Promise<IteratorResult<string>> {
+    if (this.phase === Phase.Done) return DONE as unknown as Promise<IteratorResult<string>>;
+    let r: IteratorResult<T> | Promise<IteratorResult<T>>;
+    try {
+      r = this.it.next();
+    } catch (err) {
+      this.phase = Phase.Done; // the source failed by itself: nothing to return()
+      throw err;
+    }
+    if (!isPromiseLike(r)) return this.step(r) as unknown as Promise<IteratorResult<string>>;
+    return Promise.resolve(r).then(
+      (res) => this.step(res),
+      (err: unknown) => {
+        this.phase = Phase.Done;
+        throw err;
+      },
+    );
   }
-  if (pending + end !== '') yield pending + end;
+
+  private step(r: IteratorResult<T>): IteratorResult<string> {
+    if (this.phase === Phase.Done) return DONE; // return() came meanwhile
+    try {
+      const first = this.phase === Phase.First;
+      if (first) this.fmt = this.format(r.done ? undefined : r.value);
+      const fmt = this.fmt!;
+      if (r.done) {
+        this.phase = Phase.Done;
+        const tail = (first ? fmt.start ?? '' : '') + (fmt.end ?? '');
+        return tail === '' ? DONE : { done: false, value: tail };
+      }
+      this.phase = Phase.Records;
+      return { done: false, value: (first ? fmt.start ?? '' : fmt.separator ?? '') + fmt.encode(r.value) };
+    } catch (err) {
+      this.stopSource();
+      throw err;
+    }
+  }
+
+  return(): Promise<IteratorResult<string>> {
+    const r = this.stopSource();
+    return r === undefined ? Promise.resolve(DONE) : r.then(() => DONE, () => DONE);
+  }
+
+  private stopSource(): Promise<unknown> | undefined {
+    if (this.phase === Phase.Done) return undefined;
+    this.phase = Phase.Done;
+    try {
+      return Promise.resolve(this.it.return?.());
+    } catch {
+      return undefined;
+    }
+  }
 }

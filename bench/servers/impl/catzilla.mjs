@@ -16,6 +16,10 @@
 //   /pid                      the serving process's pid
 //   /sse-ids                  a Channel with ids and a replay window (resumable with Last-Event-ID)
 //   POST /publish-ids?n=N&rate=R&from=S  N events "<seq> <publish time in us>" (seq from S), R per second (0: at once)
+//   /pg/rows?n=N      (with PG_URL) NDJSON over generate_series(1, N): id, name, score, ok, created;
+//                     mode=copy (default: pgCopyNdjson, each line made by the server's row_to_json) or
+//                     mode=cursor (pgQuery + ndjson: rows parsed by pg, batches paced by the socket)
+//   /pg/rows.csv?n=N  (with PG_URL) CSV by COPY (pgCopyCsv), header line first
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as c from './common.mjs';
@@ -47,6 +51,7 @@ app.get('/bulk', (req) => {
 });
 
 registerFileRoutes(app);
+await registerPgRoutes(app);
 registerSseRoutes(app);
 registerGzipRoutes(app);
 registerWsRoutes(app);
@@ -70,6 +75,28 @@ function registerFileRoutes(app) {
   const { MIXED_HEADER, MIXED_FOOTER } = c;
   app.get('/file', sendFile(file, { contentType: 'application/octet-stream' }));
   app.get('/mixed', (req) => sendRegions(req, [MIXED_HEADER, fileRegion(file), MIXED_FOOTER], { contentType: 'application/octet-stream' }));
+}
+
+// ---- /pg/rows and /pg/rows.csv (issue 17): only registered when PG_URL is set ----
+async function registerPgRoutes(app) {
+  const url = process.env.PG_URL;
+  if (!url) return;
+  const { createRequire } = await import('node:module');
+  const pg = createRequire(entry)('pg');
+  const { pgRowsSql, PG_MAX_ROWS } = await import('./pg-sql.mjs');
+  const { ndjson, pgQuery, pgCopyNdjson, pgCopyCsv } = catzilla;
+  const pool = new pg.Pool({ connectionString: url, max: Number(process.env.PG_POOL_MAX || 16) });
+  pool.on('error', () => {});
+  const mode = process.env.PG_ROWS_MODE || 'copy';
+  app.get('/pg/rows', (req) => {
+    const n = c.intParam(req.query.get('n'), 1000, PG_MAX_ROWS);
+    if ((req.query.get('mode') || mode) === 'cursor') return ndjson(pgQuery(pool, pgRowsSql(n), [], { batchSize: 2000 }));
+    return pgCopyNdjson(pool, pgRowsSql(n));
+  });
+  const flow = process.env.PG_HWM ? { highWaterMark: Number(process.env.PG_HWM), lowWaterMark: Number(process.env.PG_HWM) / 4 } : {};
+  app.get('/pg/mem', () => process.memoryUsage()); // diagnostics: JS heap, external and ArrayBuffers vs RSS
+  app.get('/pg/rows.csv', (req) => pgCopyCsv(pool, pgRowsSql(c.intParam(req.query.get('n'), 1000, PG_MAX_ROWS)), flow));
+  c.onStop(() => pool.end());
 }
 
 // ---- /sse, POST /publish and /gzip-rows (issue 4) ----

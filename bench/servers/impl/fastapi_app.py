@@ -181,6 +181,78 @@ async def publish(n: str | None = None):
     return Response(json.dumps({"subscribers": len(subs)}, separators=(",", ":")), media_type="application/json")
 
 
+# /pg/rows (asyncpg cursor in a transaction, JSON lines) and /pg/rows.csv (asyncpg copy_from_query
+# into a bounded queue), with PG_URL. Same SQL as the Node.js peers (bench/servers/impl/pg-sql.mjs).
+PG_URL = os.environ.get("PG_URL")
+PG_MAX_ROWS = 100_000_000
+_pg_pool = None
+
+
+def pg_rows_sql(n):
+    return (
+        "SELECT i AS id, 'name-' || i AS name, i * 0.5 AS score, i % 2 = 0 AS ok, "
+        "timestamptz '2026-01-01 00:00:00+00' + i * interval '1 second' AS created "
+        f"FROM generate_series(1, {int(n)}) AS i"
+    )
+
+
+async def pg_pool():
+    global _pg_pool
+    if _pg_pool is None:
+        import asyncpg
+
+        _pg_pool = await asyncpg.create_pool(PG_URL, min_size=1, max_size=int(os.environ.get("PG_POOL_MAX", "16")))
+    return _pg_pool
+
+
+if PG_URL:
+
+    async def pg_rows_gen(n):
+        pool = await pg_pool()
+        async with pool.acquire() as conn:
+            async with conn.transaction():
+                async for r in conn.cursor(pg_rows_sql(n), prefetch=2000):
+                    yield json.dumps(
+                        {"id": r[0], "name": r[1], "score": float(r[2]), "ok": r[3], "created": r[4].isoformat()},
+                        separators=(",", ":"),
+                    ) + "\n"
+
+    @app.get("/pg/rows")
+    async def pg_rows(n: str | None = None):
+        return StreamingResponse(pg_rows_gen(int_param(n, 1000, PG_MAX_ROWS)), media_type="application/x-ndjson")
+
+    async def pg_csv_gen(n):
+        pool = await pg_pool()
+        queue = asyncio.Queue(maxsize=16)
+        done = object()
+
+        async def sink(chunk):
+            await queue.put(chunk)
+
+        async def run():
+            try:
+                async with pool.acquire() as conn:
+                    await conn.copy_from_query(pg_rows_sql(n), output=sink, format="csv", header=True)
+            finally:
+                await queue.put(done)
+
+        task = asyncio.ensure_future(run())
+        try:
+            while True:
+                chunk = await queue.get()
+                if chunk is done:
+                    break
+                yield bytes(chunk)
+            await task
+        finally:
+            if not task.done():
+                task.cancel()
+
+    @app.get("/pg/rows.csv")
+    async def pg_rows_csv(n: str | None = None):
+        return StreamingResponse(pg_csv_gen(int_param(n, 1000, PG_MAX_ROWS)), media_type="text/csv; charset=utf-8")
+
+
 def main():
     import uvicorn
 

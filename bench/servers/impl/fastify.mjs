@@ -88,6 +88,51 @@ await app.register(async (scope) => {
     }
   });
 });
+// /pg/rows (pg-query-stream, JSON lines by a Transform) and /pg/rows.csv (pg-copy-streams), with PG_URL:
+// the usual fastify way; the client is released when the response closes (a destroyed reply
+// destroys the query stream, which closes the cursor).
+if (process.env.PG_URL) {
+  const { default: pg } = await import('pg');
+  const { default: QueryStream } = await import('pg-query-stream');
+  const { to: copyTo } = await import('pg-copy-streams');
+  const { Transform, pipeline } = await import('node:stream');
+  const { pgRowsSql, PG_MAX_ROWS } = await import('./pg-sql.mjs');
+  const pool = new pg.Pool({ connectionString: process.env.PG_URL, max: Number(process.env.PG_POOL_MAX || 16) });
+  pool.on('error', () => {});
+  const serve = async (req, reply, type, makeStream, transform) => {
+    const client = await pool.connect();
+    const source = client.query(makeStream());
+    let released = false;
+    const release = (err) => {
+      if (released) return;
+      released = true;
+      client.release(err);
+    };
+    const body = transform ? pipeline(source, transform(), (err) => release(err)) : source;
+    if (!transform) {
+      source.on('end', () => release());
+      source.on('error', (err) => release(err));
+    }
+    reply.raw.on('close', () => {
+      if (!source.readableEnded) {
+        source.destroy();
+        release(new Error('client gone'));
+      }
+    });
+    reply.type(type).send(body);
+    return reply;
+  };
+  app.get('/pg/rows', (req, reply) => {
+    const n = c.intParam(req.query.n, 1000, PG_MAX_ROWS);
+    return serve(req, reply, 'application/x-ndjson', () => new QueryStream(pgRowsSql(n), [], { batchSize: 2000 }), () =>
+      new Transform({ writableObjectMode: true, transform(row, _enc, cb) { cb(null, JSON.stringify(row) + '\n'); } }));
+  });
+  app.get('/pg/rows.csv', (req, reply) => {
+    const n = c.intParam(req.query.n, 1000, PG_MAX_ROWS);
+    return serve(req, reply, 'text/csv; charset=utf-8', () => copyTo(`COPY (${pgRowsSql(n)}) TO STDOUT WITH (FORMAT csv, HEADER true)`), null);
+  });
+  c.onStop(() => pool.end());
+}
 
 await app.listen({ port: c.port(), host: c.HOST });
 c.onStop(() => app.close());
