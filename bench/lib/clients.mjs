@@ -162,6 +162,23 @@ async function slowreaders(port, { readers = 20, mb = 512, rate = 2_000_000, sec
   };
 }
 
+/** POST `publishPath?n=events`; checks the server saw `clients` subscribers. */
+async function publish(port, publishPath, events, clients, timeoutMs, label) {
+  const body = await withTimeout(new Promise((resolve, reject) => {
+    const req = http.request({ host: HOST, port, method: 'POST', path: `${publishPath}?n=${events}`, agent: false }, (res) => {
+      let s = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { s += d; });
+      res.on('end', () => (res.statusCode === 200 ? resolve(s) : reject(new Error(`publish status ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  }), timeoutMs, `${label} publish`);
+  const parsed = JSON.parse(body);
+  if (parsed.subscribers !== clients) throw new Error(`publish saw ${parsed.subscribers} subscribers, expected ${clients}`);
+}
+
 /**
  * The fan-out measurement shared by sse and wsBroadcast: `clients` subscribers, each fed bytes
  * by `subscribe(c, sub)`; a subscriber counts as subscribed after its first `helloBytes` and as
@@ -212,19 +229,7 @@ async function fanOut(port, { clients, events, timeoutMs, label, publishPath, he
   try {
     await withTimeout(allSubscribed, 30_000, `${label} subscribe`);
     const t0 = process.hrtime.bigint();
-    const body = await withTimeout(new Promise((resolve, reject) => {
-      const req = http.request({ host: HOST, port, method: 'POST', path: `${publishPath}?n=${events}`, agent: false }, (res) => {
-        let s = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => { s += d; });
-        res.on('end', () => (res.statusCode === 200 ? resolve(s) : reject(new Error(`publish status ${res.statusCode}`))));
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end();
-    }), timeoutMs, `${label} publish`);
-    const parsed = JSON.parse(body);
-    if (parsed.subscribers !== clients) throw new Error(`publish saw ${parsed.subscribers} subscribers, expected ${clients}`);
+    await publish(port, publishPath, events, clients, timeoutMs, label);
     await withTimeout(allDone, timeoutMs, `${label} delivery`);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     return { value: (clients * events) / (ms / 1000), elapsedMs: ms, clients, events };
@@ -465,18 +470,7 @@ async function wsBroadcastDeflate(port, { clients = 1000, events = 1000, timeout
     const compressed0 = compressed;
     const cpu0 = cpuMs(serverPid);
     const t0 = process.hrtime.bigint();
-    const body = await withTimeout(new Promise((resolve, reject) => {
-      const req = http.request({ host: HOST, port, method: 'POST', path: `/wsz-publish?n=${events}`, agent: false }, (res) => {
-        let s = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => { s += d; });
-        res.on('end', () => (res.statusCode === 200 ? resolve(s) : reject(new Error(`publish status ${res.statusCode}`))));
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end();
-    }), timeoutMs, 'wsz publish');
-    if (JSON.parse(body).subscribers !== clients) throw new Error(`publish saw ${JSON.parse(body).subscribers} subscribers, expected ${clients}`);
+    await publish(port, '/wsz-publish', events, clients, timeoutMs, 'wsz');
     await withTimeout(allDone, timeoutMs, 'wsz delivery');
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     const msgs = clients * events;
