@@ -37,7 +37,7 @@ export {
 } from './streaming/index.js';
 export { ResponseHeaders, type HeadersInit, type HeaderValue } from './headers.js';
 export { HttpError, CoreError, type HttpErrorOptions } from './errors.js';
-export { WebSocket, Room, WebSocketUpgrade, acceptKey, type WebSocketBehavior, type WebSocketState, type BroadcastOptions, type SlowConsumerPolicy } from './websocket/index.js';
+export { WebSocket, Room, WebSocketUpgrade, acceptKey, type WebSocketBehavior, type WebSocketState, type BroadcastOptions, type SlowConsumerPolicy, type PerMessageDeflateOptions } from './websocket/index.js';
 export { reasonPhrase } from './status.js';
 export type { NativeAddress as AddressInfo, NativeServerStats as ServerStats, NativeStreamStats as StreamStats } from './native.js';
 export {
