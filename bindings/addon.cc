@@ -27,6 +27,15 @@ static Napi::Object Constants(Napi::Env env) {
   stream_options.Set("stallTimeout", num((double)stream_defaults.stall_timeout_ms));
   c.Set("streamOptions", stream_options);
 
+  // WebSocket limits, liveness and permessage-deflate parameters: names in wsAccept's order, defaults.
+  catzilla_ws_options_t ws_defaults;
+  catzilla_ws_options_default(&ws_defaults);
+  Napi::Object ws_options = Napi::Object::New(env);
+#define XX(type, field, js, dflt, doc) ws_options.Set(#js, num((double)ws_defaults.field));
+  CATZILLA_WS_OPTIONS_MAP(XX)
+#undef XX
+  c.Set("wsOptions", ws_options);
+
   auto names = [&](std::initializer_list<const char*> list) {
     Napi::Array a = Napi::Array::New(env, list.size());
     uint32_t i = 0;

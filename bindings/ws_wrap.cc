@@ -8,19 +8,50 @@ namespace catzilla_bindings {
 namespace {
 }  // namespace
 
-// wsAccept(id, headerBlock, maxMessage, highWaterMark, lowWaterMark, stallTimeout)
+// wsAccept(id, headerBlock, maxMessage, highWaterMark, lowWaterMark, stallTimeout[, wsOptions]):
+// wsOptions is a Float64Array in CATZILLA_WS_OPTIONS_MAP's order (constants.wsOptions names it);
+// without it, the core's defaults.
 Napi::Value ServerWrap::WsAccept(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   catzilla_request_id_t id;
   if (!ReadId(info, &id) || !Live(env)) return env.Undefined();
   if (info.Length() < 6 || !info[1].IsString() || !info[2].IsNumber() || !info[3].IsNumber() ||
       !info[4].IsNumber() || !info[5].IsNumber()) {
-    Napi::TypeError::New(env, "wsAccept(id, headerBlock, maxMessage, highWaterMark, lowWaterMark, stallTimeout)")
+    Napi::TypeError::New(env, "wsAccept(id, headerBlock, maxMessage, highWaterMark, lowWaterMark, stallTimeout[, wsOptions])")
         .ThrowAsJavaScriptException();
     return env.Undefined();
   }
   if (!StringInto(env, info[1], header_scratch_, true)) return env.Undefined();
   catzilla_ws_options_t o;
+  catzilla_ws_options_default(&o);
+  if (info.Length() > 6 && !info[6].IsUndefined()) {
+    constexpr size_t count = 0
+#define XX(type, field, js, dflt, doc) +1
+        CATZILLA_WS_OPTIONS_MAP(XX)
+#undef XX
+        ;
+    if (!info[6].IsTypedArray() || info[6].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+        info[6].As<Napi::Float64Array>().ElementLength() != count) {
+      Napi::TypeError::New(env, "wsAccept: wsOptions must be a Float64Array in constants.wsOptions order")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Float64Array values = info[6].As<Napi::Float64Array>();
+    size_t i = 0;
+    bool ok = true;
+#define XX(type, field, js, dflt, doc)                   \
+  {                                                       \
+    double v = values[i++];                               \
+    if (!(v >= -1 && v <= 9007199254740991.0)) ok = false; \
+    else o.field = (type)v;                               \
+  }
+    CATZILLA_WS_OPTIONS_MAP(XX)
+#undef XX
+    if (!ok) {
+      Napi::RangeError::New(env, "wsAccept: wsOptions values must be integers >= 0").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
   o.headers = header_scratch_.data();
   o.headers_len = header_scratch_.size();
   double max = info[2].As<Napi::Number>().DoubleValue();

@@ -33,6 +33,18 @@ void catzilla__conn_queue_resume(catzilla__conn_t* conn) {
   catzilla__defer(&conn->server->deferred, CATZILLA__DEFER_RESUME, &conn->resume_task);
 }
 
+/* The sweep looks at one deadline: the sooner of the connection's own and its takeover's. */
+static void conn__deadline_update(catzilla__conn_t* conn) {
+  uint64_t a = conn->own_deadline, b = conn->takeover_deadline;
+  conn->deadline = a == 0 ? b : b == 0 ? a : a < b ? a : b;
+}
+
+void catzilla__conn_takeover_deadline(catzilla__conn_t* conn, uint64_t at) {
+  if (conn->state == CATZILLA__CONN_CLOSING) return;
+  conn->takeover_deadline = at;
+  conn__deadline_update(conn);
+}
+
 void catzilla__conn_set_deadline(catzilla__conn_t* conn, catzilla__deadline_t kind) {
   const catzilla_server_options_t* o = &conn->server->options;
   uint64_t ms = 0;
@@ -51,7 +63,8 @@ void catzilla__conn_set_deadline(catzilla__conn_t* conn, catzilla__deadline_t ki
       (at == 0 || conn->request_deadline < at))
     at = conn->request_deadline;
   conn->deadline_kind = at ? kind : CATZILLA__DEADLINE_NONE;
-  conn->deadline = at;
+  conn->own_deadline = at;
+  conn__deadline_update(conn);
 }
 
 /* Bytes of the peer waiting in the kernel, not read yet. */
@@ -567,7 +580,8 @@ void catzilla__conn_stall_deadline(catzilla__conn_t* conn, uint64_t ms) {
     return;
   }
   conn->deadline_kind = CATZILLA__DEADLINE_STALL;
-  conn->deadline = catzilla__now(conn->server) + ms;
+  conn->own_deadline = catzilla__now(conn->server) + ms;
+  conn__deadline_update(conn);
 }
 
 void catzilla__conn_resume_body(catzilla__conn_t* conn) {
@@ -582,9 +596,18 @@ void catzilla__conn_pause_body(catzilla__conn_t* conn) {
 }
 
 void catzilla__conn_timeout(catzilla__conn_t* conn) {
+  uint64_t now = catzilla__now(conn->server);
+  if (conn->takeover_deadline != 0 && now >= conn->takeover_deadline && conn->takeover.on_deadline != NULL) {
+    conn->takeover_deadline = 0;
+    conn__deadline_update(conn);
+    conn->takeover.on_deadline(conn->takeover.arg, now);
+    return;
+  }
+  if (conn->own_deadline == 0 || now < conn->own_deadline) return;
   catzilla__deadline_t kind = conn->deadline_kind;
-  conn->deadline = 0;
+  conn->own_deadline = 0;
   conn->deadline_kind = CATZILLA__DEADLINE_NONE;
+  conn__deadline_update(conn);
   conn->server->stats.timeouts++;
   switch (kind) {
     case CATZILLA__DEADLINE_HEADERS:

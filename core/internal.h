@@ -263,6 +263,27 @@ void catzilla__outbox_close(catzilla__outbox_t* ob);
 /* Validates UTF-8 incrementally (`state` 0 at a character boundary); false at the first bad byte. */
 bool catzilla__utf8_step(uint32_t* state, const uint8_t* s, size_t len);
 
+/* ---- ws_deflate.c: permessage-deflate streams (RFC 7692) ---- */
+typedef struct catzilla__deflate_s catzilla__deflate_t;
+typedef struct {
+  const char* data;          /* the compressed payload (tail removed), to send with RSV1 */
+  size_t len;
+  catzilla_release_cb release; /* drops the caller's reference on it */
+  void* release_arg;
+  bool reused;               /* the same payload was compressed for another connection already */
+} catzilla__deflated_t;
+
+int catzilla__deflate_new(const catzilla_ws_options_t* options, catzilla__deflate_t** out);
+void catzilla__deflate_free(catzilla__deflate_t* d);
+size_t catzilla__deflate_threshold(const catzilla__deflate_t* d);
+int catzilla__deflate_message(catzilla__deflate_t* d, const char* data, size_t len, catzilla__deflated_t* out);
+/* 0 with the message in *out (valid until the next call on this thread), or 1009 (more than
+ * `max` bytes: stopped there), 1007 (not DEFLATE data), UV_ENOMEM. */
+int catzilla__inflate_message(catzilla__deflate_t* d, const char* data, size_t len, uint64_t max, const char** out,
+                              size_t* out_len);
+/* Bytes zlib holds now for every stream of the calling thread (measured, for tests and docs). */
+size_t catzilla__deflate_zlib_bytes(void);
+
 /* ---- stats.c ---- */
 void catzilla__stats_record_latency(catzilla_server_t* server, catzilla_stream_stats_t* stream, uint64_t us);
 uint64_t catzilla__wall_ms(void);
@@ -334,6 +355,7 @@ typedef enum {
 typedef struct {
   void (*feed)(void* arg, const char* data, size_t len); /* every byte read from now on */
   void (*release)(void* arg);                            /* the connection is gone */
+  void (*on_deadline)(void* arg, uint64_t now);          /* its own deadline passed (catzilla__conn_takeover_deadline) */
   void* arg;
 } catzilla__takeover_t;
 
@@ -347,7 +369,9 @@ typedef struct catzilla__conn_s {
   catzilla__buf_t inbuf;              /* received bytes not parsed yet (parser paused) */
   catzilla_request_id_t id;           /* current request; 0 when none */
   uint64_t body_received;
-  uint64_t deadline;                  /* loop time in ms, 0 = none */
+  uint64_t deadline;                  /* loop time in ms, 0 = none: the sooner of the two below */
+  uint64_t own_deadline;              /* of deadline_kind */
+  uint64_t takeover_deadline;         /* of the protocol that took the connection over (a WebSocket's pings) */
   uint64_t request_deadline;          /* end of request_timeout_ms for the request being received */
   catzilla__outbox_t outbox;          /* every write of the connection */
   uint32_t slot;
@@ -425,6 +449,8 @@ void catzilla__conn_close_after_writes(catzilla__conn_t* conn);
 void catzilla__conn_reset(catzilla__conn_t* conn);
 
 void catzilla__conn_take_over(catzilla__conn_t* conn, const catzilla__takeover_t* takeover);
+/* The takeover's next deadline (loop ms, 0 = none): takeover.on_deadline runs from the sweep then. */
+void catzilla__conn_takeover_deadline(catzilla__conn_t* conn, uint64_t at);
 void catzilla__conn_attach_stream(catzilla__conn_t* conn, catzilla_stream_context_t* stream, bool will_close);
 void catzilla__conn_detach_stream(catzilla__conn_t* conn);
 void catzilla__conn_response_taken(catzilla__conn_t* conn, bool will_close);

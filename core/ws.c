@@ -7,7 +7,9 @@
  * Anything RFC 6455 forbids ends the parse with the close code the peer must get:
  * 1002 protocol error (unmasked frame, reserved bits or opcodes, a control frame that is
  * long or fragmented, a continuation out of sequence, a bad close payload), 1007 invalid
- * UTF-8 in a text message or a close reason, 1009 a message over the size limit.
+ * UTF-8 in a text message or a close reason, 1009 a message over the size limit, 1008 a
+ * message in more than max_fragments frames. With permessage-deflate (allow_rsv1) a message
+ * whose first frame has RSV1 is reported compressed, for ws_conn.c to inflate and check.
  */
 #include "internal.h"
 #include <stdlib.h>
@@ -48,7 +50,7 @@ bool catzilla__utf8_step(uint32_t* state, const uint8_t* s, size_t len) {
 /* ---- server frames ---- */
 
 size_t catzilla_ws_frame_header(uint8_t out[CATZILLA_WS_MAX_HEADER], int opcode, int fin, uint64_t len) {
-  out[0] = (uint8_t)((fin ? 0x80 : 0) | (opcode & 0x0f));
+  out[0] = (uint8_t)((fin ? 0x80 : 0) | (opcode & (0x0f | CATZILLA_WS_RSV1)));
   if (len < 126) {
     out[1] = (uint8_t)len;
     return 2;
@@ -103,7 +105,12 @@ static int ws__begin_frame(catzilla_ws_parser_t* p) {
   uint8_t b0 = p->hdr[0], b1 = p->hdr[1];
   p->fin = (b0 & 0x80) != 0;
   p->opcode = b0 & 0x0f;
-  if (b0 & 0x70) return ws__fail(p, CATZILLA_WS_PROTOCOL_ERROR); /* no extension was negotiated */
+  /* RSV2/RSV3: no extension uses them; RSV1 only when permessage-deflate was agreed, and only on
+   * the first frame of a data message (RFC 7692 6.1: never on control frames or continuations) */
+  if (b0 & 0x30) return ws__fail(p, CATZILLA_WS_PROTOCOL_ERROR);
+  bool rsv1 = (b0 & CATZILLA_WS_RSV1) != 0;
+  if (rsv1 && (!p->allow_rsv1 || (p->opcode != CATZILLA_WS_TEXT && p->opcode != CATZILLA_WS_BINARY)))
+    return ws__fail(p, CATZILLA_WS_PROTOCOL_ERROR);
   if (!(b1 & 0x80)) return ws__fail(p, CATZILLA_WS_PROTOCOL_ERROR); /* client frames are masked */
   uint64_t len = b1 & 0x7f;
   const uint8_t* mask = p->hdr + 2;
@@ -134,20 +141,27 @@ static int ws__begin_frame(catzilla_ws_parser_t* p) {
       p->msg_opcode = p->opcode;
       p->msg_len = 0;
       p->utf8 = 0;
+      p->msg_compressed = rsv1;
+      p->msg_frames = 1;
       break;
     case CATZILLA_WS_CONTINUATION:
       if (p->msg_opcode == 0) return ws__fail(p, CATZILLA_WS_PROTOCOL_ERROR); /* nothing to continue */
+      /* many tiny fragments cost a frame's work each without nearing max_message */
+      if (p->max_fragments != 0 && ++p->msg_frames > p->max_fragments) return ws__fail(p, CATZILLA_WS_POLICY);
       break;
     default:
       return ws__fail(p, CATZILLA_WS_PROTOCOL_ERROR); /* reserved opcode */
   }
-  if (len > p->max_message || p->msg_len + len > p->max_message) return ws__fail(p, CATZILLA_WS_MESSAGE_TOO_BIG);
+  /* a compressed message is checked again once inflated; on the wire it may be a little larger
+   * than its content when the content does not compress */
+  uint64_t max = p->msg_compressed ? p->max_message + (p->max_message >> 8) + 64 : p->max_message;
+  if (len > max || p->msg_len + len > max) return ws__fail(p, CATZILLA_WS_MESSAGE_TOO_BIG);
   if (p->msg_len + len > p->msg_cap) {
     /* grow to what this frame needs (at least doubling), never past the limit */
     uint64_t want = p->msg_len + len;
     uint64_t cap = p->msg_cap ? p->msg_cap * 2 : 256;
     if (cap < want) cap = want;
-    if (cap > p->max_message) cap = p->max_message;
+    if (cap > max) cap = max;
     if (cap > SIZE_MAX) return ws__fail(p, CATZILLA_WS_MESSAGE_TOO_BIG);
     char* grown = realloc(p->msg, (size_t)cap);
     if (grown == NULL) return ws__fail(p, CATZILLA_WS_MESSAGE_TOO_BIG);
@@ -185,7 +199,9 @@ static int ws__end_frame(catzilla_ws_parser_t* p, catzilla_ws_event_cb cb, void*
   if (!p->fin) return 0;
   int opcode = p->msg_opcode;
   p->msg_opcode = 0;
-  if (opcode == CATZILLA_WS_TEXT && p->utf8 != 0) return ws__fail(p, CATZILLA_WS_INVALID_DATA);
+  if (opcode == CATZILLA_WS_TEXT && p->utf8 != 0 && !p->msg_compressed) return ws__fail(p, CATZILLA_WS_INVALID_DATA);
+  if (p->msg_compressed) opcode |= CATZILLA_WS_RSV1;
+  p->msg_compressed = false;
   int r = cb(arg, opcode, p->msg, p->msg_len);
   if (p->msg_cap > CATZILLA__WS_KEEP_CAPACITY) catzilla_ws_parser_free(p); /* an idle socket keeps little */
   p->msg_len = 0;
@@ -234,7 +250,8 @@ int catzilla_ws_parse(catzilla_ws_parser_t* p, const char* data, size_t len, siz
         char* dst = p->msg + p->msg_len;
         ws__unmask(p, dst, data + pos, n);
         p->msg_len += n;
-        if (p->msg_opcode == CATZILLA_WS_TEXT && !catzilla__utf8_step(&p->utf8, (const uint8_t*)dst, n)) {
+        if (p->msg_opcode == CATZILLA_WS_TEXT && !p->msg_compressed &&
+            !catzilla__utf8_step(&p->utf8, (const uint8_t*)dst, n)) {
           r = ws__fail(p, CATZILLA_WS_INVALID_DATA); /* fail fast, mid-message */
           pos += n;
           goto out;

@@ -33,6 +33,8 @@ const REQUIREMENTS = [
   { pkg: 'make', command: 'make' },
   { pkg: 'tar', command: 'tar' },
   { pkg: 'libuv1-dev', files: ['/usr/include/uv.h'], pkgConfig: 'libuv' },
+  // WebSocket permessage-deflate: zlib linked statically into the addon (core/ws_deflate.c)
+  { pkg: 'zlib1g-dev', files: ['/usr/include/zlib.h'] },
   { pkg: 'curl', command: 'curl' },
   { pkg: 'python3', command: 'python3' },
   { pkg: 'pkg-config', command: 'pkg-config' },

@@ -202,6 +202,27 @@ export interface NativeServerStats {
   peakQueuedBytes: number;
   writeLatencyTotalMicros: number;
   writeLatencyCount: number;
+  /** WebSocket messages sent compressed; of those, compressed once for several connections (a broadcast). */
+  wsDeflateMessages: number;
+  wsDeflateReused: number;
+  /** Payload bytes of the messages sent compressed, before and after. */
+  wsDeflateBytesIn: number;
+  wsDeflateBytesOut: number;
+  /** Compressed messages received, their bytes on the wire and inflated. */
+  wsInflateMessages: number;
+  wsInflateBytesIn: number;
+  wsInflateBytesOut: number;
+  /** Server pings sent; peers dropped for not answering (1006); connections closed idle (1001). */
+  wsPingsSent: number;
+  wsPongTimeouts: number;
+  wsIdleTimeouts: number;
+  /** Messages over maxPayload, inflated or not (1009). */
+  wsTooBig: number;
+  /** Messages in more than maxFragments frames; more control frames a second than allowed (1008). */
+  wsFragmentFloods: number;
+  wsControlFloods: number;
+  /** Upgrades closed at once with 1013 because their route had maxConnections open. */
+  wsConnectionLimit: number;
   /** Socket write latency histogram: bucket i counts writes that took < 2^i microseconds (last: the rest). */
   writeLatencyBuckets: number[];
 }
@@ -243,7 +264,7 @@ export interface NativeServer {
    * a request that is not an upgrade.
    */
   wsAccept(id: number, headerBlock: string, maxMessage: number, highWaterMark: number, lowWaterMark: number,
-           stallTimeout: number): void;
+           stallTimeout: number, wsOptions?: Float64Array): void;
   /** Send one message; false when over the high watermark (wait for onDrain). Throws ECLOSED once closing. */
   wsSend(id: number, binary: boolean, data: string | Uint8Array): boolean;
   /** Start the closing handshake (code 0: no code). Throws ECLOSED when the connection is gone. */
@@ -302,11 +323,34 @@ export interface NativeAddon {
   closeSocket(fd: number): void;
 }
 
+/**
+ * A WebSocket's limits, liveness and agreed permessage-deflate parameters (CATZILLA_WS_OPTIONS_MAP;
+ * wsAccept takes them as a Float64Array in constants.wsOptions' key order).
+ */
+export interface NativeWsOptions {
+  pingInterval: number;
+  pongTimeout: number;
+  idleTimeout: number;
+  maxFragments: number;
+  maxControlFramesPerSecond: number;
+  overLimit: number;
+  deflate: number;
+  deflateThreshold: number;
+  serverNoContextTakeover: number;
+  clientNoContextTakeover: number;
+  serverMaxWindowBits: number;
+  clientMaxWindowBits: number;
+  memLevel: number;
+  level: number;
+}
+
 export interface NativeConstants {
   /** Server option defaults by option name. */
   serverOptions: NativeServerOptions;
   /** Stream flow defaults. */
   streamOptions: { highWaterMark: number; lowWaterMark: number; stallTimeout: number };
+  /** WebSocket limits, liveness and permessage-deflate parameters: defaults, in wsAccept's order. */
+  wsOptions: NativeWsOptions;
   /** Stream counters, in the order of the Float64Array. */
   streamStats: string[];
   /** Server counters (scalars) by name. */

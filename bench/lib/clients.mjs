@@ -7,6 +7,8 @@ import http from 'node:http';
 import net from 'node:net';
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
+import zlib from 'node:zlib';
+import * as common from '../servers/impl/common.mjs';
 
 const HOST = '127.0.0.1';
 
@@ -160,6 +162,23 @@ async function slowreaders(port, { readers = 20, mb = 512, rate = 2_000_000, sec
   };
 }
 
+/** POST `publishPath?n=events`; checks the server saw `clients` subscribers. */
+async function publish(port, publishPath, events, clients, timeoutMs, label) {
+  const body = await withTimeout(new Promise((resolve, reject) => {
+    const req = http.request({ host: HOST, port, method: 'POST', path: `${publishPath}?n=${events}`, agent: false }, (res) => {
+      let s = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { s += d; });
+      res.on('end', () => (res.statusCode === 200 ? resolve(s) : reject(new Error(`publish status ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  }), timeoutMs, `${label} publish`);
+  const parsed = JSON.parse(body);
+  if (parsed.subscribers !== clients) throw new Error(`publish saw ${parsed.subscribers} subscribers, expected ${clients}`);
+}
+
 /**
  * The fan-out measurement shared by sse and wsBroadcast: `clients` subscribers, each fed bytes
  * by `subscribe(c, sub)`; a subscriber counts as subscribed after its first `helloBytes` and as
@@ -210,19 +229,7 @@ async function fanOut(port, { clients, events, timeoutMs, label, publishPath, he
   try {
     await withTimeout(allSubscribed, 30_000, `${label} subscribe`);
     const t0 = process.hrtime.bigint();
-    const body = await withTimeout(new Promise((resolve, reject) => {
-      const req = http.request({ host: HOST, port, method: 'POST', path: `${publishPath}?n=${events}`, agent: false }, (res) => {
-        let s = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => { s += d; });
-        res.on('end', () => (res.statusCode === 200 ? resolve(s) : reject(new Error(`publish status ${res.statusCode}`))));
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end();
-    }), timeoutMs, `${label} publish`);
-    const parsed = JSON.parse(body);
-    if (parsed.subscribers !== clients) throw new Error(`publish saw ${parsed.subscribers} subscribers, expected ${clients}`);
+    await publish(port, publishPath, events, clients, timeoutMs, label);
     await withTimeout(allDone, timeoutMs, `${label} delivery`);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     return { value: (clients * events) / (ms / 1000), elapsedMs: ms, clients, events };
@@ -462,7 +469,106 @@ async function upload(port, { uploads = 1, size = 1024 * 1024 * 1024, concurrenc
   return out;
 }
 
-const CLIENTS = { upload, rows, bulk, pybulk, sse, wsBroadcast, slowreaders, download, gziprows, gzipfair };
+/**
+ * ws-broadcast-deflate: `clients` raw WebSocket subscribers offering permessage-deflate with
+ * server_no_context_takeover (so every compressed frame inflates on its own), then
+ * POST /wsz-publish?n=events. Every server frame is parsed (header, RSV1) and counted; a
+ * subscriber is done after "subscribed" + `events` messages; the last message is inflated and
+ * checked against wsJsonMessage(events - 1), and a sample of others too. Reports msgs/s, the
+ * server's CPU time from publish to the last delivery, and bytes on the wire per message.
+ */
+async function wsBroadcastDeflate(port, { clients = 1000, events = 1000, timeoutMs = 300_000, serverPid }) {
+  if (!serverPid) throw new Error('wsBroadcastDeflate needs the server pid');
+  const tail = Buffer.from([0, 0, 0xff, 0xff]);
+  const inflate = (p) => zlib.inflateRawSync(Buffer.concat([p, tail]), { finishFlush: zlib.constants.Z_SYNC_FLUSH }).toString();
+  let subscribed = 0;
+  let done = 0;
+  let wire = 0;
+  let compressed = 0;
+  let onSubscribed;
+  let onDone;
+  let fail;
+  const allSubscribed = new Promise((resolve, reject) => { onSubscribed = resolve; fail = reject; });
+  const allDone = new Promise((resolve, reject) => { onDone = resolve; const prev = fail; fail = (e) => { prev(e); reject(e); }; });
+  allDone.catch(() => {});
+  allSubscribed.catch(() => {});
+  const sockets = [];
+  for (let c = 0; c < clients; c++) {
+    const socket = net.connect({ host: HOST, port });
+    sockets.push(socket);
+    let head = null;
+    let buf = Buffer.alloc(0);
+    let messages = 0;
+    socket.on('connect', () => {
+      socket.write(`GET /wsz HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${Buffer.from(String(c).padStart(16, '0')).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
+        'Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_max_window_bits\r\n\r\n');
+    });
+    socket.on('data', (chunk) => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      if (head === null) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        head = buf.subarray(0, end).toString('latin1');
+        if (!head.startsWith('HTTP/1.1 101 ') || !/sec-websocket-extensions: permessage-deflate/i.test(head)) {
+          fail(new Error(`handshake without permessage-deflate: ${head.split('\r\n')[0]}`));
+          return;
+        }
+        buf = buf.subarray(end + 4);
+      }
+      wire += chunk.length;
+      let off = 0;
+      while (buf.length - off >= 2) {
+        const b0 = buf[off];
+        let len = buf[off + 1] & 0x7f;
+        let h = 2;
+        if (len === 126) { if (buf.length - off < 4) break; len = buf.readUInt16BE(off + 2); h = 4; }
+        else if (len === 127) { if (buf.length - off < 10) break; len = Number(buf.readBigUInt64BE(off + 2)); h = 10; }
+        if (buf.length - off < h + len) break;
+        const payload = buf.subarray(off + h, off + h + len);
+        off += h + len;
+        if ((b0 & 0x0f) !== 1 || !(b0 & 0x80)) { fail(new Error(`unexpected frame 0x${b0.toString(16)}`)); return; }
+        if (b0 & 0x40) compressed++;
+        messages++;
+        if (messages === 1) {
+          if (++subscribed === clients) onSubscribed();
+          continue;
+        }
+        const i = messages - 2;
+        // check the last message, and a sample of the others, byte for byte
+        if (i === events - 1 || (c % 97 === 0 && i % 101 === 0)) {
+          const text = b0 & 0x40 ? inflate(payload) : payload.toString();
+          if (text !== common.wsJsonMessage(i)) { fail(new Error(`message ${i} differs: ${text.slice(0, 60)}`)); return; }
+        }
+        if (messages === events + 1 && ++done === clients) onDone();
+        if (messages > events + 1) { fail(new Error(`more than ${events} messages`)); return; }
+      }
+      buf = buf.subarray(off);
+    });
+    socket.on('error', (e) => fail(e));
+    socket.on('end', () => { if (messages < events + 1) fail(new Error('subscription ended early')); });
+  }
+  try {
+    await withTimeout(allSubscribed, 60_000, 'wsz subscribe');
+    const wire0 = wire;
+    const compressed0 = compressed;
+    const cpu0 = cpuMs(serverPid);
+    const t0 = process.hrtime.bigint();
+    await publish(port, '/wsz-publish', events, clients, timeoutMs, 'wsz');
+    await withTimeout(allDone, timeoutMs, 'wsz delivery');
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    const msgs = clients * events;
+    return {
+      value: msgs / (ms / 1000), unit: 'msgs/s', elapsedMs: ms, clients, events, cpuMs: cpuMs(serverPid) - cpu0,
+      wireBytesPerMsg: (wire - wire0) / msgs, payloadBytesPerMsg: Buffer.byteLength(common.wsJsonMessage(events - 1)),
+      compressedShare: (compressed - compressed0) / msgs,
+    };
+  } finally {
+    for (const s of sockets) s.destroy();
+  }
+}
+
+const CLIENTS = { upload, rows, bulk, pybulk, sse, wsBroadcast, wsBroadcastDeflate, slowreaders, download, gziprows, gzipfair };
 
 const [name, portArg, optsArg] = process.argv.slice(2);
 const client = CLIENTS[name];

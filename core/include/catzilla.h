@@ -282,7 +282,14 @@ typedef struct {
 /* Server counters: XX(C field, JS name); then `responses` by status class ([1] = 1xx ...
  * [5] = 5xx, JS responses1xx...) and the write latency buckets (JS writeLatencyBuckets).
  *   streams_closed  ended early by the application on purpose (catzilla_stream_abort_as)
- *   streams_shed    dropped by a slow-consumer policy (catzilla_stream_abort_as) */
+ *   streams_shed    dropped by a slow-consumer policy (catzilla_stream_abort_as)
+ *   ws_deflate_*    WebSocket messages sent compressed (reused: compressed once for many
+ *                   connections, a broadcast), payload bytes before and after
+ *   ws_inflate_*    compressed messages received, bytes on the wire and inflated
+ *   ws_pings_sent, ws_pong_timeouts (dropped, 1006), ws_idle_timeouts (closed 1001)
+ *   ws_too_big      messages over max_message, inflated or not (1009)
+ *   ws_fragment_floods, ws_control_floods   limits of catzilla_ws_options_t (1008)
+ *   ws_connection_limit   upgrades accepted only to be closed with 1013 (too many on the route) */
 #define CATZILLA_SERVER_STATS_MAP(XX)                     \
   XX(connections_accepted, connectionsAccepted)           \
   XX(connections_active, connectionsActive)               \
@@ -308,7 +315,21 @@ typedef struct {
   XX(backpressure_us, backpressureMicros)                 \
   XX(peak_queued_bytes, peakQueuedBytes)                  \
   XX(write_latency_total_us, writeLatencyTotalMicros)     \
-  XX(write_latency_count, writeLatencyCount)
+  XX(write_latency_count, writeLatencyCount)              \
+  XX(ws_deflate_messages, wsDeflateMessages)              \
+  XX(ws_deflate_reused, wsDeflateReused)                  \
+  XX(ws_deflate_bytes_in, wsDeflateBytesIn)               \
+  XX(ws_deflate_bytes_out, wsDeflateBytesOut)             \
+  XX(ws_inflate_messages, wsInflateMessages)              \
+  XX(ws_inflate_bytes_in, wsInflateBytesIn)               \
+  XX(ws_inflate_bytes_out, wsInflateBytesOut)             \
+  XX(ws_pings_sent, wsPingsSent)                          \
+  XX(ws_pong_timeouts, wsPongTimeouts)                    \
+  XX(ws_idle_timeouts, wsIdleTimeouts)                    \
+  XX(ws_too_big, wsTooBig)                                \
+  XX(ws_fragment_floods, wsFragmentFloods)                \
+  XX(ws_control_floods, wsControlFloods)                  \
+  XX(ws_connection_limit, wsConnectionLimit)
 
 typedef struct {
 #define XX(field, js) uint64_t field;
@@ -464,6 +485,10 @@ enum {
   CATZILLA_WS_PONG = 0xA,
 };
 
+/* RSV1 (RFC 7692: a compressed message) in a frame's first byte; catzilla_ws_frame_header takes it
+ * or'ed into the opcode, and the parser reports it or'ed into a message's opcode. */
+#define CATZILLA_WS_RSV1 0x40
+
 /* Close codes (RFC 6455 7.4.1) the core sends or reports itself. */
 enum {
   CATZILLA_WS_NORMAL = 1000,
@@ -482,8 +507,10 @@ enum {
 #define CATZILLA_WS_MAX_CONTROL 125 /* payload of a control frame */
 
 /* One whole message (text/binary, fragments joined) or control frame (close/ping/pong), its
- * payload unmasked; valid during the call only (data may be NULL when len is 0). Return 0 to
- * go on, or a negative value to stop parsing after this frame. */
+ * payload unmasked; valid during the call only (data may be NULL when len is 0). A compressed
+ * message (allow_rsv1) comes with CATZILLA_WS_RSV1 or'ed into its opcode, its payload still
+ * compressed and its UTF-8 not checked yet. Return 0 to go on, or a negative value to stop
+ * parsing after this frame. */
 typedef int (*catzilla_ws_event_cb)(void* arg, int opcode, const char* data, size_t len);
 
 /* An incremental parser of client frames. */
@@ -504,6 +531,10 @@ typedef struct {
   uint8_t msg_opcode;     /* TEXT or BINARY while a message is in progress, else 0 */
   bool fin;
   bool in_payload;
+  bool allow_rsv1;        /* permessage-deflate was agreed: RSV1 marks a compressed message */
+  bool msg_compressed;    /* the message in progress had RSV1 on its first frame */
+  uint32_t max_fragments; /* frames of one message (0 = no limit); more fail with 1008 */
+  uint32_t msg_frames;    /* frames of the message in progress */
   char ctrl[CATZILLA_WS_MAX_CONTROL];
 } catzilla_ws_parser_t;
 
@@ -511,7 +542,8 @@ void catzilla_ws_parser_init(catzilla_ws_parser_t* parser, uint64_t max_message)
 void catzilla_ws_parser_free(catzilla_ws_parser_t* parser);
 /* Parse `len` bytes; `*used` receives how many were taken. Returns 0 (all taken; a partial
  * frame waits for more), a negative value when the callback stopped (`*used` ends after that
- * frame), or a positive close code when the peer broke the protocol (1002, 1007, 1009). */
+ * frame), or a positive close code when the peer broke the protocol (1002, 1007, 1009), or
+ * 1008 when a message came in more than max_fragments frames. */
 int catzilla_ws_parse(catzilla_ws_parser_t* parser, const char* data, size_t len, size_t* used,
                       catzilla_ws_event_cb cb, void* arg);
 /* The header of a server frame (unmasked) carrying `len` payload bytes; returns its size. */
@@ -523,6 +555,26 @@ bool catzilla_ws_close_code_valid(int code);
 
 /* ---- WebSocket connections (ws_conn.c) ---- */
 
+/* A WebSocket connection's limits, liveness and the permessage-deflate parameters agreed in the
+ * handshake (RFC 7692; the handshake itself is the binding's): XX(type, C field, JS name,
+ * default, meaning). Window bits are 9..15 (zlib's raw deflate cannot do 8: an offer that
+ * demands server_max_window_bits=8 is declined). */
+#define CATZILLA_WS_OPTIONS_MAP(XX)                                                                      \
+  XX(uint64_t, ping_interval_ms, pingInterval, 30000, "a ping after this long without a frame from the peer (0 = off)") \
+  XX(uint64_t, pong_timeout_ms, pongTimeout, 10000, "no frame this long after a ping -> dropped, 1006 (0 = off)") \
+  XX(uint64_t, idle_timeout_ms, idleTimeout, 0, "no message either way this long -> closed with 1001 (0 = off)") \
+  XX(uint32_t, max_fragments, maxFragments, 1024, "frames in one message -> 1008")                      \
+  XX(uint32_t, max_control_per_second, maxControlFramesPerSecond, 100, "pings/pongs a second -> 1008 (0 = off)") \
+  XX(int, over_limit, overLimit, 0, "1: the route is full; the 101 is followed by a close 1013")        \
+  XX(int, deflate, deflate, 0, "permessage-deflate agreed")                                              \
+  XX(size_t, deflate_threshold, deflateThreshold, 1024, "messages shorter than this are sent uncompressed") \
+  XX(int, server_no_context_takeover, serverNoContextTakeover, 1, "each sent message compressed alone")   \
+  XX(int, client_no_context_takeover, clientNoContextTakeover, 0, "the client compresses each message alone") \
+  XX(int, server_max_window_bits, serverMaxWindowBits, 15, "window of the messages the server compresses") \
+  XX(int, client_max_window_bits, clientMaxWindowBits, 15, "window of the messages the client compresses") \
+  XX(int, mem_level, memLevel, 8, "zlib memLevel of the server's deflate streams (1..9)")               \
+  XX(int, level, level, 6, "zlib compression level (0..9)")
+
 typedef struct {
   const char* headers;        /* the 101 head's fields: Upgrade, Connection, Sec-WebSocket-Accept... */
   size_t headers_len;
@@ -531,7 +583,13 @@ typedef struct {
   size_t low_watermark;
   uint64_t stall_timeout_ms;  /* backpressured with no progress this long -> aborted (0 = off) */
   catzilla_stream_hooks_t hooks; /* the producer of the frames sent (catzilla_ws_send): drain and end */
+#define XX(type, field, js, dflt, doc) type field;
+  CATZILLA_WS_OPTIONS_MAP(XX)
+#undef XX
 } catzilla_ws_options_t;
+
+/* The defaults of CATZILLA_WS_OPTIONS_MAP (the other fields zeroed). */
+void catzilla_ws_options_default(catzilla_ws_options_t* options);
 
 /* Answer upgrade request `id` (CATZILLA_REQ_UPGRADE) with 101 and speak WebSocket on its
  * connection: messages arrive through on_ws_message, pings are answered, the closing

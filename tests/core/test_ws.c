@@ -243,7 +243,69 @@ static void test_server_headers(void) {
   CHECK(!catzilla_ws_close_code_valid(1016) && !catzilla_ws_close_code_valid(5000) && !catzilla_ws_close_code_valid(2999));
 }
 
+/* Parses with permessage-deflate agreed and a fragment limit; returns the parse result. */
+static int parse_ext(const unsigned char* bytes, size_t len, uint32_t max_fragments, events_t* e) {
+  catzilla_ws_parser_t p;
+  catzilla_ws_parser_init(&p, 1 << 20);
+  p.allow_rsv1 = true;
+  p.max_fragments = max_fragments;
+  memset(e, 0, sizeof(*e));
+  size_t used = 0;
+  int r = catzilla_ws_parse(&p, (const char*)bytes, len, &used, on_event, e);
+  catzilla_ws_parser_free(&p);
+  return r;
+}
+
+static void test_extension_bits(void) {
+  unsigned char buf[4096];
+  events_t e;
+  /* RSV1 on the first frame: reported compressed, its bytes untouched and its UTF-8 unchecked */
+  size_t n = client_frame(buf, 0xC1, "\xff\x00", 2);
+  CHECK_INT(parse_ext(buf, n, 0, &e), 0);
+  CHECK_INT(e.count, 1);
+  CHECK_INT(e.opcodes[0], CATZILLA_WS_TEXT | CATZILLA_WS_RSV1);
+  /* fragmented: RSV1 on the first frame only */
+  n = client_frame(buf, 0x42, "ab", 2);
+  n += client_frame(buf + n, 0x80, "cd", 2);
+  CHECK_INT(parse_ext(buf, n, 0, &e), 0);
+  CHECK_INT(e.opcodes[0], CATZILLA_WS_BINARY | CATZILLA_WS_RSV1);
+  CHECK_INT(e.lens[0], 4);
+  /* the next message without RSV1 is plain again */
+  n = client_frame(buf, 0xC1, "x", 1);
+  n += client_frame(buf + n, 0x81, "y", 1);
+  CHECK_INT(parse_ext(buf, n, 0, &e), 0);
+  CHECK_INT(e.opcodes[1], CATZILLA_WS_TEXT);
+  n = client_frame(buf, 0x42, "ab", 2);
+  n += client_frame(buf + n, 0xC0, "cd", 2);
+  CHECK_INT(parse_ext(buf, n, 0, &e), CATZILLA_WS_PROTOCOL_ERROR); /* RSV1 on a continuation */
+  n = client_frame(buf, 0xC9, "p", 1);
+  CHECK_INT(parse_ext(buf, n, 0, &e), CATZILLA_WS_PROTOCOL_ERROR); /* a compressed ping */
+  n = client_frame(buf, 0xC8, "\x03\xe8", 2);
+  CHECK_INT(parse_ext(buf, n, 0, &e), CATZILLA_WS_PROTOCOL_ERROR); /* a compressed close */
+  n = client_frame(buf, 0xA1, "x", 1);
+  CHECK_INT(parse_ext(buf, n, 0, &e), CATZILLA_WS_PROTOCOL_ERROR); /* RSV2 */
+  n = client_frame(buf, 0x91, "x", 1);
+  CHECK_INT(parse_ext(buf, n, 0, &e), CATZILLA_WS_PROTOCOL_ERROR); /* RSV3 */
+  /* fragments per message: 4 allowed, the 5th fails with 1008 */
+  n = client_frame(buf, 0x01, "a", 1);
+  for (int i = 0; i < 2; i++) n += client_frame(buf + n, 0x00, "", 0);
+  n += client_frame(buf + n, 0x80, "z", 1);
+  CHECK_INT(parse_ext(buf, n, 4, &e), 0);
+  CHECK_INT(e.count, 1);
+  n = client_frame(buf, 0x01, "a", 1);
+  for (int i = 0; i < 3; i++) n += client_frame(buf + n, 0x00, "", 0);
+  n += client_frame(buf + n, 0x80, "z", 1);
+  CHECK_INT(parse_ext(buf, n, 4, &e), CATZILLA_WS_POLICY);
+  /* control frames between fragments do not count */
+  n = client_frame(buf, 0x01, "a", 1);
+  for (int i = 0; i < 10; i++) n += client_frame(buf + n, 0x89, "", 0);
+  n += client_frame(buf + n, 0x80, "z", 1);
+  CHECK_INT(parse_ext(buf, n, 2, &e), 0);
+  CHECK_INT(e.count, 11);
+}
+
 int main(void) {
+  test_extension_bits();
   test_messages();
   test_stop();
   test_failures();

@@ -2,7 +2,9 @@
  * Real client: headless Chromium's WebSocket (Debian's chromium via playwright-core). Two
  * pages join a room; text and binary messages go through it both ways (a 200 KB one too,
  * 64-bit length frames); the server closes one page with a code and reason the browser
- * reports as a clean close. Skipped when /usr/bin/chromium is not installed.
+ * reports as a clean close. With permessage-deflate on the route, Chromium's offer is accepted
+ * (ws.extensions on both sides), messages go compressed both ways and arrive intact. Skipped
+ * when /usr/bin/chromium is not installed.
  */
 import { expect } from 'chai';
 import { html, type WebSocket } from '../../ts/index.js';
@@ -61,6 +63,57 @@ describe('e2e: Chromium WebSocket', function () {
         await a.waitForFunction(() => (window as any).closeInfo !== null, undefined, { timeout: 10_000 });
         expect(await a.evaluate(() => (window as any).closeInfo)).to.deep.equal({ code: 4001, reason: 'session over', clean: true });
         for (const p of [a, b]) await p.close();
+      });
+    });
+  });
+
+  it('permessage-deflate: Chromium\'s offer is accepted, messages go compressed both ways and arrive intact', async () => {
+    const got: Array<string | number> = [];
+    let extensions = '';
+    const DEFLATE_PAGE = `<!doctype html><meta charset="utf-8"><title>ws</title><script>
+window.received = []; window.ext = null;
+const ws = new WebSocket('ws://' + location.host + '/z');
+ws.binaryType = 'arraybuffer';
+ws.onopen = () => { window.ext = ws.extensions; };
+ws.onmessage = (e) => { window.received.push(typeof e.data === 'string' ? e.data.length + ':' + e.data.slice(0, 12) : 'bytes:' + e.data.byteLength); };
+window.sendText = (s) => ws.send(s);
+window.sendBig = (n) => ws.send(JSON.stringify({ rows: Array.from({ length: n }, (_, i) => ({ id: i, name: 'row ' + i })) }));
+window.sendBytes = (n) => ws.send(new Uint8Array(n).fill(7));
+</script>`;
+    await withChromium(async (context) => {
+      await withApp((app) => {
+        app.get('/', () => html(DEFLATE_PAGE));
+        app.ws('/z', {
+          perMessageDeflate: { threshold: 32 },
+          open: (ws) => {
+            extensions = ws.extensions;
+            ws.send('short');
+            ws.send(JSON.stringify({ greeting: 'hello '.repeat(500) }));
+            ws.send(Buffer.alloc(100_000, 9));
+          },
+          message: (ws, data) => got.push(typeof data === 'string' ? data.length : -data.length),
+        });
+      }, async ({ base, app }) => {
+        const page = await context.newPage();
+        await page.goto(`${base}/`);
+        await page.waitForFunction(() => (window as any).ext !== null, undefined, { timeout: 10_000 });
+        const agreed = await page.evaluate(() => (window as any).ext);
+        expect(agreed).to.match(/^permessage-deflate/);
+        expect(extensions).to.equal(agreed);
+        await page.waitForFunction(() => (window as any).received.length === 3, undefined, { timeout: 10_000 });
+        expect(await page.evaluate(() => (window as any).received)).to.deep.equal(['5:short', '3015:{"greeting":', 'bytes:100000']);
+        await page.evaluate(() => (window as any).sendText('tiny'));
+        await page.evaluate(() => (window as any).sendBig(5000));
+        await page.evaluate(() => (window as any).sendBytes(50_000));
+        const deadline = Date.now() + 10_000;
+        while (got.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        const big = JSON.stringify({ rows: Array.from({ length: 5000 }, (_, i) => ({ id: i, name: 'row ' + i })) }).length;
+        expect(got).to.deep.equal([4, big, -50_000]);
+        const s = app.stats();
+        expect(s.wsDeflateMessages).to.equal(2); // 'short' is under the threshold
+        expect(s.wsInflateMessages).to.be.at.least(2); // Chromium compresses what it finds worth it
+        expect(s.wsInflateBytesOut).to.be.greaterThan(s.wsInflateBytesIn * 4);
+        await page.close();
       });
     });
   });

@@ -5,12 +5,28 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
+import zlib from 'node:zlib';
 import { DEFAULT_WAIT_MS } from './raw-client.js';
 
 export interface Frame {
   fin: boolean;
+  /** RSV1: a compressed message (only once permessage-deflate was agreed). */
+  rsv1: boolean;
   opcode: number;
   payload: Buffer;
+}
+
+const DEFLATE_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+
+/** A message compressed the way a permessage-deflate client does it on its own (no context takeover). */
+export function deflateMessage(payload: Buffer | string): Buffer {
+  const out = zlib.deflateRawSync(typeof payload === 'string' ? Buffer.from(payload) : payload, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  return out.subarray(0, out.length - 4);
+}
+
+/** A compressed message's payload, inflated (no context takeover). */
+export function inflateMessage(payload: Buffer): Buffer {
+  return zlib.inflateRawSync(Buffer.concat([payload, DEFLATE_TAIL]), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
 }
 
 /** A masked client frame (`b0`: FIN/RSV bits and opcode as one byte). */
@@ -149,7 +165,8 @@ export class WsClient {
       const b0 = this.buf[0]!;
       const b1 = this.buf[1]!;
       if (b1 & 0x80) throw new Error('the server sent a masked frame');
-      if (b0 & 0x70) throw new Error('the server set reserved bits');
+      const deflate = /\r\nSec-WebSocket-Extensions: permessage-deflate/i.test(this.head);
+      if (b0 & 0x30 || (b0 & 0x40 && (!deflate || (b0 & 0x0f) === 0 || (b0 & 0x08) !== 0))) throw new Error('the server set reserved bits');
       let len = b1 & 0x7f;
       let off = 2;
       if (len === 126) {
@@ -162,7 +179,7 @@ export class WsClient {
         off = 10;
       }
       if (this.buf.length < off + len) return;
-      this.frames.push({ fin: (b0 & 0x80) !== 0, opcode: b0 & 0x0f, payload: Buffer.from(this.buf.subarray(off, off + len)) });
+      this.frames.push({ fin: (b0 & 0x80) !== 0, rsv1: (b0 & 0x40) !== 0, opcode: b0 & 0x0f, payload: Buffer.from(this.buf.subarray(off, off + len)) });
       this.buf = this.buf.subarray(off + len);
     }
   }

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { App } from '../../ts/index.js';
 import {
   AbortReason, ListenFlags, METHODS, RequestFlags, RespondFlags, STREAM_STATS_FIELDS, StreamFlags, StreamState, constants, native, streamStatsFrom,
-  type NativeServerOptions, type NativeServerStats, type NativeStreamStats,
+  type NativeServerOptions, type NativeServerStats, type NativeStreamStats, type NativeWsOptions,
 } from '../../ts/native.js';
 import { FLOW_DEFAULTS } from '../../ts/streaming/options.js';
 import { emptyServerStats } from '../../ts/streaming/stats.js';
@@ -23,6 +23,11 @@ const STREAM_STATS: Record<keyof NativeStreamStats, true> = {
 const SERVER_OPTIONS: Record<keyof NativeServerOptions, true> = {
   maxHeaderSize: true, maxUrlLength: true, maxBodySize: true, maxHeaderCount: true, headersTimeout: true,
   keepAliveTimeout: true, bodyTimeout: true, requestTimeout: true, maxPipelineBuffer: true,
+};
+const WS_OPTIONS: Record<keyof NativeWsOptions, true> = {
+  pingInterval: true, pongTimeout: true, idleTimeout: true, maxFragments: true, maxControlFramesPerSecond: true, overLimit: true,
+  deflate: true, deflateThreshold: true, serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: true,
+  clientMaxWindowBits: true, memLevel: true, level: true,
 };
 const sorted = (keys: Iterable<string>) => [...keys].sort();
 
@@ -66,6 +71,12 @@ describe('native contract', () => {
       for (const name of constants().serverStats) expect(typed, name).to.have.property(name);
       expect(live.writeLatencyBuckets).to.have.length(constants().latencyBuckets);
     });
+  });
+
+  it('WebSocket options: the same names on both sides (wsAccept takes them in constants.wsOptions\' order)', () => {
+    expect(sorted(Object.keys(constants().wsOptions))).to.deep.equal(sorted(Object.keys(WS_OPTIONS)));
+    for (const v of Object.values(constants().wsOptions)) expect(v).to.be.a('number');
+    expect(constants().wsOptions.serverNoContextTakeover).to.equal(1);
   });
 
   it('server options and their defaults come from the core', () => {

@@ -57,8 +57,193 @@ export function chooseProtocol(req: Request, supported: readonly string[] | unde
 }
 
 /** The header block of the 101 for `key`: the handshake's fields, then what middleware added (Set-Cookie...). */
-export function handshakeBlock(key: string, protocol: string | null, headers: ResponseHeaders): string {
+export function handshakeBlock(key: string, protocol: string | null, headers: ResponseHeaders, extensions: string | null = null): string {
   let block = `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n`;
   if (protocol !== null) block += `Sec-WebSocket-Protocol: ${protocol}\r\n`;
+  if (extensions !== null) block += `Sec-WebSocket-Extensions: ${extensions}\r\n`;
   return block + headers.toBlock(HANDSHAKE_FIELDS);
+}
+
+// ---- permessage-deflate (RFC 7692) negotiation ----
+
+/** A route's permessage-deflate settings (`app.ws(path, { perMessageDeflate: {...} })`). */
+export interface PerMessageDeflateOptions {
+  /** Messages shorter than this many bytes are sent uncompressed (default 1024). */
+  threshold?: number;
+  /**
+   * Compress each sent message on its own (default true): no deflate stream is kept per
+   * connection (one per thread serves them all) and a room broadcast is compressed once for
+   * every member with the same parameters. false keeps a ~256 KiB stream per connection
+   * (less with serverMaxWindowBits / memLevel) for a better ratio on similar messages.
+   */
+  serverNoContextTakeover?: boolean;
+  /** Ask clients to compress each message on its own: no inflate stream is kept per connection (default false). */
+  clientNoContextTakeover?: boolean;
+  /** Largest window (9..15) the server compresses with (default 15). */
+  serverMaxWindowBits?: number;
+  /** Largest window (9..15) asked of clients that offer client_max_window_bits (default 15). */
+  clientMaxWindowBits?: number;
+  /** zlib memLevel of the server's deflate streams, 1..9 (default 8). */
+  memLevel?: number;
+  /** zlib compression level, 0..9 (default 6). */
+  level?: number;
+}
+
+/** What the handshake agreed: the parameters both sides use, and the response's extension value. */
+export interface DeflateAgreement {
+  serverNoContextTakeover: boolean;
+  clientNoContextTakeover: boolean;
+  serverMaxWindowBits: number;
+  clientMaxWindowBits: number;
+  /** The Sec-WebSocket-Extensions value of the 101. */
+  response: string;
+}
+
+type Params = Map<string, string | true>;
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Splits `s` at `sep` outside quoted strings. */
+function splitOutsideQuotes(s: string, sep: string): string[] | null {
+  const parts: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    if (quoted) {
+      if (c === '\\' && i + 1 < s.length) {
+        cur += c + s[++i];
+        continue;
+      }
+      if (c === '"') quoted = false;
+      cur += c;
+    } else if (c === '"') {
+      quoted = true;
+      cur += c;
+    } else if (c === sep) {
+      parts.push(cur);
+      cur = '';
+    } else {
+      cur += c;
+    }
+  }
+  if (quoted) return null;
+  parts.push(cur);
+  return parts;
+}
+
+/**
+ * The extension offers of a Sec-WebSocket-Extensions value, in order: name and parameters.
+ * A malformed element is returned with `bad` set (its offer is declined, the others stand);
+ * a parameter given twice makes its offer bad too (RFC 7692 7: decline such an offer).
+ */
+export function parseExtensions(header: string | undefined): Array<{ name: string; params: Params; bad: boolean }> {
+  if (header === undefined) return [];
+  const offers: Array<{ name: string; params: Params; bad: boolean }> = [];
+  for (const element of splitOutsideQuotes(header, ',') ?? []) {
+    if (element.trim() === '') continue;
+    const parts = splitOutsideQuotes(element, ';') ?? [element];
+    const name = parts[0]!.trim().toLowerCase();
+    const params: Params = new Map();
+    let bad = !TOKEN.test(name);
+    for (const raw of parts.slice(1)) {
+      const eq = raw.indexOf('=');
+      const key = (eq < 0 ? raw : raw.slice(0, eq)).trim().toLowerCase();
+      let value: string | true = true;
+      if (eq >= 0) {
+        value = raw.slice(eq + 1).trim();
+        if (value.startsWith('"')) {
+          if (value.length < 2 || !value.endsWith('"')) bad = true;
+          value = value.slice(1, -1).replace(/\\(.)/g, '$1');
+        }
+        if (!TOKEN.test(value)) bad = true; // a quoted value must still be a token (RFC 6455 9.1)
+      }
+      if (!TOKEN.test(key) || params.has(key)) bad = true;
+      params.set(key, value);
+    }
+    offers.push({ name, params, bad });
+  }
+  return offers;
+}
+
+function windowBits(value: string | true): number | null {
+  if (value === true || !/^[0-9]{1,2}$/.test(value)) return null;
+  const n = Number(value);
+  return n >= 8 && n <= 15 ? n : null;
+}
+
+/** Validates a route's perMessageDeflate option; returns it with defaults filled in. */
+export function checkDeflateOptions(option: boolean | PerMessageDeflateOptions | undefined): Required<PerMessageDeflateOptions> | null {
+  if (option === undefined || option === false) return null;
+  const o: PerMessageDeflateOptions = option === true ? {} : option;
+  if (typeof o !== 'object' || o === null) throw new TypeError('WebSocket perMessageDeflate must be a boolean or an object');
+  const int = (name: keyof PerMessageDeflateOptions, lo: number, hi: number, dflt: number): number => {
+    const v = o[name];
+    if (v === undefined) return dflt;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw new TypeError(`WebSocket perMessageDeflate.${name} must be an integer from ${lo} to ${hi}, got ${String(v)}`);
+    return v;
+  };
+  const bool = (name: keyof PerMessageDeflateOptions, dflt: boolean): boolean => {
+    const v = o[name];
+    if (v === undefined) return dflt;
+    if (typeof v !== 'boolean') throw new TypeError(`WebSocket perMessageDeflate.${name} must be a boolean`);
+    return v;
+  };
+  return {
+    threshold: int('threshold', 0, Number.MAX_SAFE_INTEGER, 1024),
+    serverNoContextTakeover: bool('serverNoContextTakeover', true),
+    clientNoContextTakeover: bool('clientNoContextTakeover', false),
+    // zlib's raw deflate cannot use a 256-byte window: 9 is the smallest
+    serverMaxWindowBits: int('serverMaxWindowBits', 9, 15, 15),
+    clientMaxWindowBits: int('clientMaxWindowBits', 9, 15, 15),
+    memLevel: int('memLevel', 1, 9, 8),
+    level: int('level', 0, 9, 6),
+  };
+}
+
+/**
+ * Picks the first permessage-deflate offer the route can accept (RFC 7692 5 and 7.1). An offer is
+ * declined when it has an unknown or repeated parameter, a malformed value, or asks for
+ * server_max_window_bits=8 (zlib cannot compress with a 256-byte window). Returns null when no
+ * offer is accepted: the connection then runs without compression.
+ */
+export function negotiateDeflate(header: string | undefined, o: Required<PerMessageDeflateOptions>): DeflateAgreement | null {
+  for (const offer of parseExtensions(header)) {
+    if (offer.name !== 'permessage-deflate' || offer.bad) continue;
+    let serverNoContext = o.serverNoContextTakeover;
+    let clientNoContext = o.clientNoContextTakeover;
+    let serverBits = o.serverMaxWindowBits;
+    let clientBits = 15;
+    let sayServerBits = serverBits < 15;
+    let sayClientBits = false;
+    let ok = true;
+    for (const [key, value] of offer.params) {
+      if (key === 'server_no_context_takeover' && value === true) serverNoContext = true;
+      else if (key === 'client_no_context_takeover' && value === true) clientNoContext = true;
+      else if (key === 'server_max_window_bits') {
+        const bits = windowBits(value);
+        if (bits === null || bits === 8) ok = false;
+        else {
+          serverBits = Math.min(bits, serverBits);
+          sayServerBits = true;
+        }
+      } else if (key === 'client_max_window_bits') {
+        // without a value: the client can limit its window if asked to
+        const bits = value === true ? 15 : windowBits(value);
+        if (bits === null) ok = false;
+        else {
+          clientBits = Math.min(bits, o.clientMaxWindowBits);
+          sayClientBits = value !== true || clientBits < 15;
+        }
+      } else ok = false;
+    }
+    if (!ok) continue;
+    let response = 'permessage-deflate';
+    if (serverNoContext) response += '; server_no_context_takeover';
+    if (clientNoContext) response += '; client_no_context_takeover';
+    if (sayServerBits) response += `; server_max_window_bits=${serverBits}`;
+    if (sayClientBits) response += `; client_max_window_bits=${clientBits}`;
+    return { serverNoContextTakeover: serverNoContext, clientNoContextTakeover: clientNoContext, serverMaxWindowBits: serverBits, clientMaxWindowBits: clientBits, response };
+  }
+  return null;
 }

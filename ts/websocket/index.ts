@@ -2,4 +2,4 @@ export { WebSocket, type WebSocketBehavior, type WebSocketState } from './socket
 export { Room, Rooms, type BroadcastOptions, type BroadcastResult, type RoomsOptions } from './room.js';
 export type { SlowConsumerPolicy } from '../slow-consumer.js';
 export { WebSocketUpgrade } from './upgrade.js';
-export { acceptKey } from './handshake.js';
+export { acceptKey, type PerMessageDeflateOptions } from './handshake.js';

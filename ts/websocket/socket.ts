@@ -22,6 +22,7 @@ import { CoreError, isConnectionGone } from '../errors.js';
 import type { NativeServer } from '../native.js';
 import { STREAM_STATS_FIELDS } from '../native.js';
 import type { Request } from '../request.js';
+import type { PerMessageDeflateOptions } from './handshake.js';
 import type { Room } from './room.js';
 
 export type WebSocketState = 'open' | 'closing' | 'closed';
@@ -37,6 +38,23 @@ export interface WebSocketBehavior<Data = unknown> {
   lowWaterMark?: number;
   /** A connection backpressured without progress this long (ms) is dropped (default 60000, 0 = never). */
   stallTimeout?: number;
+  /**
+   * permessage-deflate (RFC 7692), off by default: true, or settings (threshold, context takeover,
+   * window bits, memLevel, level). Negotiated with each client that offers it.
+   */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
+  /** A ping after this long (ms) without a frame from the peer (default 30000, 0 = never). */
+  pingInterval?: number;
+  /** A peer that sends nothing this long (ms) after a ping is dropped: `close` gets 1006 (default 10000, 0 = never). */
+  pongTimeout?: number;
+  /** No message either way this long (ms): closed with 1001 (default 0 = never). */
+  idleTimeout?: number;
+  /** Frames in one message; a message in more closes with 1008 (default 1024). */
+  maxFragments?: number;
+  /** Pings and pongs a peer may send per second; more close with 1008 (default 100, 0 = no limit). */
+  maxControlFramesPerSecond?: number;
+  /** Open connections on this route; one more is answered 101 and closed at once with 1013 (default: no limit). */
+  maxConnections?: number;
   /**
    * Runs before the 101 is sent (after middleware): throw an HttpError to refuse (401, 403...).
    * What it returns becomes `ws.data`.
@@ -59,6 +77,10 @@ export class WebSocket<Data = unknown> {
   data: Data;
   /** The chosen subprotocol, or '' when none. */
   readonly protocol: string;
+  /** The extensions agreed (Sec-WebSocket-Extensions of the 101: `permessage-deflate; ...`), or ''. */
+  readonly extensions: string;
+  private readonly refused: boolean;
+  private gone: (() => void) | undefined;
   private state: WebSocketState = 'open';
   private readonly joined = new Set<Room<any>>();
   private drainWaiters: Array<{ resolve(): void; reject(err: unknown): void }> | null = null;
@@ -79,9 +101,15 @@ export class WebSocket<Data = unknown> {
     data: Data,
     protocol: string,
     private readonly log: (err: unknown) => void,
+    /** refused: over the route's maxConnections (the core closes it with 1013; no hook runs); gone: runs once at the end. */
+    extra: { refused?: boolean; gone?: () => void; extensions?: string } = {},
   ) {
     this.data = data;
     this.protocol = protocol;
+    this.extensions = extra.extensions ?? '';
+    this.refused = extra.refused ?? false;
+    this.gone = extra.gone;
+    if (this.refused) this.state = 'closing';
   }
 
   get readyState(): WebSocketState {
@@ -178,6 +206,7 @@ export class WebSocket<Data = unknown> {
 
   /** @internal */
   onOpen(): void {
+    if (this.refused) return;
     this.hook(() => this.behavior.open?.(this));
   }
 
@@ -220,6 +249,10 @@ export class WebSocket<Data = unknown> {
     this.state = 'closed';
     this.leaveAll();
     this.rejectDrains();
+    const gone = this.gone;
+    this.gone = undefined;
+    gone?.();
+    if (this.refused) return;
     this.hook(() => this.behavior.close?.(this, code, reason));
   }
 

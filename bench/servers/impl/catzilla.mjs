@@ -176,6 +176,23 @@ function registerWsRoutes(app) {
     for (let i = 0; i < n; i++) room.broadcast(c.wsMessage(i));
     return { subscribers };
   });
+  // ws-broadcast-deflate: the same with permessage-deflate and ~200-byte JSON messages (a message
+  // is compressed once per broadcast: no context takeover, the default)
+  const zroom = app.room('bench-deflate');
+  zroom.policy = 'queue';
+  app.ws('/wsz', {
+    perMessageDeflate: { threshold: 64 },
+    open: (ws) => {
+      ws.send('subscribed');
+      ws.join(zroom);
+    },
+  });
+  app.all('/wsz-publish', (req) => {
+    const n = c.intParam(req.query.get('n'), 1, c.MAX_EVENTS);
+    const subscribers = zroom.size;
+    for (let i = 0; i < n; i++) zroom.broadcast(c.wsJsonMessage(i));
+    return { subscribers };
+  });
 }
 
 // ---- POST /upload (issue 16): parts as they arrive, each file streamed to disk and hashed ----

@@ -57,6 +57,15 @@ export function wsMessage(i) {
   return String(i).padStart(12, '0');
 }
 
+// ws-broadcast-deflate: a ~200-byte JSON message (a market tick), deterministic for message i.
+export function wsJsonMessage(i) {
+  return JSON.stringify({
+    type: 'tick', seq: i, symbol: ['CATZ', 'ZILA', 'MEOW', 'PURR'][i % 4], price: 100 + ((i * 37) % 1000) / 100,
+    size: (i * 13) % 500, exchange: 'XNAS', conditions: ['regular', 'odd-lot'], ts: 1764633600000 + i,
+    note: 'catzilla websocket broadcast benchmark payload',
+  });
+}
+
 export function sseEvent(i) {
   return `data: ${String(i).padStart(12, '0')}\n\n`;
 }

@@ -53,6 +53,18 @@ const server = http.createServer((req, res) => {
     res.write(c.SSE_HELLO);
     subscribers.add(res);
     res.on('close', () => subscribers.delete(res));
+  } else if (path === '/wsz-publish') {
+    // ws-broadcast-deflate: the same loop, permessage-deflate on (wssz below)
+    req.resume();
+    const n = c.intParam(query.get('n'), 1, c.MAX_EVENTS);
+    const count = wssz.clients.size;
+    for (let i = 0; i < n; i++) {
+      const msg = c.wsJsonMessage(i);
+      for (const ws of wssz.clients) ws.send(msg);
+    }
+    const body = JSON.stringify({ subscribers: count });
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+    res.end(body);
   } else if (path === '/ws-publish') {
     // ws-broadcast: the `ws` library's usual broadcast loop over its clients
     req.resume();
@@ -84,7 +96,15 @@ const server = http.createServer((req, res) => {
 });
 // WebSocket peer for ws-broadcast: the `ws` library (no permessage-deflate, its server default)
 const wss = new WebSocketServer({ noServer: true });
+// and with permessage-deflate for ws-broadcast-deflate: the same threshold as catzilla's route;
+// ws's other defaults (level, memLevel, its thread-pool zlib, context takeover unless the client
+// asks otherwise)
+const wssz = new WebSocketServer({ noServer: true, perMessageDeflate: { threshold: 64 } });
 server.on('upgrade', (req, socket, head) => {
+  if (req.url === '/wsz') {
+    wssz.handleUpgrade(req, socket, head, (ws) => ws.send('subscribed'));
+    return;
+  }
   if (req.url !== '/ws') {
     socket.destroy();
     return;
