@@ -8,7 +8,8 @@ import { expect } from 'chai';
 import { sleep } from '../helpers/raw-client.js';
 import { withApp, type App } from '../helpers/with-app.js';
 import { WsClient } from '../helpers/ws-client.js';
-import type { WebSocketBehavior } from '../../ts/index.js';
+import { metrics, type WebSocketBehavior } from '../../ts/index.js';
+import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 
 interface Closed {
   code: number;
@@ -102,7 +103,10 @@ describe('wire: WebSocket liveness and limits', () => {
 
   it('maxFragments: a message in more frames closes with 1008 (65,536 empty fragments no longer cost 65,536 frames)', async () => {
     const closes: Closed[] = [];
-    await withApp(app(closes, { maxFragments: 16 }), async ({ port, app: a }) => {
+    await withApp((x) => {
+      app(closes, { maxFragments: 16 })(x);
+      x.get('/metrics', metrics());
+    }, async ({ port, app: a, base }) => {
       let client = await WsClient.connect(port, '/ws');
       client.send(0x01, 'a');
       for (let i = 0; i < 14; i++) client.send(0x00, '');
@@ -113,6 +117,10 @@ describe('wire: WebSocket liveness and limits', () => {
       await expectClose(client, 1008);
       await client.waitEnd();
       expect(a.stats().wsFragmentFloods).to.equal(1);
+      // and on /metrics, by reason
+      const m = parsePrometheus(await (await fetch(`${base}/metrics`)).text());
+      expect(sampleValue(m, 'catzilla_websocket_closes_total', { reason: 'fragment-flood' })).to.equal(1);
+      expect(sampleValue(m, 'catzilla_websocket_closes_total', { reason: 'pong-timeout' })).to.equal(0);
       // the default is 1024
       client.close();
     });

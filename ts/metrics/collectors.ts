@@ -42,6 +42,24 @@ const SERVER_COUNTERS: ReadonlyArray<readonly [string, string, ServerField, numb
   ['catzilla_sendfile_bytes_total', 'Bytes sent from files with sendfile.', 'sendfileBytes'],
   ['catzilla_backpressure_events_total', 'Times a stream went over its high watermark.', 'backpressureEvents'],
   ['catzilla_backpressure_seconds_total', 'Time streams spent over their high watermark.', 'backpressureMicros', MICRO],
+  ['catzilla_websocket_deflate_messages_total', 'WebSocket messages sent compressed (permessage-deflate).', 'wsDeflateMessages'],
+  ['catzilla_websocket_deflate_reused_total', 'Compressed WebSocket messages that reused a payload compressed for another member (a room broadcast compressed once).', 'wsDeflateReused'],
+  ['catzilla_websocket_deflate_in_bytes_total', 'Bytes of WebSocket messages given to deflate.', 'wsDeflateBytesIn'],
+  ['catzilla_websocket_deflate_out_bytes_total', 'Bytes deflate produced for WebSocket messages.', 'wsDeflateBytesOut'],
+  ['catzilla_websocket_inflate_messages_total', 'Compressed WebSocket messages received and inflated.', 'wsInflateMessages'],
+  ['catzilla_websocket_inflate_in_bytes_total', 'Compressed bytes of WebSocket messages received.', 'wsInflateBytesIn'],
+  ['catzilla_websocket_inflate_out_bytes_total', 'Bytes inflated from received WebSocket messages.', 'wsInflateBytesOut'],
+  ['catzilla_websocket_pings_sent_total', 'Liveness pings the server sent to silent WebSocket peers.', 'wsPingsSent'],
+];
+
+/** WebSocket connections the core closed for a limit or liveness rule: reason label, field. */
+const WS_CLOSES: ReadonlyArray<readonly [string, ServerField]> = [
+  ['pong-timeout', 'wsPongTimeouts'],
+  ['idle-timeout', 'wsIdleTimeouts'],
+  ['too-big', 'wsTooBig'],
+  ['fragment-flood', 'wsFragmentFloods'],
+  ['control-flood', 'wsControlFloods'],
+  ['connection-limit', 'wsConnectionLimit'],
 ];
 
 /** Per-route stream counters: metric name, help, field of the route's sums, scale. */
@@ -83,6 +101,10 @@ export function registerCollectors(registry: Registry, source: ScrapeSource): vo
   exactCounter(registry, 'catzilla_http_responses_total', 'Responses by status class, counted by the core (its own error answers included).', ['class'], () => {
     const s = server();
     return [[{ class: '1xx' }, s.responses1xx], [{ class: '2xx' }, s.responses2xx], [{ class: '3xx' }, s.responses3xx], [{ class: '4xx' }, s.responses4xx], [{ class: '5xx' }, s.responses5xx]];
+  });
+  exactCounter(registry, 'catzilla_websocket_closes_total', 'WebSocket connections the server closed for a rule: pong-timeout (1006 to the handler), idle-timeout (1001), too-big (1009), fragment-flood and control-flood (1008), connection-limit (1013).', ['reason'], () => {
+    const s = server();
+    return WS_CLOSES.map(([reason, field]) => [{ reason }, s[field]] as const);
   });
   nativeHistogram(registry, 'catzilla_write_latency_seconds', 'Latency of stream socket writes (flush to completion).', LATENCY_BOUNDS_SECONDS, () => {
     const s = server();
