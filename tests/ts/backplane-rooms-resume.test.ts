@@ -3,10 +3,13 @@
  * resumes on another backplane from the stream (XRANGE) or on its own from the local log, the
  * messages read during its catch-up are held and sent after it (no loss, no duplicate, one
  * order), an offset trimmed from the window gets 'too-old', one Redis never gave
- * 'unknown-offset'. Then separate app processes (tests/fixtures/backplane-app.ts): a member of
+ * 'unknown-offset', a stream replaced under live members 'reset', a catch-up Redis cannot serve
+ * closes the member with 1013. Then separate app processes (tests/fixtures/backplane-app.ts): a member of
  * process A leaves, broadcasts go on from B, it reconnects to B with its offset.
  */
 import { expect } from 'chai';
+import fs from 'node:fs';
+import path from 'node:path';
 import { Rooms, redisBackplane, type RedisBackplane, type Room } from '../../ts/index.js';
 import { eventually, startAppChild, type AppChild } from '../helpers/backplane-child.js';
 import { redisForSuite } from '../helpers/redis.js';
@@ -141,6 +144,50 @@ describe('backplane: resumable WebSocket rooms over Redis', function () {
     for (const { c } of clients) expect(c.pending()).to.have.length(0);
     expect(ra.gaps).to.equal(0);
     expect(ra.joinErrors).to.equal(0);
+  });
+
+  it('Redis restarted without its data: live members get gap (reset), then the new stream; resuming goes on from the new offsets', async () => {
+    const a = await node();
+    const b = await node();
+    const rb = b.rooms.get('reset', { log: 1000 });
+    const ra = a.rooms.get('reset', { log: 1000 });
+    const m = await member(b, rb, '/resume/reset');
+    for (let i = 1; i <= 5; i++) await ra.broadcast(`old${i}`);
+    expect(text(await roomFrames(m, 5))).to.deep.equal(['0-1:old1', '0-2:old2', '0-3:old3', '0-4:old4', '0-5:old5']);
+    await suite.redis.stop();
+    fs.rmSync(path.join(suite.redis.dir, 'appendonlydir'), { recursive: true, force: true }); // as if it had no persistence
+    await suite.redis.start();
+    await eventually(() => a.bp.stats().connected && b.bp.stats().connected, 'both backplanes to reconnect');
+    expect(await ra.broadcast('new1')).to.equal('0-1');
+    expect(await ra.broadcast('new2')).to.equal('0-2');
+    const got = await roomFrames(m, 3, 15_000);
+    expect(got[0]!.gap).to.deep.equal({ after: '0-5', oldest: null, last: '0-0', reason: 'reset' });
+    expect(text(got.slice(1))).to.deep.equal(['0-1:new1', '0-2:new2']);
+    const again = await member(b, rb, '/resume/reset?offset=0-1');
+    expect(text(await roomFrames(again, 1))).to.deep.equal(['0-2:new2']);
+    expect(rb.gaps).to.equal(1);
+  });
+
+  it('a catch-up Redis cannot serve: the member is closed with 1013 (try again later) and counted in joinErrors', async () => {
+    const a = await node();
+    const b = await node();
+    const ra = a.rooms.get('down', { log: 1000 });
+    for (let i = 1; i <= 3; i++) await b.rooms.get('down', { log: 1000 }).broadcast(`d${i}`);
+    const stay = await member(a, ra, '/resume/down'); // a follows from 0-3: its log starts there
+    await b.rooms.get('down').broadcast('d4');
+    expect(text(await roomFrames(stay, 1))).to.deep.equal(['0-4:d4']);
+    await suite.redis.stop();
+    try {
+      const c = await WsClient.connect(a.ctx.port, '/resume/down?offset=0-1'); // not in a's log: XRANGE, which fails
+      cleanup.push(() => c.close());
+      const f = await c.next('the close frame', 10_000);
+      expect(f.opcode).to.equal(8);
+      expect(f.payload.readUInt16BE(0)).to.equal(1013);
+      expect(ra.joinErrors).to.equal(1);
+      expect(ra.size).to.equal(1);
+    } finally {
+      await suite.redis.start();
+    }
   });
 });
 
