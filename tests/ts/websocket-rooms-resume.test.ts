@@ -121,6 +121,12 @@ describe('wire: resumable WebSocket rooms (in-process)', () => {
       await sleep(50);
       expect(app.room('p').size).to.equal(0);
       expect(app.room('p').resumable).to.equal(false);
+      // a log is given before the first join, not to a room with members already
+      const q = await WsClient.connect(port, '/plain/q');
+      await members(app, 'q', 1);
+      expect(() => app.room('q', { log: 5 })).to.throw(TypeError, /has members already/);
+      expect(app.room('q').resumable).to.equal(false);
+      q.close();
       for (const c of [all, none, p]) c.close();
     });
   });
