@@ -120,7 +120,7 @@ export class Room<R extends BroadcastResult = number> {
     return this.ring !== null;
   }
 
-  /** The offset of the last message (in-process: broadcast; on a backplane: read here), '0' / '0-0' before any. */
+  /** Resumable rooms: the offset of the last message (in-process: broadcast; on a backplane: read here), '0' / '0-0' before any. */
   get lastOffset(): string {
     return offsetText(this.seq, this.link !== null);
   }
