@@ -10,7 +10,7 @@ import { ANY_METHOD, Router } from './router.js';
 import { checkFlow, type FlowOptions } from './streaming/options.js';
 import { emptyServerStats } from './streaming/stats.js';
 import { Transport, type DispatchObserver } from './transport.js';
-import { Rooms, type Room } from './websocket/room.js';
+import { Rooms, type Room, type RoomOptions } from './websocket/room.js';
 import type { WebSocketBehavior } from './websocket/socket.js';
 import { checkBehavior, upgradeHandler } from './websocket/upgrade.js';
 import { clusterSettings, workerCount, type ClusterOptions } from './workers/options.js';
@@ -137,9 +137,12 @@ export class App {
     return this.route('GET', path, upgradeHandler(behavior));
   }
 
-  /** The room `name` for WebSocket broadcast (created on first use). */
-  room(name: string): Room {
-    return this.rooms.get(name);
+  /**
+   * The room `name` for WebSocket broadcast (created on first use). `{ log: n }` makes it
+   * resumable: its last n messages carry offsets and `ws.join(room, { after })` replays them.
+   */
+  room(name: string, options?: RoomOptions): Room {
+    return this.rooms.get(name, options);
   }
 
   /** Registers `handler` for an arbitrary (uppercase token) method. */

@@ -1,13 +1,14 @@
 /**
- * The replay ring of a Channel: the last events, each with its sequence number and
- * its serialized bytes (the very Buffer subscribers were sent), bounded by a count
- * and a byte budget. Sequence numbers are consecutive, so a lookup is arithmetic (a Channel
- * on a backplane keeps the seq of the Redis id 0-<seq>, consecutive too).
+ * The replay ring of a Channel (and the log of a resumable WebSocket room): the last events,
+ * each with its sequence number and its serialized bytes (the very Buffer subscribers were
+ * sent), bounded by a count and a byte budget. Sequence numbers are consecutive, so a lookup is
+ * arithmetic (a Channel or room on a backplane keeps the seq of the Redis id 0-<seq>,
+ * consecutive too).
  */
 
-export class ReplayRing {
+export class ReplayRing<T extends { readonly byteLength: number } = Buffer> {
   private readonly seqs: number[] = [];
-  private readonly bufs: Buffer[] = [];
+  private readonly bufs: T[] = [];
   private head = 0;
   private count = 0;
   private bytes = 0;
@@ -30,20 +31,20 @@ export class ReplayRing {
     return this.count === 0 ? null : this.seqs[this.head]!;
   }
 
-  push(seq: number, buf: Buffer): void {
+  push(seq: number, buf: T): void {
     if (this.capacity === 0) return;
     if (this.count === this.capacity) this.shift();
     const tail = (this.head + this.count) % this.capacity;
     this.seqs[tail] = seq;
     this.bufs[tail] = buf;
     this.count++;
-    this.bytes += buf.length;
+    this.bytes += buf.byteLength;
     while (this.bytes > this.maxBytes && this.count > 1) this.shift();
   }
 
   /** Events with a sequence number above `after`, oldest first. */
-  since(after: number): Buffer[] {
-    const out: Buffer[] = [];
+  since(after: number): T[] {
+    const out: T[] = [];
     const oldest = this.oldest;
     if (oldest === null) return out;
     const skip = Math.max(0, after - oldest + 1);
@@ -59,8 +60,8 @@ export class ReplayRing {
 
   private shift(): void {
     const buf = this.bufs[this.head]!;
-    this.bytes -= buf.length;
-    this.bufs[this.head] = undefined as unknown as Buffer; // let it be collected
+    this.bytes -= buf.byteLength;
+    this.bufs[this.head] = undefined as unknown as T; // let it be collected
     this.head = (this.head + 1) % this.capacity;
     this.count--;
   }

@@ -13,7 +13,16 @@
  * process on that Redis: `broadcast()` appends the message to the room's Redis Stream and returns
  * a promise of its id; each process that has members delivers what its reader reads to them,
  * with the same per-member policy. (`app.room()` stays in-process.) Entries keep their Redis
- * ids (0-1, 0-2, ...), which resumable rooms will use.
+ * ids (0-1, 0-2, ...).
+ *
+ * A resumable room (`app.room(name, { log: 1000 })`, `rooms.get(name, { log })`) keeps its last
+ * messages with their offsets and prefixes each message it sends with its offset (room-log.ts
+ * has the format). `ws.join(room, { after: offset })` sends a member what it missed since that
+ * offset (or a gap notice, then what the log has) before any live message, none twice: the way
+ * an SSE Channel serves Last-Event-ID (ts/sse/channel.ts), which this mirrors. In-process the
+ * replay is synchronous, so nothing can come between; on a backplane the offsets are the Redis
+ * ids (global) and a member resumes on any process from the local log or the stream (XRANGE),
+ * the messages read meanwhile held for it and sent after its replay.
  *
  * A room holds WebSockets and a WebSocket knows the rooms it joined (`ws.rooms`, `join`,
  * `leave`): the two public types name each other, so room.ts and socket.ts import each
@@ -23,11 +32,33 @@ import { isConnectionGone } from '../errors.js';
 import { roomAction, type SlowConsumerAction, type SlowConsumerPolicy } from '../slow-consumer.js';
 import type { WebSocket } from './socket.js';
 import { field, type Backplane, type StreamEntry, type StreamListener } from '../backplane/types.js';
+import { ReplayRing } from '../sse/ring.js';
+import { gapMessage, logged, offsetText, parseOffset, type GapNotice, type LoggedMessage } from './room-log.js';
 
 export interface BroadcastOptions {
   binary?: boolean;
   /** A member not to send to (the sender, say). */
   except?: WebSocket<any>;
+}
+
+/** A room's message log (resumable rooms): `app.room(name, { log })`, `rooms.get(name, { log })`. */
+export interface RoomOptions {
+  /**
+   * Messages kept for members that resume (0 or absent: none, the room is not resumable). On a
+   * backplane it is also the room's stream window (XADD MAXLEN ~ log); give every process the same.
+   */
+  log?: number;
+  /** Byte budget of the log kept in this process (default 4 MiB; the oldest messages go first). */
+  logBytes?: number;
+}
+
+/** What `ws.join(room, options)` takes. */
+export interface JoinOptions {
+  /**
+   * The last offset the client got (a query parameter of its upgrade URL, say): it is sent what
+   * came after, or a gap notice and then the log. null, undefined or '': live messages only.
+   */
+  after?: string | null;
 }
 
 /** What `broadcast()` returns: a member count in-process, a promise of the Redis id on a backplane. */
@@ -46,6 +77,23 @@ interface RoomLink {
 export class Room<R extends BroadcastResult = number> {
   private readonly members = new Set<WebSocket<any>>();
   private link: RoomLink | null = null;
+  /** Resumable rooms: the last messages, by seq (null: not resumable). */
+  private ring: ReplayRing<LoggedMessage> | null = null;
+  private logSettings: Required<RoomOptions> | null = null;
+  /** The seq of the last message: broadcast in-process, read by the reader on a backplane. */
+  private seq = 0;
+  /** Backplane, resumable: members catching up, each with the messages read meanwhile ([seq, message, sender id]). */
+  private readonly joining = new Map<WebSocket<any>, Array<[number, LoggedMessage, number]>>();
+  /** Backplane, resumable: members whose client has messages up to a seq this reader has not reached. */
+  private readonly skips = new Map<WebSocket<any>, number>();
+  /** Backplane, resumable: the reader's position is known (the ring follows it). */
+  private followed = false;
+  /** Messages replayed to members that resumed. */
+  replayed = 0;
+  /** Gap notices sent. */
+  gaps = 0;
+  /** Backplane: members closed (1013) because their catch-up could not be read from Redis. */
+  joinErrors = 0;
   private slowPolicy: SlowConsumerPolicy = 'drop';
   private slowAction: SlowConsumerAction = 'drop';
   /** Messages not sent to a slow member ('drop'). */
@@ -65,6 +113,42 @@ export class Room<R extends BroadcastResult = number> {
 
   get size(): number {
     return this.members.size;
+  }
+
+  /** The room keeps a log (see RoomOptions): its messages carry offsets and members may resume. */
+  get resumable(): boolean {
+    return this.ring !== null;
+  }
+
+  /** Resumable rooms: the offset of the last message (in-process: broadcast; on a backplane: read here), '0' / '0-0' before any. */
+  get lastOffset(): string {
+    return offsetText(this.seq, this.link !== null);
+  }
+
+  /** Messages and bytes in this process's log, and its oldest offset. */
+  logStats(): { messages: number; bytes: number; oldest: string | null } {
+    const oldest = this.ring?.oldest ?? null;
+    return { messages: this.ring?.size ?? 0, bytes: this.ring?.byteSize ?? 0, oldest: oldest === null ? null : offsetText(oldest, this.link !== null) };
+  }
+
+  /** @internal Rooms.get: a log for this room, or a check that the one it has is the same. */
+  configure(options: RoomOptions): void {
+    if (typeof options !== 'object' || options === null) throw new TypeError('room options must be an object');
+    const log = options.log ?? 0;
+    const logBytes = options.logBytes ?? 4 * 1024 * 1024;
+    for (const [name, v] of [['log', log], ['logBytes', logBytes]] as const) {
+      if (!Number.isSafeInteger(v) || v < 0) throw new TypeError(`room option ${name} must be a non-negative integer, got ${String(v)}`);
+    }
+    if (log === 0) return;
+    const had = this.logSettings;
+    if (had !== null) {
+      if (had.log !== log || had.logBytes !== logBytes) throw new TypeError(`room ${JSON.stringify(this.name)} already keeps a log of ${had.log} messages / ${had.logBytes} bytes`);
+      return;
+    }
+    if (this.members.size > 0) throw new TypeError(`room ${JSON.stringify(this.name)} has members already: give it its log before the first join`);
+    this.logSettings = { log, logBytes };
+    this.ring = new ReplayRing<LoggedMessage>(log, logBytes);
+    if (this.link !== null) this.link.window = log;
   }
 
   get policy(): SlowConsumerPolicy {
@@ -92,21 +176,34 @@ export class Room<R extends BroadcastResult = number> {
       throw new TypeError('a WebSocket message must be a string, a Uint8Array or an ArrayBuffer');
     }
     const binary = options.binary ?? typeof payload !== 'string';
-    if (this.link === null) return this.deliver(payload, binary, options.except) as R;
+    if (this.link === null) {
+      if (this.ring === null) return this.deliver(payload, binary, options.except) as R;
+      const seq = ++this.seq;
+      const message = logged(seq, false, payload, binary);
+      this.ring.push(seq, message);
+      return this.deliver(message.bytes, binary, options.except, -1, seq) as R;
+    }
     // On a backplane: through Redis, to every process's members (this one's from its reader).
     const bytes = typeof payload === 'string' ? Buffer.from(payload) : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     const origin = options.except === undefined ? '' : `${this.link.backplane.instanceId}:${options.except.id}`;
     return this.link.backplane.append(this.link.key, ['b', binary ? '1' : '0', 'o', origin, 'd', bytes], this.link.window) as R;
   }
 
-  /** Sends to the members of this process; returns how many it was sent to. */
-  private deliver(payload: string | Uint8Array, binary: boolean, except: WebSocket<any> | undefined, exceptId = -1): number {
+  /**
+   * Sends to the members of this process; returns how many it was sent to. `seq` (resumable
+   * rooms): the message's seq; the sender then gets its offset alone (room-log.ts).
+   */
+  private deliver(payload: string | Uint8Array, binary: boolean, except: WebSocket<any> | undefined, exceptId = -1, seq = 0): number {
     const send = { binary };
+    const ack = seq === 0 ? null : offsetText(seq, this.link !== null);
     let sent = 0;
     let failure: unknown = null;
     // Deleting from a Set while iterating it is well-defined (a socket closed here leaves it).
     for (const ws of this.members) {
-      if (ws === except || ws.id === exceptId || ws.readyState !== 'open') continue;
+      if (ws.readyState !== 'open') continue;
+      const own = ws === except || ws.id === exceptId;
+      if (own && ack === null) continue;
+      if (seq !== 0 && this.skips.size > 0 && seq <= (this.skips.get(ws) ?? 0)) continue; // its client has it
       if (ws.backpressured && this.slowAction !== 'keep') {
         if (this.slowAction === 'drop') {
           this.dropped++;
@@ -118,7 +215,8 @@ export class Room<R extends BroadcastResult = number> {
       }
       try {
         // false with the socket still open: queued over the high watermark; closing: it was gone
-        if (ws.send(payload, send) || ws.readyState === 'open') sent++;
+        if (own) ws.send(ack!, { binary: false });
+        else if (ws.send(payload, send) || ws.readyState === 'open') sent++;
       } catch (err) {
         // the other members still get the message; a failure that is not a closed socket is rethrown after
         if (!isConnectionGone(err)) failure ??= err;
@@ -131,17 +229,172 @@ export class Room<R extends BroadcastResult = number> {
   /** Backplane: messages read from the room's stream, in order. */
   private receive(entries: StreamEntry[]): void {
     const self = this.link!.backplane.instanceId + ':';
+    const ring = this.ring;
     for (const entry of entries) {
+      if (ring !== null) {
+        if (entry.seq <= this.seq) continue;
+        if (entry.seq !== this.seq + 1) this.readerGap(entry.seq);
+        this.seq = entry.seq;
+      }
       const payload = field(entry.fields, 'd');
       if (payload === undefined) continue;
       const origin = field(entry.fields, 'o')?.toString('latin1') ?? '';
       const exceptId = origin.startsWith(self) ? Number(origin.slice(self.length)) : -1;
+      const binary = field(entry.fields, 'b')?.toString('latin1') === '1';
       try {
-        this.deliver(payload, field(entry.fields, 'b')?.toString('latin1') === '1', undefined, exceptId);
+        if (ring === null) {
+          this.deliver(payload, binary, undefined, exceptId);
+          continue;
+        }
+        const message = logged(entry.seq, true, payload, binary);
+        ring.push(entry.seq, message);
+        for (const held of this.joining.values()) held.push([entry.seq, message, exceptId]);
+        this.deliver(message.bytes, binary, undefined, exceptId, entry.seq);
       } catch {
         // not a closed socket (those are skipped): the other messages still go out
       }
     }
+    for (const [ws, upTo] of this.skips) if (upTo <= this.seq) this.skips.delete(ws);
+  }
+
+  /** Sends one message regardless of the policy (a replay, a notice): false when the socket is gone. */
+  private push(ws: WebSocket<any>, message: LoggedMessage): boolean {
+    if (ws.readyState !== 'open') return false;
+    try {
+      ws.send(message.bytes, { binary: message.binary });
+    } catch (err) {
+      if (!isConnectionGone(err)) throw err;
+    }
+    return ws.readyState === 'open';
+  }
+
+  private notice(ws: WebSocket<any>, notice: GapNotice): boolean {
+    this.gaps++;
+    return this.push(ws, gapMessage(notice));
+  }
+
+  private replay(ws: WebSocket<any>, messages: LoggedMessage[]): boolean {
+    for (const m of messages) {
+      if (!this.push(ws, m)) return false;
+      this.replayed++;
+    }
+    return true;
+  }
+
+  /**
+   * In-process: sends what a member that got `after` missed, before it joins (synchronously:
+   * no broadcast can come between). An offset the room never gave, or older than the log: a gap
+   * notice, then the whole log. Mirrors Channel's replay.
+   */
+  private replayLocal(ws: WebSocket<any>, after: string): void {
+    const ring = this.ring!;
+    const n = parseOffset(after, false);
+    if (n === this.seq) return;
+    const oldest = ring.oldest;
+    let from = n ?? -1;
+    if (n === null || !(n < this.seq) || oldest === null || n < oldest - 1) {
+      const reason = n === null || n > this.seq ? 'unknown-offset' : 'too-old';
+      if (!this.notice(ws, { after, oldest: oldest === null ? null : String(oldest), last: this.lastOffset, reason })) return;
+      from = -1;
+    }
+    this.replay(ws, ring.since(from));
+  }
+
+  /**
+   * Backplane, resumable: the reader found messages trimmed before it read them (it fell behind
+   * more than the window): every member here missed them and gets a gap notice; the log starts over.
+   */
+  private readerGap(next: number): void {
+    const notice: GapNotice = { after: this.lastOffset, oldest: offsetText(next, true), last: offsetText(next, true), reason: 'too-old' };
+    this.ring!.clear();
+    for (const ws of this.members) this.notice(ws, notice);
+    const message = gapMessage(notice);
+    for (const held of this.joining.values()) held.push([next - 0.5, message, -1]);
+  }
+
+  /** Backplane, resumable: the stream was replaced (Redis restarted without persistence): offsets start over. */
+  private streamReplaced(): void {
+    if (this.ring === null) return; // a plain room just goes on with the new stream
+    const notice: GapNotice = { after: this.lastOffset, oldest: null, last: offsetText(0, true), reason: 'reset' };
+    this.seq = 0;
+    this.ring?.clear();
+    for (const ws of this.members) this.notice(ws, notice);
+  }
+
+  /**
+   * Backplane, resumable: a member joins at once when the reader follows the room and its offset
+   * is in the local log (or it gave none); else it catches up from the stream first, the
+   * messages read meanwhile held for it and sent after its replay, none twice.
+   */
+  private joinShared(ws: WebSocket<any>, after: string | null): void {
+    const n = after === null ? null : parseOffset(after, true);
+    const oldest = this.ring!.oldest;
+    const fromRing = n !== null && n <= this.seq && (n === this.seq || (oldest !== null && n >= oldest - 1));
+    if (this.followed && (after === null || fromRing)) {
+      if (n !== null && !this.replay(ws, this.ring!.since(n))) return;
+      this.members.add(ws);
+      return;
+    }
+    this.joining.set(ws, []);
+    const following = this.follow();
+    const caught = following === null ? Promise.reject(new Error('the backplane is closed')) : following.then(() => this.catchUp(ws, after, n));
+    caught.catch(() => {
+      if (!this.joining.delete(ws)) return;
+      // Redis could not serve it now: the client reconnects and resumes with its offset.
+      this.joinErrors++;
+      if (ws.readyState === 'open') ws.close(1013, 'resume failed, try again');
+      this.unfollowWhenIdle();
+    });
+  }
+
+  private async catchUp(ws: WebSocket<any>, after: string | null, n: number | null): Promise<void> {
+    if (!this.joining.has(ws)) return;
+    const link = this.link!;
+    const ring = this.ring!;
+    const upTo = this.seq; // the reader's position now: what it reads after this is held for the member
+    let replay: LoggedMessage[] = [];
+    let gap: GapNotice | null = null;
+    let heldAfter = upTo;
+    if (after !== null) {
+      heldAfter = Math.max(upTo, n ?? 0);
+      const unknown = (): void => {
+        const oldest = ring.oldest;
+        gap = { after, oldest: oldest === null ? null : offsetText(oldest, true), last: this.lastOffset, reason: 'unknown-offset' };
+        replay = ring.since(-1);
+        heldAfter = this.seq; // the log as it is now (the reader may have moved during an await)
+      };
+      if (n === null) {
+        unknown();
+      } else if (n > upTo) {
+        // another process's reader is ahead of ours, or the offset was never given: Redis knows
+        if (n > (await link.backplane.lastSeq(link.key))) unknown();
+        else this.skips.set(ws, n);
+      } else if (n < upTo) {
+        const oldest = ring.oldest;
+        if (oldest !== null && n >= oldest - 1) {
+          replay = ring.since(n);
+        } else {
+          const entries = await link.backplane.range(link.key, n, upTo);
+          if (entries.length === 0 || entries[0]!.seq > n + 1) gap = { after, oldest: entries.length === 0 ? null : offsetText(entries[0]!.seq, true), last: offsetText(upTo, true), reason: 'too-old' };
+          for (const entry of entries) {
+            const payload = field(entry.fields, 'd');
+            if (payload !== undefined) replay.push(logged(entry.seq, true, payload, field(entry.fields, 'b')?.toString('latin1') === '1'));
+          }
+        }
+      }
+    }
+    const held = this.joining.get(ws);
+    if (held === undefined) return; // it left meanwhile
+    this.joining.delete(ws);
+    if (ws.readyState !== 'open') return this.unfollowWhenIdle();
+    if (gap !== null && !this.notice(ws, gap)) return;
+    if (!this.replay(ws, replay)) return;
+    for (const [seq, message, sender] of held) {
+      if (seq <= heldAfter) continue;
+      const ok = sender === ws.id ? this.push(ws, { bytes: Buffer.from(offsetText(seq, true)), binary: false, byteLength: 0 }) : this.push(ws, message);
+      if (!ok) return;
+    }
+    this.members.add(ws);
   }
 
   /**
@@ -152,8 +405,11 @@ export class Room<R extends BroadcastResult = number> {
     return this.link?.following?.then(() => {}) ?? Promise.resolve();
   }
 
-  /** @internal WebSocket.join */
-  add(ws: WebSocket<any>): void {
+  /** @internal WebSocket.join (`after`: checked by it, non-empty, resumable rooms only) */
+  add(ws: WebSocket<any>, after: string | null = null): void {
+    if (this.ring !== null && this.link !== null) return this.joinShared(ws, after);
+    if (after !== null) this.replayLocal(ws, after);
+    if (ws.readyState !== 'open') return; // the replay found it gone
     this.members.add(ws);
     this.follow();
   }
@@ -162,36 +418,58 @@ export class Room<R extends BroadcastResult = number> {
    * Backplane: the reader follows the room while it has members here. A follow that fails (the
    * backplane could not connect yet) is tried again every second while members remain.
    */
-  private follow(): void {
+  private follow(): Promise<number> | null {
     const link = this.link;
-    if (link === null || link.listener !== null || this.members.size === 0 || link.backplane.isClosed) return;
-    const listener: StreamListener = (entries) => this.receive(entries);
+    if (link === null || link.backplane.isClosed) return null;
+    if (link.listener !== null) return link.following;
+    if (this.members.size === 0 && this.joining.size === 0) return null;
+    const listener: StreamListener = (entries, restarted) => (restarted === true ? this.streamReplaced() : this.receive(entries));
     link.listener = listener;
-    link.following = link.backplane.watch(link.key, listener);
-    link.following.catch(() => {
-      if (link.listener !== listener) return;
-      link.backplane.unwatch(link.key, listener);
+    const following = link.backplane.watch(link.key, listener);
+    link.following = following;
+    following.then(
+      (seq) => {
+        if (link.listener !== listener || this.ring === null) return;
+        this.seq = seq; // the log starts at the reader's position
+        this.ring.clear();
+        this.followed = true;
+      },
+      () => {
+        if (link.listener !== listener) return;
+        link.backplane.unwatch(link.key, listener);
+        link.listener = null;
+        link.following = null;
+        if (this.members.size > 0) setTimeout(() => this.follow(), 1000).unref();
+      },
+    );
+    return following;
+  }
+
+  /** Backplane: no members and none joining here: the key is no longer read (the local log goes too). */
+  private unfollowWhenIdle(): void {
+    const link = this.link;
+    if (link === null || this.members.size > 0 || this.joining.size > 0) return;
+    if (link.listener) {
+      link.backplane.unwatch(link.key, link.listener);
       link.listener = null;
       link.following = null;
-      setTimeout(() => this.follow(), 1000).unref();
-    });
+    }
+    this.followed = false;
+    this.ring?.clear(); // no longer consecutive with what comes next
   }
 
   /** @internal WebSocket.leave and the end of a socket */
   remove(ws: WebSocket<any>): void {
-    if (!this.members.delete(ws) || this.members.size > 0) return;
-    const link = this.link;
-    if (link?.listener) {
-      link.backplane.unwatch(link.key, link.listener); // no members here: the key is no longer read
-      link.listener = null;
-      link.following = null;
-    }
+    this.skips.delete(ws);
+    const wasJoining = this.joining.delete(ws);
+    if (!(this.members.delete(ws) || wasJoining) || this.members.size > 0 || this.joining.size > 0) return;
+    this.unfollowWhenIdle();
     this.onEmpty(this);
   }
 }
 
 export interface RoomsOptions {
-  /** Backplane rooms: messages a room's stream keeps (XADD MAXLEN ~, default 1000), for resumable rooms to come. */
+  /** Backplane rooms: messages a room's stream keeps (XADD MAXLEN ~, default 1000); a resumable room's `log` replaces it for that room. */
   window?: number;
 }
 
@@ -204,8 +482,8 @@ export class Rooms<R extends BroadcastResult = number> {
   private readonly backplane: Backplane | null;
   private readonly window: number;
   private readonly drop = (room: Room<any>): void => {
-    // an empty room with settings or counters of its own is kept
-    if (this.byName.get(room.name) === room && room.policy === 'drop' && room.dropped === 0 && room.disconnected === 0) this.byName.delete(room.name);
+    // an empty room with settings or counters of its own is kept (a resumable room keeps its log)
+    if (this.byName.get(room.name) === room && room.policy === 'drop' && room.dropped === 0 && room.disconnected === 0 && !room.resumable) this.byName.delete(room.name);
   };
 
   /** In-process rooms; `Rooms.shared(backplane)` makes rooms shared through a backplane. */
@@ -222,14 +500,18 @@ export class Rooms<R extends BroadcastResult = number> {
     return new Rooms<Promise<string>>(options, backplane);
   }
 
-  /** The room called `name`, created when needed. */
-  get(name: string): Room<R> {
+  /**
+   * The room called `name`, created when needed. `options.log` makes it resumable (RoomOptions):
+   * given again, the same settings are accepted and others are a TypeError; `get(name)` without
+   * options returns the room as it is.
+   */
+  get(name: string, options?: RoomOptions): Room<R> {
     if (typeof name !== 'string' || name.length === 0) throw new TypeError('a room name must be a non-empty string');
     let room = this.byName.get(name);
-    if (room === undefined) {
-      room = new Room<R>(name, this.drop, this.backplane, this.window);
-      this.byName.set(name, room);
-    }
+    const created = room === undefined;
+    room ??= new Room<R>(name, this.drop, this.backplane, this.window);
+    if (options !== undefined) room.configure(options); // throws before a new room is kept
+    if (created) this.byName.set(name, room);
     return room;
   }
 

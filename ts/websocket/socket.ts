@@ -23,7 +23,7 @@ import type { NativeServer } from '../native.js';
 import { STREAM_STATS_FIELDS } from '../native.js';
 import type { Request } from '../request.js';
 import type { PerMessageDeflateOptions } from './handshake.js';
-import type { Room } from './room.js';
+import type { JoinOptions, Room } from './room.js';
 
 export type WebSocketState = 'open' | 'closing' | 'closed';
 
@@ -187,12 +187,18 @@ export class WebSocket<Data = unknown> {
     }
   }
 
-  /** Joins a room (see app.room()). */
-  join(room: Room<any>): this {
+  /**
+   * Joins a room (see app.room()). `after`: the last offset the client got from a resumable
+   * room; it is sent what it missed (or a gap notice, then the log) before live messages.
+   */
+  join(room: Room<any>, options: JoinOptions = {}): this {
     if (this.state !== 'open') throw new CoreError('ECLOSED', `the WebSocket is ${this.state}`);
+    const after = options.after ?? null;
+    if (after !== null && typeof after !== 'string') throw new TypeError(`ws.join(): after must be an offset string, got ${typeof after}`);
+    if (after !== null && after !== '' && !room.resumable) throw new TypeError(`ws.join(): room ${JSON.stringify(room.name)} keeps no log, it cannot resume (give it one: { log })`);
     if (!this.joined.has(room)) {
       this.joined.add(room);
-      room.add(this);
+      room.add(this, after === '' ? null : after);
     }
     return this;
   }

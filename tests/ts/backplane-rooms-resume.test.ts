@@ -1,0 +1,234 @@
+/**
+ * Resumable rooms on a real redis-server: offsets are the stream's ids (global), a member
+ * resumes on another backplane from the stream (XRANGE) or on its own from the local log, the
+ * messages read during its catch-up are held and sent after it (no loss, no duplicate, one
+ * order), an offset trimmed from the window gets 'too-old', one Redis never gave
+ * 'unknown-offset', a stream replaced under live members 'reset', a catch-up Redis cannot serve
+ * closes the member with 1013. Then separate app processes (tests/fixtures/backplane-app.ts): a member of
+ * process A leaves, broadcasts go on from B, it reconnects to B with its offset.
+ */
+import { expect } from 'chai';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Rooms, redisBackplane, type RedisBackplane, type Room } from '../../ts/index.js';
+import { eventually, startAppChild, type AppChild } from '../helpers/backplane-child.js';
+import { redisForSuite } from '../helpers/redis.js';
+import { sleep } from '../helpers/raw-client.js';
+import { startApp, type AppContext } from '../helpers/with-app.js';
+import { WsClient } from '../helpers/ws-client.js';
+import { roomFrames, type RoomFrame } from '../helpers/room-frames.js';
+
+const text = (fs: RoomFrame[]) => fs.map((f) => (f.kind === 'gap' ? `gap:${f.gap!.reason}` : f.kind === 'own' ? `own:${f.offset}` : `${f.offset}:${f.payload.toString()}`));
+const seqOf = (offset: string) => Number(offset.slice(2));
+
+describe('backplane: resumable WebSocket rooms over Redis', function () {
+  this.timeout(120_000);
+  const suite = redisForSuite();
+  const cleanup = suite.cleanup;
+
+  async function node(log = 1000): Promise<{ ctx: AppContext; bp: RedisBackplane; rooms: Rooms<Promise<string>> }> {
+    let bp!: RedisBackplane;
+    let rooms!: Rooms<Promise<string>>;
+    const ctx = await startApp((app) => {
+      bp = redisBackplane({ url: suite.redis.url, app, publishTimeout: 2000 });
+      rooms = Rooms.shared(bp);
+      app.ws('/resume/:name', {
+        open: (ws) => ws.join(rooms.get(ws.request.params.name!, { log }), { after: ws.request.query.get('offset') }),
+        message: (ws, data, isBinary) => void rooms.get(ws.request.params.name!).broadcast(data, { binary: isBinary, except: ws }),
+      });
+    });
+    cleanup.push(() => ctx.close());
+    return { ctx, bp, rooms };
+  }
+
+  async function member(at: { ctx: AppContext }, room: Room<Promise<string>>, path: string): Promise<WsClient> {
+    const before = room.size;
+    const c = await WsClient.connect(at.ctx.port, path);
+    cleanup.push(() => c.close());
+    await eventually(() => room.size > before, 'the member to join');
+    await room.ready();
+    return c;
+  }
+
+  it('offsets are the Redis ids; a member resumes on another process from the stream, then live; on its own from the local log', async () => {
+    const a = await node();
+    const b = await node();
+    const ra = a.rooms.get('talk', { log: 1000 });
+    const rb = b.rooms.get('talk', { log: 1000 });
+    expect(ra.resumable && rb.resumable).to.equal(true);
+    const m = await member(a, ra, '/resume/talk');
+    const stay = await member(a, ra, '/resume/talk');
+    for (let i = 1; i <= 3; i++) expect(await rb.broadcast(`t${i}`)).to.equal(`0-${i}`);
+    expect(text(await roomFrames(m, 3))).to.deep.equal(['0-1:t1', '0-2:t2', '0-3:t3']);
+    m.close();
+    await eventually(() => ra.size === 1, 'the member to leave');
+    for (let i = 4; i <= 8; i++) await rb.broadcast(i === 6 ? Buffer.from([0x20, 0, 0xff]) : `t${i}`);
+    // to b, which has no member in the room: its catch-up comes from XRANGE
+    const back = await member(b, rb, '/resume/talk?offset=0-3');
+    const got = await roomFrames(back, 5);
+    expect(got.map((f) => f.offset)).to.deep.equal(['0-4', '0-5', '0-6', '0-7', '0-8']);
+    expect(got[2]!.binary).to.equal(true);
+    expect(got[2]!.payload.equals(Buffer.from([0x20, 0, 0xff]))).to.equal(true);
+    expect(text([got[0]!, got[1]!, got[3]!, got[4]!])).to.deep.equal(['0-4:t4', '0-5:t5', '0-7:t7', '0-8:t8']);
+    // live, from a: and the sender gets its offset alone
+    back.text('hello from back');
+    expect(text(await roomFrames(back, 1))).to.deep.equal(['own:0-9']);
+    const stayed = await roomFrames(stay, 9);
+    expect(stayed.map((f) => f.offset)).to.deep.equal(Array.from({ length: 9 }, (_, k) => `0-${k + 1}`));
+    expect(text(stayed).filter((_, k) => k !== 5)).to.deep.equal(['0-1:t1', '0-2:t2', '0-3:t3', '0-4:t4', '0-5:t5', '0-7:t7', '0-8:t8', '0-9:hello from back']);
+    expect(rb.gaps).to.equal(0);
+    expect(rb.replayed).to.equal(5);
+    // to a, which follows the room (stay is there): from the local log
+    const local = await member(a, ra, '/resume/talk?offset=0-7');
+    expect(text(await roomFrames(local, 2))).to.deep.equal(['0-8:t8', '0-9:hello from back']);
+    expect(ra.replayed).to.equal(2);
+    await sleep(50);
+    for (const c of [back, local]) expect(c.pending()).to.have.length(0);
+  });
+
+  it('an offset trimmed from the window: gap too-old, then what the stream has; an offset Redis never gave: unknown-offset', async () => {
+    const a = await node(5);
+    const b = await node(5);
+    const rb = b.rooms.get('trim', { log: 5 });
+    // MAXLEN ~ 5 trims whole nodes of the stream (100 entries by default): 400 leave at least the last 5
+    for (let i = 1; i <= 400; i++) await rb.broadcast(`r${i}`);
+    const ra = a.rooms.get('trim', { log: 5 });
+    const c = await member(a, ra, '/resume/trim?offset=0-3');
+    const first = (await roomFrames(c, 1))[0]!;
+    expect(first.kind).to.equal('gap');
+    expect(first.gap).to.deep.include({ after: '0-3', last: '0-400', reason: 'too-old' });
+    const oldest = seqOf(first.gap!.oldest!);
+    expect(oldest).to.be.greaterThan(4).and.at.most(396);
+    const rest = await roomFrames(c, 400 - oldest + 1);
+    expect(rest.map((f) => f.offset)).to.deep.equal(Array.from({ length: 400 - oldest + 1 }, (_, k) => `0-${oldest + k}`));
+    expect(rest.every((f, k) => f.payload.toString() === `r${oldest + k}`)).to.equal(true);
+    // an offset past the stream's last id: unknown-offset, then the local log (a's log holds what its reader read: nothing yet)
+    const u = await member(a, ra, '/resume/trim?offset=0-9999');
+    const g = (await roomFrames(u, 1))[0]!;
+    expect(g.gap).to.deep.include({ after: '0-9999', reason: 'unknown-offset' });
+    await rb.broadcast('next');
+    for (const x of [c, u]) expect(text(await roomFrames(x, 1))).to.deep.equal(['0-401:next']);
+    await sleep(50);
+    for (const x of [c, u]) expect(x.pending()).to.have.length(0);
+  });
+
+  it('broadcasts from another process during catch-ups: every member gets each offset after its own once, in order', async () => {
+    const a = await node(10_000);
+    const b = await node(10_000);
+    const rb = b.rooms.get('flow', { log: 10_000 });
+    const ra = a.rooms.get('flow', { log: 10_000 });
+    const TOTAL = 1500;
+    let n = 0;
+    for (; n < 300; n++) await rb.broadcast(`f${n + 1}`);
+    const sending = (async () => {
+      while (n < TOTAL) {
+        const burst: Array<Promise<string>> = [];
+        for (let k = 0; k < 20 && n < TOTAL; k++, n++) burst.push(rb.broadcast(`f${n + 1}`));
+        await Promise.all(burst);
+      }
+    })();
+    const clients: Array<{ c: WsClient; after: number }> = [];
+    for (let i = 0; i < 6; i++) {
+      const after = Math.max(0, n - 250 + i * 13);
+      const c = await WsClient.connect(a.ctx.port, `/resume/flow?offset=0-${after}`);
+      cleanup.push(() => c.close());
+      clients.push({ c, after });
+      await sleep(15);
+    }
+    await sending;
+    for (const { c, after } of clients) {
+      const got = await roomFrames(c, TOTAL - after, 20_000);
+      for (let k = 0; k < got.length; k++) expect(`${got[k]!.offset}:${got[k]!.payload.toString()}`).to.equal(`0-${after + 1 + k}:f${after + 1 + k}`);
+    }
+    await sleep(50);
+    for (const { c } of clients) expect(c.pending()).to.have.length(0);
+    expect(ra.gaps).to.equal(0);
+    expect(ra.joinErrors).to.equal(0);
+  });
+
+  it('Redis restarted without its data: live members get gap (reset), then the new stream; resuming goes on from the new offsets', async () => {
+    const a = await node();
+    const b = await node();
+    const rb = b.rooms.get('reset', { log: 1000 });
+    const ra = a.rooms.get('reset', { log: 1000 });
+    const m = await member(b, rb, '/resume/reset');
+    for (let i = 1; i <= 5; i++) await ra.broadcast(`old${i}`);
+    expect(text(await roomFrames(m, 5))).to.deep.equal(['0-1:old1', '0-2:old2', '0-3:old3', '0-4:old4', '0-5:old5']);
+    await suite.redis.stop();
+    fs.rmSync(path.join(suite.redis.dir, 'appendonlydir'), { recursive: true, force: true }); // as if it had no persistence
+    await suite.redis.start();
+    await eventually(() => a.bp.stats().connected && b.bp.stats().connected, 'both backplanes to reconnect');
+    expect(await ra.broadcast('new1')).to.equal('0-1');
+    expect(await ra.broadcast('new2')).to.equal('0-2');
+    const got = await roomFrames(m, 3, 15_000);
+    expect(got[0]!.gap).to.deep.equal({ after: '0-5', oldest: null, last: '0-0', reason: 'reset' });
+    expect(text(got.slice(1))).to.deep.equal(['0-1:new1', '0-2:new2']);
+    const again = await member(b, rb, '/resume/reset?offset=0-1');
+    expect(text(await roomFrames(again, 1))).to.deep.equal(['0-2:new2']);
+    expect(rb.gaps).to.equal(1);
+  });
+
+  it('a catch-up Redis cannot serve: the member is closed with 1013 (try again later) and counted in joinErrors', async () => {
+    const a = await node();
+    const b = await node();
+    const ra = a.rooms.get('down', { log: 1000 });
+    for (let i = 1; i <= 3; i++) await b.rooms.get('down', { log: 1000 }).broadcast(`d${i}`);
+    const stay = await member(a, ra, '/resume/down'); // a follows from 0-3: its log starts there
+    await b.rooms.get('down').broadcast('d4');
+    expect(text(await roomFrames(stay, 1))).to.deep.equal(['0-4:d4']);
+    await suite.redis.stop();
+    try {
+      const c = await WsClient.connect(a.ctx.port, '/resume/down?offset=0-1'); // not in a's log: XRANGE, which fails
+      cleanup.push(() => c.close());
+      const f = await c.next('the close frame', 10_000);
+      expect(f.opcode).to.equal(8);
+      expect(f.payload.readUInt16BE(0)).to.equal(1013);
+      expect(ra.joinErrors).to.equal(1);
+      expect(ra.size).to.equal(1);
+    } finally {
+      await suite.redis.start();
+    }
+  });
+});
+
+describe('backplane: resumable rooms across app processes', function () {
+  this.timeout(120_000);
+  const suite = redisForSuite();
+  const children: AppChild[] = [];
+  const conns: WsClient[] = [];
+  afterEach(async () => {
+    for (const c of conns.splice(0)) c.close();
+    const results = await Promise.allSettled(children.splice(0).map((c) => c.stop()));
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
+  });
+
+  it('a member of process A leaves, broadcasts go on from B, it reconnects to B with its offset and gets exactly what it missed', async () => {
+    const [a, b] = await Promise.all([startAppChild(suite.redis.url), startAppChild(suite.redis.url)]);
+    children.push(a, b);
+    const m = await WsClient.connect(a.port, '/resume/proc');
+    const other = await WsClient.connect(b.port, '/resume/proc');
+    conns.push(m, other);
+    for (const at of [a, b]) await eventually(async () => (await (await fetch(`${at.base}/room-ready/proc`)).json()).members === 1, 'a member following the room');
+    const post = async (at: AppChild, body: string) => (await (await fetch(`${at.base}/broadcast/proc`, { method: 'POST', body })).json()).id as string;
+    for (let i = 1; i <= 4; i++) expect(await post(i % 2 ? a : b, `p${i}`)).to.equal(`0-${i}`);
+    const seen = await roomFrames(m, 4);
+    expect(text(seen)).to.deep.equal(['0-1:p1', '0-2:p2', '0-3:p3', '0-4:p4']);
+    m.close();
+    await eventually(async () => (await (await fetch(`${a.base}/room-stats/proc`)).json()).size === 0, 'the member to leave a');
+    for (let i = 5; i <= 12; i++) await post(b, `p${i}`);
+    other.text('from other'); // 0-13, broadcast by b's member
+    expect(text(await roomFrames(other, 13))).to.deep.equal([...Array.from({ length: 12 }, (_, k) => `0-${k + 1}:p${k + 1}`), 'own:0-13']);
+    const back = await WsClient.connect(b.port, `/resume/proc?offset=${seen[3]!.offset}`);
+    conns.push(back);
+    const missed = await roomFrames(back, 9);
+    expect(text(missed)).to.deep.equal([...Array.from({ length: 8 }, (_, k) => `0-${k + 5}:p${k + 5}`), '0-13:from other']);
+    await eventually(async () => (await (await fetch(`${b.base}/room-stats/proc`)).json()).size === 2, 'the member to join b');
+    expect(await post(a, 'live')).to.equal('0-14');
+    expect(text(await roomFrames(back, 1))).to.deep.equal(['0-14:live']);
+    expect(text(await roomFrames(other, 1))).to.deep.equal(['0-14:live']);
+    await sleep(100);
+    expect(back.pending()).to.have.length(0);
+    const stats = await (await fetch(`${b.base}/room-stats/proc`)).json();
+    expect(stats).to.deep.include({ replayed: 9, gaps: 0, joinErrors: 0 });
+  });
+});

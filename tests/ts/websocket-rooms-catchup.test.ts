@@ -1,0 +1,161 @@
+/**
+ * A resumable room's catch-up on a backplane, with the races made deterministic: a backplane
+ * whose reader the test drives by hand (entries are handed to the room's listener when the test
+ * says) and whose XRANGE answers when the test lets it. Members are real sockets. Checked: what
+ * the reader reads during a catch-up is held and sent after the replay (no loss, no duplicate,
+ * no interleaving); a member whose offset is ahead of this reader (another process's reader was
+ * ahead) skips what it has; a reader that jumps over trimmed entries sends live members a gap.
+ */
+import { expect } from 'chai';
+import { Rooms, type Backplane, type BackplaneStats, type StreamEntry, type StreamListener } from '../../ts/index.js';
+import { deferred, sleep, within, type Deferred } from '../helpers/raw-client.js';
+import { roomFrames, type RoomFrame } from '../helpers/room-frames.js';
+import { startApp, type AppContext } from '../helpers/with-app.js';
+import { WsClient } from '../helpers/ws-client.js';
+
+/** One room's stream, in memory; the reader is the test. */
+class HandDrivenBackplane implements Backplane {
+  readonly prefix = 'hand';
+  readonly instanceId = 'hand-1';
+  readonly isClosed = false;
+  readonly entries: StreamEntry[] = [];
+  listener: StreamListener | null = null;
+  /** Where the reader starts when the room is first followed. */
+  position = 0;
+  /** While set, range() waits for it. */
+  rangeGate: Deferred<void> | null = null;
+  ranges = 0;
+
+  add(seq: number, data: string, binary = false): void {
+    this.entries.push({ seq, fields: [Buffer.from('b'), Buffer.from(binary ? '1' : '0'), Buffer.from('o'), Buffer.from(''), Buffer.from('d'), Buffer.from(data)] });
+  }
+
+  /** The reader reads entries after..upTo (those the stream has). */
+  read(after: number, upTo: number): void {
+    const got = this.entries.filter((e) => e.seq > after && e.seq <= upTo);
+    if (got.length > 0) void this.listener!(got);
+  }
+
+  append(): Promise<string> {
+    return Promise.reject(new Error('not used'));
+  }
+
+  watch(_key: string, listener: StreamListener): Promise<number> {
+    this.listener = listener;
+    return Promise.resolve(this.position);
+  }
+
+  unwatch(_key: string, listener: StreamListener): void {
+    if (this.listener === listener) this.listener = null;
+  }
+
+  async range(_key: string, after: number, upTo: number): Promise<StreamEntry[]> {
+    this.ranges++;
+    await this.rangeGate?.promise;
+    return this.entries.filter((e) => e.seq > after && e.seq <= upTo);
+  }
+
+  async lastSeq(): Promise<number> {
+    return this.entries.at(-1)?.seq ?? 0;
+  }
+
+  stats(): BackplaneStats {
+    return { connected: true, published: 0, publishErrors: 0, delivered: 0, reconnects: 0, keys: this.listener === null ? 0 : 1, readerLagMs: 0, readerLagMaxMs: 0, lastError: null };
+  }
+
+  connect(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+const text = (fs: RoomFrame[]) => fs.map((f) => (f.kind === 'gap' ? `gap:${JSON.stringify(f.gap)}` : `${f.offset}:${f.payload.toString()}`));
+const run = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, k) => `0-${from + k}:e${from + k}`);
+
+describe('websocket: a resumable room\'s catch-up on a backplane (reader driven by the test)', () => {
+  let ctx: AppContext | null = null;
+  const clients: WsClient[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.close();
+    await ctx?.close();
+    ctx = null;
+  });
+
+  async function setup(): Promise<{ bp: HandDrivenBackplane; rooms: Rooms<Promise<string>>; connect(path: string): Promise<WsClient> }> {
+    const bp = new HandDrivenBackplane();
+    const rooms = Rooms.shared(bp);
+    ctx = await startApp((app) => {
+      app.ws('/resume/:name', {
+        open: (ws) => ws.join(rooms.get(ws.request.params.name!, { log: 100 }), { after: ws.request.query.get('offset') }),
+      });
+    });
+    const port = ctx.port;
+    return {
+      bp,
+      rooms,
+      async connect(path) {
+        const c = await WsClient.connect(port, path);
+        clients.push(c);
+        return c;
+      },
+    };
+  }
+
+  it('what the reader reads while XRANGE is in flight is held, and sent after the replay: no loss, no duplicate, no interleaving', async () => {
+    const { bp, rooms, connect } = await setup();
+    for (let i = 1; i <= 30; i++) bp.add(i, `e${i}`);
+    bp.position = 10; // this process's reader starts at 0-10
+    bp.rangeGate = deferred();
+    const room = rooms.get('r', { log: 100 });
+    const m = await connect('/resume/r?offset=0-3');
+    await within((async () => { while (bp.ranges === 0) await sleep(5); })(), 3000, 'the catch-up XRANGE');
+    // the reader goes on meanwhile: 11..15 reach nobody yet (m is catching up)
+    bp.read(10, 15);
+    await sleep(30);
+    expect(m.pending(), 'nothing before the replay').to.have.length(0);
+    expect(room.size).to.equal(0);
+    bp.rangeGate.resolve();
+    expect(text(await roomFrames(m, 12))).to.deep.equal(run(4, 15));
+    await within((async () => { while (room.size === 0) await sleep(5); })(), 3000, 'the member to be live');
+    // a second member whose offset is in the local log (11..15) joins at once from it
+    const n = await connect('/resume/r?offset=0-12');
+    expect(text(await roomFrames(n, 3))).to.deep.equal(run(13, 15));
+    await within((async () => { while (room.size < 2) await sleep(5); })(), 3000, 'two members');
+    bp.read(15, 17);
+    for (const c of [m, n]) expect(text(await roomFrames(c, 2))).to.deep.equal(run(16, 17));
+    await sleep(30);
+    for (const c of [m, n]) expect(c.pending()).to.have.length(0);
+    expect(room.replayed).to.equal(7 + 3);
+  });
+
+  it('an offset ahead of this reader (another reader was ahead) skips what the client has; a reader that jumps over trimmed entries sends a gap', async () => {
+    const { bp, rooms, connect } = await setup();
+    for (let i = 1; i <= 20; i++) bp.add(i, `e${i}`);
+    bp.position = 16;
+    const room = rooms.get('s', { log: 100 });
+    const live = await connect('/resume/s');
+    await within((async () => { while (room.size === 0) await sleep(5); })(), 3000, 'the first member');
+    const ahead = await connect('/resume/s?offset=0-18'); // Redis has 0-20: the client is ahead of this reader
+    await within((async () => { while (room.size < 2) await sleep(5); })(), 3000, 'the second member');
+    bp.read(16, 20);
+    expect(text(await roomFrames(live, 4))).to.deep.equal(run(17, 20));
+    expect(text(await roomFrames(ahead, 2))).to.deep.equal(run(19, 20));
+    // 21..24 came and were trimmed (with everything before) before this reader read them: it gets 25 next
+    bp.entries.splice(0);
+    for (let i = 25; i <= 26; i++) bp.add(i, `e${i}`);
+    bp.read(20, 26);
+    const gap = `gap:${JSON.stringify({ after: '0-20', oldest: '0-25', last: '0-25', reason: 'too-old' })}`;
+    for (const c of [live, ahead]) expect(text(await roomFrames(c, 3))).to.deep.equal([gap, ...run(25, 26)]);
+    // the log starts over at 0-25: an offset before it comes from the stream, with its gap
+    const late = await connect('/resume/s?offset=0-19');
+    const got = await roomFrames(late, 3);
+    expect(got[0]!.gap).to.deep.equal({ after: '0-19', oldest: '0-25', last: '0-26', reason: 'too-old' });
+    expect(text(got.slice(1))).to.deep.equal(run(25, 26));
+    await sleep(30);
+    for (const c of [live, ahead, late]) expect(c.pending()).to.have.length(0);
+    expect(room.gaps).to.equal(3);
+  });
+});
