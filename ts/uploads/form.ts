@@ -11,10 +11,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { lazy } from '../lazy.js';
-import type { Request } from '../request.js';
 import { extensionOf } from './filename.js';
 import { limitError, type UploadLimits } from './limits.js';
-import { MultipartReader } from './multipart.js';
+import { MultipartReader, type UploadBody } from './multipart.js';
 
 const crypto = lazy<typeof Crypto>('node:crypto');
 
@@ -46,7 +45,7 @@ export interface Form {
   remove(): Promise<void>;
 }
 
-export async function readForm(req: Request, options: FormOptions = {}): Promise<Form> {
+export async function readForm(req: UploadBody, options: FormOptions = {}): Promise<Form> {
   if (typeof options !== 'object' || options === null) throw new TypeError('req.form() options must be an object');
   const { uploadDir } = options;
   if (uploadDir !== undefined && (typeof uploadDir !== 'string' || uploadDir === '')) throw new TypeError('req.form() option uploadDir must be a non-empty string');

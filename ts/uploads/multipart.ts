@@ -14,7 +14,6 @@ import type { Readable } from 'node:stream';
 import type Busboy from 'busboy';
 import { CoreError, HttpError } from '../errors.js';
 import { lazy } from '../lazy.js';
-import type { Request } from '../request.js';
 import { safeFilename } from './filename.js';
 import { HeaderGuard } from './header-guard.js';
 import { limitError, malformedError, resolveLimits, type ResolvedLimits, type UploadLimits } from './limits.js';
@@ -28,6 +27,11 @@ const PARSER_HIGH_WATER_MARK = 64 * 1024;
 const DRAIN_BUDGET = 1024 * 1024;
 
 /** A non-file part (or an urlencoded field). */
+/** What an upload is read from: a request's headers and its body as it arrives (a Request is one). */
+export interface UploadBody extends AsyncIterable<Buffer> {
+  header(name: string): string | undefined;
+}
+
 export interface FieldPart {
   readonly kind: 'field';
   readonly name: string;
@@ -111,7 +115,7 @@ export class MultipartReader implements AsyncIterableIterator<Part> {
   readonly limits: ResolvedLimits;
   /** Bytes of the body fed to the parser so far. */
   bytesRead = 0;
-  readonly #req: Request;
+  readonly #req: UploadBody;
   readonly #body: AsyncIterator<Buffer>;
   readonly #parser: Busboy.Busboy;
   readonly #guard: HeaderGuard | null;
@@ -127,7 +131,7 @@ export class MultipartReader implements AsyncIterableIterator<Part> {
   /** return() was called while the application still reads a file part: nothing more is delivered. */
   #stopping = false;
 
-  constructor(req: Request, limits?: UploadLimits, options: { urlencoded?: boolean } = {}) {
+  constructor(req: UploadBody, limits?: UploadLimits, options: { urlencoded?: boolean } = {}) {
     this.limits = resolveLimits(limits);
     this.#req = req;
     const type = req.header('content-type') ?? '';
