@@ -145,7 +145,10 @@ describe('backplane: separate processes on one Redis', function () {
     expect(failed.length, 'publishes while Redis was down failed').to.be.at.least(5);
     for (const f of failed) {
       expect(f.err.code).to.equal('EBACKPLANE');
-      expect(f.err.message).to.match(/Redis at redis:\/\/127\.0\.0\.1:\d+ is unreachable|connection to Redis at .* was lost/);
+      // unreachable (nothing sent), lost after sending (indeterminate), or not taken in time (not sent:
+      // node-redis was reconnecting; seen on a slow ASan run)
+      expect(f.err.message).to.match(/Redis at redis:\/\/127\.0\.0\.1:\d+ (is unreachable|did not take the publish)|connection to Redis at .* was lost|no answer from Redis at .* may or may not have been stored/);
+      if (/did not take the publish|is unreachable/.test(f.err.message)) expect(f.err.indeterminate).to.equal(false);
     }
     expect(downFor, 'five failed publishes, each bounded by publishTimeout').to.be.below(5 * 300 + 2000);
     const stream = await streamContents(redis.url);
