@@ -11,9 +11,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './free-port.js';
 import { createRequire } from 'node:module';
 import { sleep } from './raw-client.js';
 
@@ -45,16 +45,6 @@ export function postgresBin(): string | null {
   return candidates.find((dir) => fs.existsSync(path.join(dir, 'postgres')) && fs.existsSync(path.join(dir, 'initdb'))) ?? null;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Runs a command as the `postgres` user when we are root (PostgreSQL refuses root). */
 function asPostgres(cmd: string, args: string[]): [string, string[]] {

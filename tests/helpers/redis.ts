@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './free-port.js';
 
 export interface RedisServer {
   port: number;
@@ -27,16 +28,7 @@ export interface RedisServer {
   log(): string;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** One request of the inline protocol on a fresh connection (PING, XLEN k...), answer as text. */
 export function redisCommand(port: number, line: string, timeoutMs = 2000): Promise<string> {

@@ -129,22 +129,9 @@ function registerScaleOutRoutes(app) {
     const n = c.intParam(req.query.get('n'), 1, c.MAX_EVENTS);
     const rate = c.intParam(req.query.get('rate'), 0, 1_000_000);
     const from = c.intParam(req.query.get('from'), 0, c.MAX_EVENTS);
-    const sent = [];
-    const t0 = performance.now();
-    for (let i = 0; i < n; ) {
-      if (rate > 0) {
-        const due = Math.min(n, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
-        if (due <= i) {
-          await new Promise((resolve) => setTimeout(resolve, 1));
-          continue;
-        }
-        for (; i < due; i++) sent.push(channel.publish({ data: `${from + i} ${c.nowMicros()}` }));
-      } else {
-        for (; i < n; i++) sent.push(channel.publish({ data: `${from + i} ${c.nowMicros()}` }));
-      }
-    }
-    await Promise.all(sent);
-    return { published: n, subscribers: channel.size, ms: Math.round(performance.now() - t0) };
+    const { results, ms } = await c.publishPaced(n, rate, from, (data) => channel.publish({ data }));
+    await Promise.all(results);
+    return { published: n, subscribers: channel.size, ms };
   });
 }
 

@@ -99,6 +99,25 @@ export function nowMicros() {
   return Math.round((performance.timeOrigin + performance.now()) * 1000);
 }
 
+/**
+ * POST /publish-ids (bench/scaleout.mjs): calls publish(`<seq> <publish time in us>`) n times, seq
+ * from `from`, `rate` per second (0: all at once); resolves with what the calls returned and the
+ * milliseconds it took.
+ */
+export async function publishPaced(n, rate, from, publish) {
+  const results = [];
+  const t0 = performance.now();
+  for (let i = 0; i < n; ) {
+    const due = rate > 0 ? Math.min(n, Math.floor(((performance.now() - t0) * rate) / 1000) + 1) : n;
+    if (due <= i) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      continue;
+    }
+    for (; i < due; i++) results.push(publish(`${from + i} ${nowMicros()}`));
+  }
+  return { results, ms: Math.round(performance.now() - t0) };
+}
+
 // ---- POST /upload (issue 16): each file part streamed to a per-request temporary directory ----
 // The contract (bench/README.md): the answer is { files: [{ field, filename, size, sha256 }],
 // fields: { name: value } } and the directory is removed before the answer leaves. Every Node

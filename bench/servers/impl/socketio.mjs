@@ -27,21 +27,9 @@ const server = http.createServer(async (req, res) => {
     const n = c.intParam(u.searchParams.get('n'), 1, c.MAX_EVENTS);
     const rate = c.intParam(u.searchParams.get('rate'), 0, 1_000_000);
     const from = c.intParam(u.searchParams.get('from'), 0, c.MAX_EVENTS);
-    const t0 = performance.now();
-    for (let i = 0; i < n; ) {
-      if (rate > 0) {
-        const due = Math.min(n, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
-        if (due <= i) {
-          await new Promise((resolve) => setTimeout(resolve, 1));
-          continue;
-        }
-        for (; i < due; i++) io.to('bench').emit('e', `${from + i} ${c.nowMicros()}`);
-      } else {
-        for (; i < n; i++) io.to('bench').emit('e', `${from + i} ${c.nowMicros()}`);
-      }
-    }
+    const { ms } = await c.publishPaced(n, rate, from, (data) => io.to('bench').emit('e', data));
     res.setHeader('content-type', 'application/json');
-    return void res.end(JSON.stringify({ published: n, subscribers: io.of('/').sockets.size, ms: Math.round(performance.now() - t0) }));
+    return void res.end(JSON.stringify({ published: n, subscribers: io.of('/').sockets.size, ms }));
   }
   res.statusCode = 404;
   res.end();
