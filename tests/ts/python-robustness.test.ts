@@ -259,7 +259,7 @@ describe('python endpoints: the startup check', () => {
     );
   });
 
-  for (const validate of ['pythonia', false] as const) {
+  for (const validate of ['pythonia', 'subprocess', false] as const) {
     it(`keeps a PYTHONPATH given in the env option (validate: ${validate})`, async () => {
       await withPythonApp(
         (app, py) => app.get('/pp', py.endpoint('only_via_pythonpath:hello')),
@@ -285,6 +285,9 @@ describe('python endpoints: the startup check', () => {
       expect(message).to.include('timed out after 1500 ms');
       expect(message).to.include('module "hang_module"');
       expect(message).to.include('hang_module: waiting for a server that never answers');
+      // one deadline: the rejection comes at startupTimeout (1500 ms), not after a second wait
+      const { ms } = failed[0]!.value as { ms: number };
+      expect(ms, 'ms from listen() to its rejection').to.be.within(1500, 2900);
     });
   }
 

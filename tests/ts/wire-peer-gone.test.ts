@@ -161,6 +161,58 @@ describe('wire: a peer that resets or leaves is client-closed, never an error', 
     });
   }
 
+  for (const when of ['unnoticed', 'noticed'] as const) {
+    it(`a client that leaves before a response's first write (${when} by the server): sendFile and a stream that opens with a file region end client-closed, nothing logged`, async () => {
+      const reasons: CloseReason[] = [];
+      let gate = deferred<void>();
+      let aborted = deferred<void>();
+      const fd = fs.openSync(file, 'r');
+      try {
+        await withApp((app) => {
+          recordCloses(app, reasons);
+          app.get(ALIVE_PATH, () => ALIVE_BODY);
+          app.get('/late-file', async (req) => {
+            req.signal.addEventListener('abort', () => aborted.resolve());
+            await gate.promise;
+            return sendFile(req, file);
+          });
+          // the region is the stream's first write (streamWriteFile at the very start)
+          app.get('/late-region', async (req) => {
+            req.signal.addEventListener('abort', () => aborted.resolve());
+            await gate.promise;
+            return new StreamingResponse((function* () {
+              yield fileRegion(fd, { offset: 0, length: FILE_SIZE });
+            })(), { contentLength: FILE_SIZE });
+          });
+        }, async (ctx) => {
+          let n = 0;
+          for (const route of ['/late-file', '/late-region']) {
+            for (const how of ['reset', 'leave'] as const) {
+              gate = deferred<void>();
+              aborted = deferred<void>();
+              const client = await RawClient.connect(ctx.port);
+              await client.send(requestBytes({ path: route }));
+              await sleep(20); // the request reached the handler, which waits for the gate
+              if (how === 'reset') client.socket.resetAndDestroy();
+              else client.destroy();
+              if (when === 'noticed') await within(aborted.promise, 5000, 'req.signal');
+              else busy(2); // the close is in the server's socket, not read yet
+              gate.resolve();
+              n++;
+              await waitFor(() => reasons.length === n, `the close of ${route} after a ${how}`);
+            }
+          }
+          expect(reasons).to.deep.equal(Array(n).fill('client-closed'));
+          noErrorsLogged(ctx);
+          expect(ctx.app.stats().streamsErrored, 'streamsErrored').to.equal(0);
+          await expectStillServing(ctx.port);
+        });
+      } finally {
+        fs.closeSync(fd);
+      }
+    });
+  }
+
   for (const how of ['reset', 'leave'] as const) {
     it(`sendFile downloads the client ${how === 'reset' ? 'resets' : 'leaves'} midway (${ROUNDS} rounds, busy loop): client-closed, aborted in the metrics`, async function () {
       this.timeout(60_000);

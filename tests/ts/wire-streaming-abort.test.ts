@@ -10,6 +10,7 @@ import { ALIVE_BODY, ALIVE_PATH, expectStillServing } from '../helpers/assertion
 import { decodeChunked, headEnd } from '../helpers/chunked.js';
 import { RawClient, deferred, fetchRaw, requestBytes, sleep, within } from '../helpers/raw-client.js';
 import { withApp } from '../helpers/with-app.js';
+import { StreamState } from '../../ts/native.js';
 
 describe('wire: streaming aborts and errors', () => {
   it('client disconnect mid-stream: generator finally, onClose(client-closed), streamsAborted, request.signal', async () => {
@@ -201,6 +202,8 @@ describe('wire: streaming aborts and errors', () => {
     }, async ({ port }) => {
       const client = await RawClient.connect(port);
       const seen: number[] = [];
+      // polls that saw a final state while closeReason was still null (the issue's second symptom)
+      const finalWithoutReason: string[] = [];
       try {
         await client.send(requestBytes({ path: '/big' }));
         await client.waitForBytes(1 << 20);
@@ -208,7 +211,9 @@ describe('wire: streaming aborts and errors', () => {
         let polling = true;
         const poll = async () => {
           for (let i = 0; i < 20_000 && polling; i++) {
-            seen.push(res!.stats.bytes);
+            const stats = res!.stats;
+            seen.push(stats.bytes);
+            if (stats.state >= StreamState.Finished && res!.closeReason === null) finalWithoutReason.push(`poll ${i}: state ${stats.state}`);
             await new Promise((r) => setImmediate(r));
           }
         };
@@ -229,6 +234,8 @@ describe('wire: streaming aborts and errors', () => {
         expect(seen[i], `poll ${i} of ${seen.length}: ${seen.slice(Math.max(0, i - 3), i + 2).join(' -> ')}`).to.be.at.least(seen[i - 1]!);
       }
       expect(res!.stats.bytes).to.equal(seen.at(-1));
+      expect(finalWithoutReason, 'a final state is read only with its close reason').to.deep.equal([]);
+      expect(res!.closeReason).to.equal('client-closed');
     });
   });
 

@@ -39,7 +39,7 @@ export interface PythonBridgeOptions {
   paths?: string[];
   /** Bytes a generator may run ahead of the socket (its credit window). Default 256 KiB. */
   window?: number;
-  /** ms for the workers to start, and again for the startup check to import the targets. Default 15000. */
+  /** ms for the whole start-up: the workers starting and the startup check importing the targets share one deadline. Default 15000. */
   startupTimeout?: number;
   /**
    * ms a worker's event loop may go without answering a ping (a blocked loop: time.sleep()
@@ -271,6 +271,8 @@ export class PythonBridge {
   }
 
   private async launch(): Promise<WorkerPool> {
+    // one deadline for the whole start-up: the workers' start and the endpoint check share it
+    const deadline = Date.now() + this.startupTimeout;
     const pool = new WorkerPool(this.size, {
       python: this.python,
       env: this.env,
@@ -283,7 +285,7 @@ export class PythonBridge {
       if (this.validateVia !== false && this.targets.size > 0) {
         const report = await validateTargets([...this.targets], {
           python: this.python, pythonDir: PYTHON_PACKAGE_DIR, paths: this.paths, env: this.env,
-          timeoutMs: this.startupTimeout, via: this.validateVia,
+          timeoutMs: this.startupTimeout, deadline, via: this.validateVia,
         });
         this.validatedVia = report.via;
         if (!report.ok) throw importError(report);
