@@ -45,7 +45,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value RemoteAddress(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
-  // streaming responses (stream_wrap.cc)
+  // streaming responses (server_wrap_streams.cc)
   Napi::Value StreamStart(const Napi::CallbackInfo& info);
   Napi::Value StreamWrite(const Napi::CallbackInfo& info);
   Napi::Value StreamWritev(const Napi::CallbackInfo& info);
@@ -55,7 +55,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value StreamAbort(const Napi::CallbackInfo& info);
   Napi::Value StreamStats(const Napi::CallbackInfo& info);
   Napi::Value LiveStreams(const Napi::CallbackInfo& info);
-  // WebSocket connections (ws_wrap.cc)
+  // WebSocket connections (server_wrap_websocket.cc)
   Napi::Value WsAccept(const Napi::CallbackInfo& info);
   Napi::Value WsSend(const Napi::CallbackInfo& info);
   Napi::Value WsClose(const Napi::CallbackInfo& info);
@@ -103,7 +103,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   int call_depth_ = 0;  // callbacks into JS on the stack
   bool in_deliver_ = false;  // delivering ends inside streamEnd() (JS on the stack)
  public:
-  // shared with stream_wrap.cc
+  // shared with server_wrap_streams.cc
   static bool ReadId(const Napi::CallbackInfo& info, catzilla_request_id_t* id);
   static Napi::Error CoreError(Napi::Env env, int err, const char* what);
   static bool StringInto(napi_env env, napi_value v, std::string& out, bool latin1);

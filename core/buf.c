@@ -1,5 +1,6 @@
 /*
- * A growable byte buffer. Grows by doubling; the owner frees it.
+ * A growable byte buffer. Grows by doubling; the owner frees it. And a few emptied buffers kept
+ * for reuse (spares), taken and given back whole.
  */
 #include "internal.h"
 #include <stdlib.h>
@@ -38,4 +39,32 @@ void catzilla__buf_free(catzilla__buf_t* buf) {
   free(buf->base);
   buf->base = NULL;
   buf->len = buf->cap = 0;
+}
+
+/* Lends `buf` (empty, unallocated) a spare; false when none is kept. */
+bool catzilla__buf_spares_take(catzilla__buf_spares_t* spares, catzilla__buf_t* buf) {
+  if (spares->count == 0) return false;
+  unsigned i = --spares->count;
+  buf->base = spares->base[i];
+  buf->cap = spares->cap[i];
+  buf->len = 0;
+  return true;
+}
+
+/* Takes `buf`'s memory back (kept when there is room and it is at most max_cap, else freed);
+ * `buf` is left empty and unallocated. */
+void catzilla__buf_spares_give(catzilla__buf_spares_t* spares, catzilla__buf_t* buf, size_t max_cap) {
+  if (buf->base == NULL) return;
+  if (spares->count < CATZILLA__CORK_SPARES && buf->cap <= max_cap) {
+    spares->base[spares->count] = buf->base;
+    spares->cap[spares->count++] = buf->cap;
+  } else {
+    free(buf->base);
+  }
+  buf->base = NULL;
+  buf->len = buf->cap = 0;
+}
+
+void catzilla__buf_spares_free(catzilla__buf_spares_t* spares) {
+  while (spares->count > 0) free(spares->base[--spares->count]);
 }

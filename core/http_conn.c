@@ -626,6 +626,21 @@ void catzilla__conn_timeout(catzilla__conn_t* conn) {
   }
 }
 
+/* A connection from the server's pool, zeroed, its handle on the server's loop. The server then
+ * links it (slot, prev/next: its own bookkeeping) and starts it. */
+int catzilla__conn_init(catzilla_server_t* server, catzilla__conn_t* conn) {
+  memset(conn, 0, sizeof(*conn));
+  conn->server = server;
+  return uv_tcp_init(server->loop, &conn->tcp);
+}
+
+/* A connection the server could not start (no id slot, the accept or the first read failed):
+ * closed at once, as a connection error. */
+void catzilla__conn_abandon(catzilla__conn_t* conn) {
+  conn->state = CATZILLA__CONN_IDLE;
+  catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
+}
+
 int catzilla__conn_start(catzilla_server_t* server, catzilla__conn_t* conn) {
   llhttp_init(&conn->parser, HTTP_REQUEST, &server->parser_settings);
   conn->parser.data = conn;

@@ -40,6 +40,16 @@ int catzilla__buf_append(catzilla__buf_t* buf, const void* data, size_t len);
 void catzilla__buf_consume(catzilla__buf_t* buf, size_t len);
 void catzilla__buf_free(catzilla__buf_t* buf);
 
+/* A few emptied buffers kept for reuse (the server's cork spares): take one, give it back. */
+typedef struct {
+  char* base[CATZILLA__CORK_SPARES];
+  size_t cap[CATZILLA__CORK_SPARES];
+  unsigned count;
+} catzilla__buf_spares_t;
+bool catzilla__buf_spares_take(catzilla__buf_spares_t* spares, catzilla__buf_t* buf);
+void catzilla__buf_spares_give(catzilla__buf_spares_t* spares, catzilla__buf_t* buf, size_t max_cap);
+void catzilla__buf_spares_free(catzilla__buf_spares_t* spares);
+
 /* ---- pool.c: a free list of equal-sized blocks ---- */
 typedef struct catzilla__pool_s {
   void* free_list;
@@ -403,9 +413,7 @@ struct catzilla_server_s {
   /* What a stream needs only while it has corked bytes, lent for that time: an idle stream (an
    * SSE subscriber between events) holds neither a pieces array nor a cork buffer. */
   catzilla__pool_t piece_pool;        /* arrays of CATZILLA__STREAM_MAX_PIECES pieces */
-  char* cork_spares[CATZILLA__CORK_SPARES]; /* cork buffers kept for the next stream that corks */
-  size_t cork_spare_caps[CATZILLA__CORK_SPARES];
-  unsigned cork_spare_count;
+  catzilla__buf_spares_t cork_spares; /* cork buffers kept for the next stream that corks */
   uv_buf_t iov[CATZILLA__STREAM_MAX_PIECES + 4];
   catzilla_server_options_t options;
   catzilla_server_callbacks_t callbacks;
@@ -434,7 +442,9 @@ struct catzilla_server_s {
 catzilla__conn_t* catzilla__conn_for_id(catzilla_server_t* server, catzilla_request_id_t id);
 void catzilla__conn_queue_resume(catzilla__conn_t* conn);
 void catzilla__conn_settings_init(llhttp_settings_t* settings);
+int catzilla__conn_init(catzilla_server_t* server, catzilla__conn_t* conn);
 int catzilla__conn_start(catzilla_server_t* server, catzilla__conn_t* conn);
+void catzilla__conn_abandon(catzilla__conn_t* conn);
 void catzilla__conn_close(catzilla__conn_t* conn, catzilla_abort_reason_t reason);
 void catzilla__conn_continue(catzilla__conn_t* conn);
 void catzilla__conn_response_done(catzilla__conn_t* conn);

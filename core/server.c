@@ -47,9 +47,7 @@ static void server__add_conn(catzilla_server_t* s, int fd) {
     if (fd >= 0) catzilla_socket_close(fd);
     return;
   }
-  memset(conn, 0, sizeof(*conn));
-  conn->server = s;
-  if (uv_tcp_init(s->loop, &conn->tcp) != 0) {
+  if (catzilla__conn_init(s, conn) != 0) {
     if (fd >= 0) catzilla_socket_close(fd);
     catzilla__pool_put(&s->conn_pool, conn);
     return;
@@ -62,10 +60,7 @@ static void server__add_conn(catzilla_server_t* s, int fd) {
   s->stats.connections_active++;
   int err = fd >= 0 ? uv_tcp_open(&conn->tcp, fd) : uv_accept((uv_stream_t*)&s->listener, (uv_stream_t*)&conn->tcp);
   if (err != 0 && fd >= 0) catzilla_socket_close(fd);
-  if (conn->slot == UINT32_MAX || err != 0 || catzilla__conn_start(s, conn) != 0) {
-    conn->state = CATZILLA__CONN_IDLE;
-    catzilla__conn_close(conn, CATZILLA_ABORT_CONNECTION_ERROR);
-  }
+  if (conn->slot == UINT32_MAX || err != 0 || catzilla__conn_start(s, conn) != 0) catzilla__conn_abandon(conn);
 }
 
 static void server__on_connection(uv_stream_t* listener, int status) {
@@ -211,7 +206,7 @@ void catzilla_server_free(catzilla_server_t* s) {
   catzilla__pool_drain(&s->conn_pool);
   catzilla__pool_drain(&s->stream_pool);
   catzilla__pool_drain(&s->piece_pool);
-  while (s->cork_spare_count > 0) free(s->cork_spares[--s->cork_spare_count]);
+  catzilla__buf_spares_free(&s->cork_spares);
   catzilla__buf_free(&s->out);
   catzilla__ids_free(&s->ids);
   free(s->read_slab);

@@ -60,16 +60,9 @@ static bool stream__take_pieces(catzilla_stream_context_t* s) {
 }
 
 static int stream__cork_append(catzilla_stream_context_t* s, const char* data, size_t len) {
-  catzilla_server_t* server = s->server;
-  if (s->cork.base == NULL) {
-    if (server->cork_spare_count > 0) {
-      unsigned i = --server->cork_spare_count;
-      s->cork.base = server->cork_spares[i];
-      s->cork.cap = server->cork_spare_caps[i];
-      s->cork.len = 0;
-    } else if (catzilla__buf_reserve(&s->cork, len > CATZILLA__CORK_FIRST_CAP ? len : CATZILLA__CORK_FIRST_CAP) != 0) {
-      return UV_ENOMEM;
-    }
+  if (s->cork.base == NULL && !catzilla__buf_spares_take(&s->server->cork_spares, &s->cork) &&
+      catzilla__buf_reserve(&s->cork, len > CATZILLA__CORK_FIRST_CAP ? len : CATZILLA__CORK_FIRST_CAP) != 0) {
+    return UV_ENOMEM;
   }
   return catzilla__buf_append(&s->cork, data, len);
 }
@@ -81,16 +74,7 @@ static void stream__lend_back(catzilla_stream_context_t* s) {
     catzilla__pool_put(&server->piece_pool, s->pieces);
     s->pieces = NULL;
   }
-  if (s->cork.base != NULL) {
-    if (server->cork_spare_count < CATZILLA__CORK_SPARES && s->cork.cap <= CATZILLA__CORK_SPARE_MAX_CAP) {
-      server->cork_spares[server->cork_spare_count] = s->cork.base;
-      server->cork_spare_caps[server->cork_spare_count++] = s->cork.cap;
-    } else {
-      free(s->cork.base);
-    }
-    s->cork.base = NULL;
-    s->cork.len = s->cork.cap = 0;
-  }
+  catzilla__buf_spares_give(&server->cork_spares, &s->cork, CATZILLA__CORK_SPARE_MAX_CAP);
 }
 
 static void stream__unref(catzilla_stream_context_t* s) {

@@ -16,6 +16,32 @@ int main(void) {
   catzilla__buf_free(&b);
   CHECK(b.base == NULL);
 
+  /* spares: a given buffer comes back to the next taker; too big or too many are freed */
+  catzilla__buf_spares_t spares = {0};
+  catzilla__buf_t cork = {0};
+  CHECK(!catzilla__buf_spares_take(&spares, &cork));
+  CHECK_INT(catzilla__buf_append(&cork, "abc", 3), 0);
+  char* kept = cork.base;
+  size_t kept_cap = cork.cap;
+  catzilla__buf_spares_give(&spares, &cork, 1024);
+  CHECK(cork.base == NULL && cork.len == 0 && cork.cap == 0);
+  CHECK_INT(spares.count, 1);
+  CHECK(catzilla__buf_spares_take(&spares, &cork));
+  CHECK(cork.base == kept && cork.cap == kept_cap && cork.len == 0);
+  CHECK_INT(spares.count, 0);
+  CHECK_INT(catzilla__buf_reserve(&cork, 4096), 0);
+  catzilla__buf_spares_give(&spares, &cork, 1024); /* over max_cap: freed */
+  CHECK_INT(spares.count, 0);
+  catzilla__buf_spares_give(&spares, &cork, 1024); /* nothing to give */
+  CHECK_INT(spares.count, 0);
+  for (int i = 0; i < CATZILLA__CORK_SPARES + 3; i++) {
+    CHECK_INT(catzilla__buf_append(&cork, "x", 1), 0);
+    catzilla__buf_spares_give(&spares, &cork, 1024);
+  }
+  CHECK_INT(spares.count, CATZILLA__CORK_SPARES);
+  catzilla__buf_spares_free(&spares);
+  CHECK_INT(spares.count, 0);
+
   catzilla__pool_t pool;
   catzilla__pool_init(&pool, 128);
   void* a = catzilla__pool_get(&pool);

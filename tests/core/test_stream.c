@@ -265,7 +265,7 @@ int main(void) {
     CHECK(idle->pieces == NULL);
     CHECK(idle->cork.base == NULL && idle->cork.cap == 0);
     CHECK(idle->head.base == NULL);
-    CHECK(server->cork_spare_count >= 1 && server->cork_spare_count <= CATZILLA__CORK_SPARES);
+    CHECK(server->cork_spares.count >= 1 && server->cork_spares.count <= CATZILLA__CORK_SPARES);
     CHECK_INT(catzilla_stream_write(idle, "data: 1\n\n", 9, NULL, NULL), 1);
     CHECK(idle->pieces != NULL && idle->cork.base != NULL);
   }

@@ -7,6 +7,7 @@
  */
 import { expect } from 'chai';
 import { withApp } from '../helpers/with-app.js';
+import type { AppOptions } from '../../ts/index.js';
 import { RawClient, sleep } from '../helpers/raw-client.js';
 import { connectionTokens, expectStillServing, ALIVE_PATH, ALIVE_BODY } from '../helpers/assertions.js';
 import type { ParsedResponse } from '../helpers/http-parse.js';
@@ -24,6 +25,8 @@ interface Shape {
   closes: boolean;
   /** The body /echo must have seen, for shapes that are valid requests. */
   echo?: string;
+  /** App options for this shape (small limits, so byte by byte stays short). */
+  options?: AppOptions;
 }
 
 const rejected = (name: string, bytes: string, status = 400): Shape => ({ name, bytes, statuses: [status], closes: true });
@@ -101,6 +104,16 @@ const SHAPES: Shape[] = [
   rejected('a tab inside the target', `GET /a\tb HTTP/1.1\r\nHost: x\r\n\r\n`),
   rejected('a lowercase method', `get /a HTTP/1.1\r\nHost: x\r\n\r\n`),
   rejected('HTTP/2.0 on the request line', `GET /a HTTP/2.0\r\nHost: x\r\n\r\n`, 505),
+  rejected('Transfer-Encoding: gzip, chunked (a coding that is not decoded)', `POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n${HIDDEN}`, 501),
+  rejected('a control character (0x01) in a value', `GET /a HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n${HIDDEN}`),
+  rejected('DEL in a value', `GET /a HTTP/1.1\r\nHost: x\r\nX-A: a\x7fb\r\n\r\n${HIDDEN}`),
+  rejected('an unknown Expect', `POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: ${HIDDEN.length}\r\n\r\n${HIDDEN}`, 417),
+  // limits (small ones here, so that one byte per write stays short; the defaults are in wire-limits)
+  { ...rejected('a request target over maxUrlLength', `GET /${'u'.repeat(300)} HTTP/1.1\r\nHost: x\r\n\r\n${HIDDEN}`, 414), options: { maxUrlLength: 256 } },
+  { ...rejected('a header block over maxHeaderSize', `GET /a HTTP/1.1\r\nHost: x\r\nX-Big: ${'v'.repeat(600)}\r\n\r\n${HIDDEN}`, 431), options: { maxHeaderSize: 512 } },
+  { ...rejected('more fields than maxHeaderCount', `GET /a HTTP/1.1\r\nHost: x\r\n${'X: 1\r\n'.repeat(12)}\r\n${HIDDEN}`, 431), options: { maxHeaderCount: 8 } },
+  { ...rejected('a Content-Length over maxBodySize', `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1025\r\n\r\n${'b'.repeat(1025)}${HIDDEN}`, 413), options: { maxBodySize: 1024 } },
+  { ...rejected('a chunked body over maxBodySize', `${CHUNKED_POST}400\r\n${'b'.repeat(1024)}\r\n1\r\nb\r\n0\r\n\r\n${HIDDEN}`, 413), options: { maxBodySize: 1024 } },
   // Upgrade that is not accepted: nothing after the head is HTTP.
   {
     name: 'an Upgrade request to a plain route, a request after it',
@@ -221,6 +234,7 @@ describe('wire: smuggling and framing shapes', function () {
               }
               await expectStillServing(port);
             },
+            shape.options,
           );
         });
       }

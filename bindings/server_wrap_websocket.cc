@@ -5,9 +5,6 @@
 
 namespace catzilla_bindings {
 
-namespace {
-}  // namespace
-
 // wsAccept(id, headerBlock, maxMessage, highWaterMark, lowWaterMark, stallTimeout[, wsOptions]):
 // wsOptions is a Float64Array in CATZILLA_WS_OPTIONS_MAP's order (constants.wsOptions names it);
 // without it, the core's defaults.
