@@ -27,14 +27,14 @@ describe('backplane: resumable WebSocket rooms over Redis', function () {
   const suite = redisForSuite();
   const cleanup = suite.cleanup;
 
-  async function node(log = 1000): Promise<{ ctx: AppContext; bp: RedisBackplane; rooms: Rooms<Promise<string>> }> {
+  async function node(log = 1000, retainEmpty?: number): Promise<{ ctx: AppContext; bp: RedisBackplane; rooms: Rooms<Promise<string>> }> {
     let bp!: RedisBackplane;
     let rooms!: Rooms<Promise<string>>;
     const ctx = await startApp((app) => {
       bp = redisBackplane({ url: suite.redis.url, app, publishTimeout: 2000 });
       rooms = Rooms.shared(bp);
       app.ws('/resume/:name', {
-        open: (ws) => ws.join(rooms.get(ws.request.params.name!, { log }), { after: ws.request.query.get('offset') }),
+        open: (ws) => ws.join(rooms.get(ws.request.params.name!, { log, retainEmpty }), { after: ws.request.query.get('offset') }),
         message: (ws, data, isBinary) => void rooms.get(ws.request.params.name!).broadcast(data, { binary: isBinary, except: ws }),
       });
     });
@@ -167,6 +167,47 @@ describe('backplane: resumable WebSocket rooms over Redis', function () {
     const again = await member(b, rb, '/resume/reset?offset=0-1');
     expect(text(await roomFrames(again, 1))).to.deep.equal(['0-2:new2']);
     expect(rb.gaps).to.equal(1);
+  });
+
+  it('an empty resumable room keeps reading its stream for retainEmpty ms (a member back resumes from the local log); then the key is no longer read and the room dropped, and a resume comes from Redis', async () => {
+    const RETAIN = 1500;
+    const a = await node(1000, RETAIN);
+    const b = await node(1000, RETAIN);
+    const rb = b.rooms.get('idle', { log: 1000, retainEmpty: RETAIN });
+    const before = { keys: a.bp.stats().keys, rooms: a.rooms.names().length };
+    const ra = a.rooms.get('idle', { log: 1000, retainEmpty: RETAIN });
+    const m = await member(a, ra, '/resume/idle');
+    for (let i = 1; i <= 3; i++) await rb.broadcast(`i${i}`);
+    expect(text(await roomFrames(m, 3))).to.deep.equal(['0-1:i1', '0-2:i2', '0-3:i3']);
+    expect(a.bp.stats().keys).to.equal(before.keys + 1);
+    m.close();
+    await eventually(() => ra.size === 0, 'the member to leave');
+    const left = Date.now();
+    // empty: a's reader still reads the room, its log keeps what comes
+    for (let i = 4; i <= 5; i++) await rb.broadcast(`i${i}`);
+    await eventually(() => ra.lastOffset === '0-5', 'a\'s reader to read 0-5');
+    expect(a.bp.stats().keys).to.equal(before.keys + 1);
+    expect(ra.logStats()).to.deep.include({ messages: 5, oldest: '0-1' });
+    const back = await member(a, ra, '/resume/idle?offset=0-3');
+    expect(text(await roomFrames(back, 2))).to.deep.equal(['0-4:i4', '0-5:i5']);
+    expect(ra.replayed).to.equal(2);
+    back.close();
+    await eventually(() => ra.size === 0, 'the member to leave again');
+    // retainEmpty later: the key is not read here any more, the log is freed, the room dropped
+    await eventually(() => !a.rooms.names().includes('idle'), 'the room to be dropped', 15_000);
+    expect(Date.now() - left).to.be.at.least(RETAIN - 5);
+    expect(a.bp.stats().keys).to.equal(before.keys);
+    expect(a.rooms.names()).to.have.length(before.rooms);
+    expect(ra.logStats()).to.deep.equal({ messages: 0, bytes: 0, oldest: null });
+    for (let i = 6; i <= 7; i++) await rb.broadcast(`i${i}`);
+    // a resume now comes from the stream (XRANGE), then live
+    const late = await member(a, a.rooms.get('idle'), '/resume/idle?offset=0-5');
+    expect(text(await roomFrames(late, 2))).to.deep.equal(['0-6:i6', '0-7:i7']);
+    expect(a.bp.stats().keys).to.equal(before.keys + 1);
+    await rb.broadcast('i8');
+    expect(text(await roomFrames(late, 1))).to.deep.equal(['0-8:i8']);
+    await sleep(50);
+    expect(late.pending()).to.have.length(0);
   });
 
   it('a catch-up Redis cannot serve: the member is closed with 1013 (try again later) and counted in joinErrors', async () => {
