@@ -349,12 +349,19 @@ export class Room<R extends BroadcastResult = number> {
 
   /**
    * Backplane, resumable: the reader found messages trimmed before it read them (it fell behind
-   * more than the window): every member here missed them and gets a gap notice; the log starts over.
+   * more than the window): every member here missed them and gets a gap notice (one whose client
+   * is ahead of this reader, from its own offset, and none if it has the whole hole); the log
+   * starts over.
    */
   private readerGap(next: number): void {
     const notice: GapNotice = { after: this.lastOffset, oldest: offsetText(next, true), last: offsetText(next, true), reason: 'too-old' };
     this.ring!.clear();
-    for (const ws of this.members) this.notice(ws, notice);
+    for (const ws of this.members) {
+      // a member whose client is ahead of this reader (skips) misses only what comes after its own offset
+      const has = this.skips.get(ws);
+      if (has === undefined) this.notice(ws, notice);
+      else if (has < next - 1) this.notice(ws, { ...notice, after: offsetText(has, true) });
+    }
     const message = gapMessage(notice);
     for (const held of this.joining.values()) held.push([next - 0.5, message, -1]);
   }
