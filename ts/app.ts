@@ -139,7 +139,8 @@ export class App {
 
   /**
    * The room `name` for WebSocket broadcast (created on first use). `{ log: n }` makes it
-   * resumable: its last n messages carry offsets and `ws.join(room, { after })` replays them.
+   * resumable: its last n messages carry offsets and `ws.join(room, { after })` replays them;
+   * once empty it keeps them `retainEmpty` ms (default two minutes), then is dropped.
    */
   room(name: string, options?: RoomOptions): Room {
     return this.rooms.get(name, options);

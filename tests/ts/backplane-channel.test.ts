@@ -343,6 +343,34 @@ describe('backplane: Channel over Redis', function () {
     expect(b.channel.lastId).to.equal(`0-${published + 11}`);
   });
 
+  it('a reader held back past the window while clients that moved in are ahead of it: one that has the whole trimmed hole gets no gap, one that has part of it the gap from its own id', async () => {
+    const a = await node('ahead-gap', { replay: 10 });
+    const b = await node('ahead-gap', { replay: 10, channel: BLOCKING });
+    const { slow, published } = await holdReader(a, b);
+    const cursor = Number(b.channel.lastId.slice(2));
+    for (let i = 0; i < 500; i++) await a.channel.publish(`t${i}`);
+    const last = published + 500;
+    const kept = await a.bp.range('catzilla:sse:ahead-gap', 0, last);
+    expect(kept[0]!.seq, 'entries after b\'s position were trimmed').to.be.greaterThan(cursor + 3);
+    // two clients move to b with ids its reader has not reached: the last one, and one inside the hole
+    const whole = await connectSSE(`${b.ctx.base}/events`, { 'Last-Event-ID': `0-${last}` });
+    cleanup.push(() => whole.close());
+    const part = await connectSSE(`${b.ctx.base}/events`, { 'Last-Event-ID': `0-${cursor + 2}` });
+    cleanup.push(() => part.close());
+    await eventually(() => b.channel.size === 3, 'the moved clients to join');
+    await a.channel.publish('fresh');
+    slow.socket.resume();
+    const [ev] = await whole.waitEvents(1, 30_000);
+    expect([ev!.id, ev!.data]).to.deep.equal([`0-${last + 1}`, 'fresh']);
+    const events = await part.waitEvents(1 + kept.length + 1, 30_000);
+    expect(events[0]!.event).to.equal('gap');
+    expect(JSON.parse(events[0]!.data)).to.deep.equal({ lastEventId: `0-${cursor + 2}`, oldestId: `0-${kept[0]!.seq}`, lastId: `0-${kept[0]!.seq}`, reason: 'too-old' });
+    expect(events.slice(1).map((e) => e.id)).to.deep.equal([...kept.map((e) => `0-${e.seq}`), `0-${last + 1}`]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(whole.parser.events).to.have.length(1);
+    expect(part.parser.events).to.have.length(events.length);
+  });
+
   it('a stream no backplane wrote (ids not 0-<n>): a subscriber is dropped (joinErrors), a publish is refused with EBACKPLANE', async () => {
     const a = await node('foreign');
     const { createClient } = await import('redis');

@@ -10,9 +10,10 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Rooms, redisBackplane, type RedisBackplane, type Room } from '../../ts/index.js';
+import { Channel, Rooms, redisBackplane, type RedisBackplane, type Room } from '../../ts/index.js';
 import { eventually, startAppChild, type AppChild } from '../helpers/backplane-child.js';
 import { redisForSuite } from '../helpers/redis.js';
+import { connectSSE } from '../helpers/sse-client.js';
 import { sleep } from '../helpers/raw-client.js';
 import { startApp, type AppContext } from '../helpers/with-app.js';
 import { WsClient } from '../helpers/ws-client.js';
@@ -26,14 +27,14 @@ describe('backplane: resumable WebSocket rooms over Redis', function () {
   const suite = redisForSuite();
   const cleanup = suite.cleanup;
 
-  async function node(log = 1000): Promise<{ ctx: AppContext; bp: RedisBackplane; rooms: Rooms<Promise<string>> }> {
+  async function node(log = 1000, retainEmpty?: number): Promise<{ ctx: AppContext; bp: RedisBackplane; rooms: Rooms<Promise<string>> }> {
     let bp!: RedisBackplane;
     let rooms!: Rooms<Promise<string>>;
     const ctx = await startApp((app) => {
       bp = redisBackplane({ url: suite.redis.url, app, publishTimeout: 2000 });
       rooms = Rooms.shared(bp);
       app.ws('/resume/:name', {
-        open: (ws) => ws.join(rooms.get(ws.request.params.name!, { log }), { after: ws.request.query.get('offset') }),
+        open: (ws) => ws.join(rooms.get(ws.request.params.name!, { log, retainEmpty }), { after: ws.request.query.get('offset') }),
         message: (ws, data, isBinary) => void rooms.get(ws.request.params.name!).broadcast(data, { binary: isBinary, except: ws }),
       });
     });
@@ -168,6 +169,47 @@ describe('backplane: resumable WebSocket rooms over Redis', function () {
     expect(rb.gaps).to.equal(1);
   });
 
+  it('an empty resumable room keeps reading its stream for retainEmpty ms (a member back resumes from the local log); then the key is no longer read and the room dropped, and a resume comes from Redis', async () => {
+    const RETAIN = 1500;
+    const a = await node(1000, RETAIN);
+    const b = await node(1000, RETAIN);
+    const rb = b.rooms.get('idle', { log: 1000, retainEmpty: RETAIN });
+    const before = { keys: a.bp.stats().keys, rooms: a.rooms.names().length };
+    const ra = a.rooms.get('idle', { log: 1000, retainEmpty: RETAIN });
+    const m = await member(a, ra, '/resume/idle');
+    for (let i = 1; i <= 3; i++) await rb.broadcast(`i${i}`);
+    expect(text(await roomFrames(m, 3))).to.deep.equal(['0-1:i1', '0-2:i2', '0-3:i3']);
+    expect(a.bp.stats().keys).to.equal(before.keys + 1);
+    m.close();
+    await eventually(() => ra.size === 0, 'the member to leave');
+    const left = Date.now();
+    // empty: a's reader still reads the room, its log keeps what comes
+    for (let i = 4; i <= 5; i++) await rb.broadcast(`i${i}`);
+    await eventually(() => ra.lastOffset === '0-5', 'a\'s reader to read 0-5');
+    expect(a.bp.stats().keys).to.equal(before.keys + 1);
+    expect(ra.logStats()).to.deep.include({ messages: 5, oldest: '0-1' });
+    const back = await member(a, ra, '/resume/idle?offset=0-3');
+    expect(text(await roomFrames(back, 2))).to.deep.equal(['0-4:i4', '0-5:i5']);
+    expect(ra.replayed).to.equal(2);
+    back.close();
+    await eventually(() => ra.size === 0, 'the member to leave again');
+    // retainEmpty later: the key is not read here any more, the log is freed, the room dropped
+    await eventually(() => !a.rooms.names().includes('idle'), 'the room to be dropped', 15_000);
+    expect(Date.now() - left).to.be.at.least(RETAIN - 5);
+    expect(a.bp.stats().keys).to.equal(before.keys);
+    expect(a.rooms.names()).to.have.length(before.rooms);
+    expect(ra.logStats()).to.deep.equal({ messages: 0, bytes: 0, oldest: null });
+    for (let i = 6; i <= 7; i++) await rb.broadcast(`i${i}`);
+    // a resume now comes from the stream (XRANGE), then live
+    const late = await member(a, a.rooms.get('idle'), '/resume/idle?offset=0-5');
+    expect(text(await roomFrames(late, 2))).to.deep.equal(['0-6:i6', '0-7:i7']);
+    expect(a.bp.stats().keys).to.equal(before.keys + 1);
+    await rb.broadcast('i8');
+    expect(text(await roomFrames(late, 1))).to.deep.equal(['0-8:i8']);
+    await sleep(50);
+    expect(late.pending()).to.have.length(0);
+  });
+
   it('a catch-up Redis cannot serve: the member is closed with 1013 (try again later) and counted in joinErrors', async () => {
     const a = await node();
     const b = await node();
@@ -200,6 +242,83 @@ describe('backplane: resumable rooms across app processes', function () {
     for (const c of conns.splice(0)) c.close();
     const results = await Promise.allSettled(children.splice(0).map((c) => c.stop()));
     for (const r of results) if (r.status === 'rejected') throw r.reason;
+  });
+
+  it('a process stalled (SIGSTOP) while another outruns MAXLEN: its reader finds the trimmed hole; its WebSocket member gets the gap notice, then every kept message once, in order, then live; its SSE subscriber the gap event', async () => {
+    // A keeps 10 messages per stream (MAXLEN ~ 10: Redis trims whole nodes of 100 entries)
+    const a = await startAppChild(suite.redis.url, { BACKPLANE_ROOM_LOG: '10', BACKPLANE_REPLAY: '10' });
+    children.push(a);
+    // the publisher: a backplane of the test process (another "process" on the same Redis)
+    const bp = redisBackplane({ url: suite.redis.url, publishTimeout: 10_000 });
+    const room = Rooms.shared(bp).get('stall', { log: 10 });
+    const channel = new Channel({ name: 'news', backplane: bp, replay: 10 });
+    let stopped = false;
+    try {
+      const m = await WsClient.connect(a.port, '/resume/stall');
+      conns.push(m);
+      const sse = await connectSSE(`${a.base}/events`);
+      conns.push({ close: () => sse.close() } as WsClient);
+      await eventually(async () => (await (await fetch(`${a.base}/room-ready/stall`)).json()).members === 1, 'the member following the room');
+      await eventually(async () => (await a.stats()).channel.subscribers === 1, 'the SSE subscriber');
+      for (let i = 1; i <= 3; i++) {
+        expect(await room.broadcast(`s${i}`)).to.equal(`0-${i}`);
+        expect(await channel.publish(`e${i}`)).to.equal(`0-${i}`);
+      }
+      expect(text(await roomFrames(m, 3))).to.deep.equal(['0-1:s1', '0-2:s2', '0-3:s3']);
+      expect((await sse.waitEvents(3)).map((e) => e.id)).to.deep.equal(['0-1', '0-2', '0-3']);
+      // A stops: its reader's XREAD may take what comes first, and reads nothing more until SIGCONT
+      process.kill(a.child.pid!, 'SIGSTOP');
+      stopped = true;
+      const TOTAL = 403;
+      for (let n = 4; n <= TOTAL; n += 50) {
+        const burst: Array<Promise<string>> = [];
+        for (let i = n; i < n + 50 && i <= TOTAL; i++) burst.push(room.broadcast(`s${i}`), channel.publish(`e${i}`));
+        await Promise.all(burst);
+      }
+      const keptRoom = await bp.range('catzilla:room:stall', 0, TOTAL);
+      const keptNews = await bp.range('catzilla:sse:news', 0, TOTAL);
+      for (const kept of [keptRoom, keptNews]) expect(kept[0]!.seq, 'the window moved past what A read').to.be.greaterThan(5);
+      process.kill(a.child.pid!, 'SIGCONT');
+      stopped = false;
+      expect(await room.broadcast('live')).to.equal(`0-${TOTAL + 1}`);
+      expect(await channel.publish('live')).to.equal(`0-${TOTAL + 1}`);
+
+      // the WebSocket member: what A read before the hole (0-4 at most), the gap notice, then what the stream kept, then live
+      const frames: RoomFrame[] = [];
+      while (frames.length === 0 || frames[frames.length - 1]!.offset !== `0-${TOTAL + 1}`) frames.push(...(await roomFrames(m, 1, 30_000)));
+      const at = frames.findIndex((f) => f.kind === 'gap');
+      expect(at, text(frames).slice(0, 5).join(' ')).to.be.within(0, 1);
+      expect(frames.filter((f) => f.kind === 'gap')).to.have.length(1);
+      const before = frames.slice(0, at);
+      const after = frames.slice(at + 1);
+      expect(text(before)).to.deep.equal(before.map((_, k) => `0-${4 + k}:s${4 + k}`));
+      const lastSeen = 3 + before.length;
+      const oldest = after[0]!.offset;
+      expect(frames[at]!.gap).to.deep.equal({ after: `0-${lastSeen}`, oldest, last: oldest, reason: 'too-old' });
+      expect(seqOf(oldest)).to.be.greaterThan(lastSeen + 1);
+      const kept = keptRoom.filter((e) => e.seq >= seqOf(oldest));
+      expect(kept[0]!.seq, 'the gap starts where the stream does').to.equal(seqOf(oldest));
+      expect(text(after)).to.deep.equal([...kept.map((e) => `0-${e.seq}:s${e.seq}`), `0-${TOTAL + 1}:live`]);
+      expect(after.map((f) => seqOf(f.offset))).to.deep.equal(Array.from({ length: TOTAL + 2 - seqOf(oldest) }, (_, k) => seqOf(oldest) + k));
+
+      // the SSE subscriber on A: the same shape with the channel's gap event
+      let events = await sse.waitEvents(4, 30_000);
+      while (events[events.length - 1]!.id !== `0-${TOTAL + 1}`) events = await sse.waitEvents(events.length + 1, 30_000);
+      const g = events.findIndex((e) => e.event === 'gap');
+      expect(g).to.be.within(3, 4);
+      expect(events.filter((e) => e.event === 'gap')).to.have.length(1);
+      expect(events.slice(0, g).map((e) => [e.id, e.data])).to.deep.equal(Array.from({ length: g }, (_, k) => [`0-${k + 1}`, `e${k + 1}`]));
+      expect(JSON.parse(events[g]!.data)).to.deep.equal({ lastEventId: `0-${g}`, oldestId: `0-${keptNews[0]!.seq}`, lastId: `0-${keptNews[0]!.seq}`, reason: 'too-old' });
+      expect(events.slice(g + 1).map((e) => [e.id, e.data])).to.deep.equal([...keptNews.map((e) => [`0-${e.seq}`, `e${e.seq}`]), [`0-${TOTAL + 1}`, 'live']]);
+      await sleep(100);
+      expect(m.pending()).to.have.length(0);
+      expect(sse.parser.events).to.have.length(events.length);
+      const stats = await (await fetch(`${a.base}/room-stats/stall`)).json();
+      expect(stats).to.deep.include({ size: 1, gaps: 1, replayed: 0, dropped: 0 });
+    } finally {
+      if (stopped) process.kill(a.child.pid!, 'SIGCONT');
+      await bp.close();
+    }
   });
 
   it('a member of process A leaves, broadcasts go on from B, it reconnects to B with its offset and gets exactly what it missed', async () => {

@@ -158,4 +158,26 @@ describe('websocket: a resumable room\'s catch-up on a backplane (reader driven 
     for (const c of [live, ahead, late]) expect(c.pending()).to.have.length(0);
     expect(room.gaps).to.equal(3);
   });
+
+  it('a reader that jumps over trimmed entries while members are ahead of it: a member that has the whole hole gets no gap, one that has part of it a gap from its own offset', async () => {
+    const { bp, rooms, connect } = await setup();
+    for (let i = 1; i <= 20; i++) bp.add(i, `e${i}`);
+    bp.position = 15;
+    const room = rooms.get('h', { log: 100 });
+    const live = await connect('/resume/h');
+    await within((async () => { while (room.size === 0) await sleep(5); })(), 3000, 'the first member');
+    const whole = await connect('/resume/h?offset=0-18'); // its client has up to 18 (another reader was ahead)
+    const part = await connect('/resume/h?offset=0-17');
+    await within((async () => { while (room.size < 3) await sleep(5); })(), 3000, 'three members');
+    // 16..18 are trimmed before this reader reads them: it reads 19 and 20 next
+    bp.entries.splice(0, 18);
+    bp.read(15, 20);
+    const gapFrom = (after: string) => `gap:${JSON.stringify({ after, oldest: '0-19', last: '0-19', reason: 'too-old' })}`;
+    expect(text(await roomFrames(live, 3))).to.deep.equal([gapFrom('0-15'), ...run(19, 20)]);
+    expect(text(await roomFrames(part, 3))).to.deep.equal([gapFrom('0-17'), ...run(19, 20)]);
+    expect(text(await roomFrames(whole, 2))).to.deep.equal(run(19, 20));
+    await sleep(30);
+    for (const c of [live, whole, part]) expect(c.pending()).to.have.length(0);
+    expect(room.gaps).to.equal(2);
+  });
 });

@@ -7,7 +7,9 @@
  * never reach one twice or out of order.
  */
 import { expect } from 'chai';
-import type { App } from '../../ts/index.js';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { Rooms, type App, type RoomOptions } from '../../ts/index.js';
 import { sleep, within } from '../helpers/raw-client.js';
 import { withApp } from '../helpers/with-app.js';
 import { roomFrames, type RoomFrame } from '../helpers/room-frames.js';
@@ -197,6 +199,121 @@ describe('wire: resumable WebSocket rooms (in-process)', () => {
         c.close();
       }
       expect(room.gaps).to.equal(0);
+    });
+  });
+
+  /** An app whose rooms are `rooms` (a Rooms of the test's, so it can count them). */
+  function retainingApp(rooms: Rooms, options: RoomOptions) {
+    return (app: App) => {
+      app.ws('/r/:name', {
+        open: (ws) => ws.join(rooms.get(ws.request.params.name!, options), { after: ws.request.query.get('offset') }),
+        message: (ws, data, isBinary) => rooms.get(ws.request.params.name!).broadcast(data, { binary: isBinary, except: ws }),
+      });
+      app.ws('/plain/:name', { open: (ws) => ws.join(rooms.get(ws.request.params.name!)) });
+    };
+  }
+
+  it('an empty resumable room keeps its log for retainEmpty ms: a member back within it resumes; then the room is dropped and a resume gets the gap notice (too-old), offsets going on above the old ones', async function () {
+    this.timeout(60_000);
+    const rooms = new Rooms();
+    const RETAIN = 2000;
+    await withApp(retainingApp(rooms, { log: 100, retainEmpty: RETAIN }), async ({ port }) => {
+      const before = rooms.names().length;
+      const a = await WsClient.connect(port, '/r/keep');
+      await within((async () => { while (rooms.get('keep').size !== 1) await sleep(5); })(), 3000, 'the member');
+      for (let i = 1; i <= 3; i++) rooms.get('keep').broadcast(`k${i}`);
+      expect(text(await roomFrames(a, 3))).to.deep.equal(['1:k1', '2:k2', '3:k3']);
+      a.close();
+      await within((async () => { while (rooms.get('keep').size !== 0) await sleep(5); })(), 3000, 'the member to leave');
+      const left = Date.now();
+      // empty, within the retention: still there with its log, broadcasts to it are logged
+      expect(rooms.names()).to.include('keep');
+      rooms.get('keep').broadcast('k4');
+      expect(rooms.get('keep').logStats()).to.deep.equal({ messages: 4, bytes: 4 * Buffer.byteLength('1 k1'), oldest: '1' });
+      const back = await WsClient.connect(port, '/r/keep?offset=3');
+      expect(text(await roomFrames(back, 1))).to.deep.equal(['4:k4']);
+      await within((async () => { while (rooms.get('keep').size !== 1) await sleep(5); })(), 3000, 'the member back');
+      back.close();
+      await within((async () => { while (rooms.get('keep').size !== 0) await sleep(5); })(), 3000, 'the member to leave again');
+      expect(rooms.names()).to.include('keep');
+      // retainEmpty after the last leave (which came after `left`), the room goes with its log
+      await within((async () => { while (rooms.names().includes('keep')) await sleep(10); })(), 15_000, 'the room to be dropped');
+      expect(Date.now() - left, 'not before retainEmpty').to.be.at.least(RETAIN - 5);
+      expect(rooms.names()).to.have.length(before);
+      // a client with an offset of the dropped room: told of the gap, and the offsets go on above 4
+      const late = await WsClient.connect(port, '/r/keep?offset=2');
+      const g = (await roomFrames(late, 1))[0]!;
+      expect(g.gap).to.deep.equal({ after: '2', oldest: null, last: '4', reason: 'too-old' });
+      const upToDate = await WsClient.connect(port, '/r/keep?offset=4');
+      await within((async () => { while (rooms.get('keep').size !== 2) await sleep(5); })(), 3000, 'two members');
+      rooms.get('keep').broadcast('k5');
+      for (const c of [late, upToDate]) expect(text(await roomFrames(c, 1))).to.deep.equal(['5:k5']);
+      await sleep(30);
+      for (const c of [late, upToDate]) expect(c.pending()).to.have.length(0);
+      // a plain room is still dropped as soon as its last member leaves
+      const p = await WsClient.connect(port, '/plain/p');
+      await within((async () => { while (!rooms.names().includes('p')) await sleep(5); })(), 3000, 'the plain room');
+      p.close();
+      await within((async () => { while (rooms.names().includes('p')) await sleep(5); })(), 3000, 'the plain room to be dropped');
+      for (const c of [late, upToDate]) c.close();
+    });
+  });
+
+  it('a room the application holds is the same room after it was dropped: its broadcasts reach members who join by name', async () => {
+    const rooms = new Rooms();
+    await withApp(retainingApp(rooms, { log: 10, retainEmpty: 0 }), async ({ port }) => {
+      const held = rooms.get('held', { log: 10, retainEmpty: 0 });
+      const c = await WsClient.connect(port, '/r/held');
+      await within((async () => { while (held.size !== 1) await sleep(5); })(), 3000, 'the member');
+      held.broadcast('h1');
+      expect(text(await roomFrames(c, 1))).to.deep.equal(['1:h1']);
+      c.close();
+      await within((async () => { while (rooms.names().includes('held')) await sleep(5); })(), 3000, 'the room to be dropped (retainEmpty 0)');
+      expect(held.logStats()).to.deep.equal({ messages: 0, bytes: 0, oldest: null });
+      const d = await WsClient.connect(port, '/r/held?offset=1');
+      await within((async () => { while (held.size !== 1) await sleep(5); })(), 3000, 'the member to join the held room');
+      expect(rooms.get('held')).to.equal(held);
+      expect(rooms.names()).to.include('held');
+      held.broadcast('h2');
+      expect(text(await roomFrames(d, 1))).to.deep.equal(['2:h2']);
+      d.close();
+    });
+  });
+
+  it('memory: 200 emptied resumable rooms with 20 KB logs each are kept within retainEmpty, then freed (room count and heap back)', async function () {
+    this.timeout(120_000);
+    const gc = (() => {
+      v8.setFlagsFromString('--expose-gc');
+      return vm.runInNewContext('gc') as () => void;
+    })();
+    const rooms = new Rooms();
+    const RETAIN = 1500;
+    const N = 200;
+    await withApp(retainingApp(rooms, { log: 20, retainEmpty: RETAIN }), async ({ port }) => {
+      const before = rooms.names().length;
+      const payload = 'x'.repeat(1000);
+      const clients: WsClient[] = [];
+      for (let i = 0; i < N; i++) clients.push(await WsClient.connect(port, `/r/m${i}`));
+      await within((async () => { while (rooms.names().length < before + N || !rooms.names().every((n) => rooms.get(n).size === 1)) await sleep(10); })(), 20_000, 'every member');
+      for (let i = 0; i < N; i++) for (let k = 0; k < 20; k++) rooms.get(`m${i}`).broadcast(payload);
+      for (const c of clients) c.close();
+      await within((async () => { while (rooms.names().some((n) => rooms.get(n).size > 0)) await sleep(10); })(), 20_000, 'every member to leave');
+      const used = () => {
+        const m = process.memoryUsage();
+        return m.heapUsed + m.arrayBuffers; // the logged messages are Buffers (outside the JS heap)
+      };
+      gc();
+      const kept = used();
+      let logged = 0;
+      for (const n of rooms.names()) logged += rooms.get(n).logStats().bytes;
+      expect(logged).to.equal(N * 20 * Buffer.byteLength(`20 ${payload}`) - N * 9 * 1); // offsets 1..9 are one digit shorter
+      expect(rooms.names()).to.have.length(before + N);
+      await within((async () => { while (rooms.names().length > before) await sleep(20); })(), 30_000, 'the rooms to be dropped');
+      gc();
+      await sleep(50);
+      gc();
+      const freed = kept - used();
+      expect(freed, `heap + buffers ${kept} -> ${used()}`).to.be.greaterThan(N * 20 * 1000 * 0.75);
     });
   });
 });

@@ -359,15 +359,19 @@ export class Channel {
 
   /**
    * The reader found entries trimmed before it read them (it fell further behind than the
-   * window): every local subscriber missed them, so each gets the gap event, and the ring
+   * window): every local subscriber missed them, so each gets the gap event (one whose client is
+   * ahead of this reader, from its own id, and none if it has the whole hole), and the ring
    * starts over (it holds consecutive events only).
    */
   private readerGap(next: number): void {
-    const gap = Buffer.from(serializeEvent({ event: this.gapEvent, data: { lastEventId: this.lastId, oldestId: streamId(next), lastId: streamId(next), reason: 'too-old' } }));
+    const data = { lastEventId: this.lastId, oldestId: streamId(next), lastId: streamId(next), reason: 'too-old' };
+    const gap = Buffer.from(serializeEvent({ event: this.gapEvent, data }));
     this.ring.clear();
     for (const sub of this.subs) {
+      const has = this.skips.get(sub);
+      if (has !== undefined && has >= next - 1) continue;
       this.counters.gaps++;
-      sub.queue.push(gap, false);
+      sub.queue.push(has === undefined ? gap : Buffer.from(serializeEvent({ event: this.gapEvent, data: { ...data, lastEventId: streamId(has) } })), false);
     }
     // a subscriber still catching up gets it in its place, unless its replay already went past it
     for (const held of this.joining.values()) held.push([next - 0.5, gap]);

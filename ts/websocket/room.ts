@@ -1,6 +1,7 @@
 /**
  * Rooms: named sets of WebSockets for broadcast. `app.room(name)` returns the app's room of
- * that name (created on first use, dropped when its last member leaves).
+ * that name (created on first use, dropped when its last member leaves; a resumable room
+ * `retainEmpty` ms later, its log with it).
  *
  * A broadcast sends the same bytes to every member: one string conversion per member at most,
  * and a payload of 4 KiB or more is referenced by every member's queue, not copied. A member
@@ -23,6 +24,12 @@
  * replay is synchronous, so nothing can come between; on a backplane the offsets are the Redis
  * ids (global) and a member resumes on any process from the local log or the stream (XRANGE),
  * the messages read meanwhile held for it and sent after its replay.
+ *
+ * An empty resumable room keeps its log (and, on a backplane, keeps reading its stream so the
+ * log stays whole) for `retainEmpty` ms, then frees it and may be dropped by its Rooms. A room
+ * created again in-process continues its offsets above every offset a dropped room of that Rooms
+ * gave (Rooms.floor), so an old offset gets 'too-old' and never names a new message; a dropped
+ * room that is still alive (the application holds it) is given back by `get(name)`.
  *
  * A room holds WebSockets and a WebSocket knows the rooms it joined (`ws.rooms`, `join`,
  * `leave`): the two public types name each other, so room.ts and socket.ts import each
@@ -50,6 +57,26 @@ export interface RoomOptions {
   log?: number;
   /** Byte budget of the log kept in this process (default 4 MiB; the oldest messages go first). */
   logBytes?: number;
+  /**
+   * Milliseconds an empty resumable room keeps its log after its last member left (default
+   * 120,000: two minutes), so that clients reconnecting meanwhile resume from it; then the log
+   * is freed, the room dropped and, on a backplane, its stream no longer read here (a later
+   * resume comes from Redis). 0: at once; Infinity: never.
+   */
+  retainEmpty?: number;
+}
+
+/** The default of RoomOptions.retainEmpty: two minutes. */
+const RETAIN_EMPTY_DEFAULT_MS = 120_000;
+/** The longest finite retainEmpty (a Node timer's limit). */
+const RETAIN_EMPTY_MAX_MS = 2 ** 31 - 1;
+
+/** @internal What a Room tells the Rooms that holds it. */
+export interface RoomOwner {
+  /** The room has no member and keeps nothing (its log, if any, was freed): it may be dropped. */
+  empty(room: Room<any>): void;
+  /** A member joins a room that may have been dropped: it is the room of its name again. */
+  used(room: Room<any>): void;
 }
 
 /** What `ws.join(room, options)` takes. */
@@ -80,6 +107,8 @@ export class Room<R extends BroadcastResult = number> {
   /** Resumable rooms: the last messages, by seq (null: not resumable). */
   private ring: ReplayRing<LoggedMessage> | null = null;
   private logSettings: Required<RoomOptions> | null = null;
+  /** Resumable and empty: frees the log and drops the room when it fires (retainEmpty). */
+  private retainTimer: NodeJS.Timeout | null = null;
   /** The seq of the last message: broadcast in-process, read by the reader on a backplane. */
   private seq = 0;
   /** Backplane, resumable: members catching up, each with the messages read meanwhile ([seq, message, sender id]). */
@@ -104,11 +133,19 @@ export class Room<R extends BroadcastResult = number> {
   /** @internal */
   constructor(
     readonly name: string,
-    private readonly onEmpty: (room: Room<any>) => void,
+    private readonly owner: RoomOwner,
     backplane: Backplane | null = null,
     window = 1000,
+    /** In-process: the seq the offsets continue from (above every offset a dropped room of this Rooms gave). */
+    firstSeq = 0,
   ) {
     if (backplane !== null) this.link = { backplane, key: `${backplane.prefix}:room:${name}`, window, listener: null, following: null };
+    else this.seq = firstSeq;
+  }
+
+  /** @internal In-process offsets given so far (Rooms keeps the highest of the rooms it dropped). */
+  get localSeq(): number {
+    return this.link === null ? this.seq : 0;
   }
 
   get size(): number {
@@ -136,17 +173,26 @@ export class Room<R extends BroadcastResult = number> {
     if (typeof options !== 'object' || options === null) throw new TypeError('room options must be an object');
     const log = options.log ?? 0;
     const logBytes = options.logBytes ?? 4 * 1024 * 1024;
+    const retainEmpty = options.retainEmpty ?? RETAIN_EMPTY_DEFAULT_MS;
     for (const [name, v] of [['log', log], ['logBytes', logBytes]] as const) {
       if (!Number.isSafeInteger(v) || v < 0) throw new TypeError(`room option ${name} must be a non-negative integer, got ${String(v)}`);
     }
-    if (log === 0) return;
+    if (retainEmpty !== Infinity && (!Number.isSafeInteger(retainEmpty) || retainEmpty < 0 || retainEmpty > RETAIN_EMPTY_MAX_MS)) {
+      throw new TypeError(`room option retainEmpty must be an integer of milliseconds from 0 to ${RETAIN_EMPTY_MAX_MS}, or Infinity, got ${String(retainEmpty)}`);
+    }
+    if (log === 0) {
+      if (options.retainEmpty !== undefined) throw new TypeError('room option retainEmpty needs a log (a room without one is dropped when its last member leaves)');
+      return;
+    }
     const had = this.logSettings;
     if (had !== null) {
-      if (had.log !== log || had.logBytes !== logBytes) throw new TypeError(`room ${JSON.stringify(this.name)} already keeps a log of ${had.log} messages / ${had.logBytes} bytes`);
+      if (had.log !== log || had.logBytes !== logBytes || had.retainEmpty !== retainEmpty) {
+        throw new TypeError(`room ${JSON.stringify(this.name)} already keeps a log of ${had.log} messages / ${had.logBytes} bytes for ${had.retainEmpty} ms once empty`);
+      }
       return;
     }
     if (this.members.size > 0) throw new TypeError(`room ${JSON.stringify(this.name)} has members already: give it its log before the first join`);
-    this.logSettings = { log, logBytes };
+    this.logSettings = { log, logBytes, retainEmpty };
     this.ring = new ReplayRing<LoggedMessage>(log, logBytes);
     if (this.link !== null) this.link.window = log;
   }
@@ -181,6 +227,7 @@ export class Room<R extends BroadcastResult = number> {
       const seq = ++this.seq;
       const message = logged(seq, false, payload, binary);
       this.ring.push(seq, message);
+      if (this.members.size === 0) this.retain(); // logged for members to come: kept retainEmpty ms
       return this.deliver(message.bytes, binary, options.except, -1, seq) as R;
     }
     // On a backplane: through Redis, to every process's members (this one's from its reader).
@@ -302,12 +349,19 @@ export class Room<R extends BroadcastResult = number> {
 
   /**
    * Backplane, resumable: the reader found messages trimmed before it read them (it fell behind
-   * more than the window): every member here missed them and gets a gap notice; the log starts over.
+   * more than the window): every member here missed them and gets a gap notice (one whose client
+   * is ahead of this reader, from its own offset, and none if it has the whole hole); the log
+   * starts over.
    */
   private readerGap(next: number): void {
     const notice: GapNotice = { after: this.lastOffset, oldest: offsetText(next, true), last: offsetText(next, true), reason: 'too-old' };
     this.ring!.clear();
-    for (const ws of this.members) this.notice(ws, notice);
+    for (const ws of this.members) {
+      // a member whose client is ahead of this reader (skips) misses only what comes after its own offset
+      const has = this.skips.get(ws);
+      if (has === undefined) this.notice(ws, notice);
+      else if (has < next - 1) this.notice(ws, { ...notice, after: offsetText(has, true) });
+    }
     const message = gapMessage(notice);
     for (const held of this.joining.values()) held.push([next - 0.5, message, -1]);
   }
@@ -343,7 +397,7 @@ export class Room<R extends BroadcastResult = number> {
       // Redis could not serve it now: the client reconnects and resumes with its offset.
       this.joinErrors++;
       if (ws.readyState === 'open') ws.close(1013, 'resume failed, try again');
-      this.unfollowWhenIdle();
+      this.idle();
     });
   }
 
@@ -386,7 +440,7 @@ export class Room<R extends BroadcastResult = number> {
     const held = this.joining.get(ws);
     if (held === undefined) return; // it left meanwhile
     this.joining.delete(ws);
-    if (ws.readyState !== 'open') return this.unfollowWhenIdle();
+    if (ws.readyState !== 'open') return this.idle();
     if (gap !== null && !this.notice(ws, gap)) return;
     if (!this.replay(ws, replay)) return;
     for (const [seq, message, sender] of held) {
@@ -407,6 +461,11 @@ export class Room<R extends BroadcastResult = number> {
 
   /** @internal WebSocket.join (`after`: checked by it, non-empty, resumable rooms only) */
   add(ws: WebSocket<any>, after: string | null = null): void {
+    if (this.retainTimer !== null) {
+      clearTimeout(this.retainTimer);
+      this.retainTimer = null;
+    }
+    this.owner.used(this);
     if (this.ring !== null && this.link !== null) return this.joinShared(ws, after);
     if (after !== null) this.replayLocal(ws, after);
     if (ws.readyState !== 'open') return; // the replay found it gone
@@ -462,9 +521,43 @@ export class Room<R extends BroadcastResult = number> {
   remove(ws: WebSocket<any>): void {
     this.skips.delete(ws);
     const wasJoining = this.joining.delete(ws);
-    if (!(this.members.delete(ws) || wasJoining) || this.members.size > 0 || this.joining.size > 0) return;
+    if (!(this.members.delete(ws) || wasJoining)) return;
+    this.idle();
+  }
+
+  /**
+   * No member here any more (and none joining): a plain room stops reading its stream and may be
+   * dropped at once; a resumable one keeps its log (and, on a backplane, keeps reading its stream
+   * so that the log stays whole) for retainEmpty ms, then frees it.
+   */
+  private idle(): void {
+    if (this.members.size > 0 || this.joining.size > 0) return;
+    if (this.ring === null) {
+      this.unfollowWhenIdle();
+      this.owner.empty(this);
+      return;
+    }
+    this.retain();
+  }
+
+  /** Resumable and empty: (re)starts nothing if the clock already runs; frees the log when it ends. */
+  private retain(): void {
+    const ms = this.logSettings!.retainEmpty;
+    if (this.retainTimer !== null || ms === Infinity) return;
+    if (ms === 0) return this.release();
+    this.retainTimer = setTimeout(() => {
+      this.retainTimer = null;
+      this.release();
+    }, ms);
+    this.retainTimer.unref(); // an empty room never keeps the process alive
+  }
+
+  /** The retention ended with nobody back: the log is freed, the stream no longer read here, the room may be dropped. */
+  private release(): void {
+    if (this.members.size > 0 || this.joining.size > 0) return;
     this.unfollowWhenIdle();
-    this.onEmpty(this);
+    this.ring?.clear();
+    this.owner.empty(this);
   }
 }
 
@@ -479,11 +572,32 @@ export interface RoomsOptions {
  */
 export class Rooms<R extends BroadcastResult = number> {
   private readonly byName = new Map<string, Room<R>>();
+  /**
+   * Rooms dropped while something (the application) may still hold them: `get(name)` gives the
+   * same object back while it lives, so a held room and the room of its name never part. The
+   * entries go when the rooms are collected.
+   */
+  private readonly dropped = new Map<string, WeakRef<Room<R>>>();
+  private readonly collected = new FinalizationRegistry<string>((name) => {
+    if (this.dropped.get(name)?.deref() === undefined) this.dropped.delete(name);
+  });
+  /** In-process: the highest offset a dropped room gave; a new room's offsets go on above it. */
+  private floor = 0;
   private readonly backplane: Backplane | null;
   private readonly window: number;
-  private readonly drop = (room: Room<any>): void => {
-    // an empty room with settings or counters of its own is kept (a resumable room keeps its log)
-    if (this.byName.get(room.name) === room && room.policy === 'drop' && room.dropped === 0 && room.disconnected === 0 && !room.resumable) this.byName.delete(room.name);
+  private readonly owner: RoomOwner = {
+    empty: (room) => {
+      // an empty room with settings or counters of its own is kept; a resumable room comes here
+      // only once its log was freed (retainEmpty after its last member left)
+      if (this.byName.get(room.name) !== room || room.policy !== 'drop' || room.dropped !== 0 || room.disconnected !== 0) return;
+      this.byName.delete(room.name);
+      this.floor = Math.max(this.floor, room.localSeq);
+      this.dropped.set(room.name, new WeakRef(room as Room<R>));
+      this.collected.register(room, room.name, room);
+    },
+    used: (room) => {
+      if (!this.byName.has(room.name)) this.revive(room.name);
+    },
   };
 
   /** In-process rooms; `Rooms.shared(backplane)` makes rooms shared through a backplane. */
@@ -507,15 +621,25 @@ export class Rooms<R extends BroadcastResult = number> {
    */
   get(name: string, options?: RoomOptions): Room<R> {
     if (typeof name !== 'string' || name.length === 0) throw new TypeError('a room name must be a non-empty string');
-    let room = this.byName.get(name);
+    let room = this.byName.get(name) ?? this.dropped.get(name)?.deref();
     const created = room === undefined;
-    room ??= new Room<R>(name, this.drop, this.backplane, this.window);
+    room ??= new Room<R>(name, this.owner, this.backplane, this.window, this.floor);
     if (options !== undefined) room.configure(options); // throws before a new room is kept
     if (created) this.byName.set(name, room);
+    else if (!this.byName.has(name)) this.revive(name);
     return room;
   }
 
-  /** The rooms that have members. */
+  /** A dropped room still alive is the room of its name again. */
+  private revive(name: string): void {
+    const room = this.dropped.get(name)?.deref();
+    if (room === undefined) return;
+    this.dropped.delete(name);
+    this.collected.unregister(room);
+    this.byName.set(name, room);
+  }
+
+  /** The rooms kept: those with members, resumable ones within their retainEmpty, and those with settings or counters of their own. */
   names(): string[] {
     return [...this.byName.keys()];
   }
