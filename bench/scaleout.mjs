@@ -13,6 +13,9 @@
 //                  socket.io clients (2 processes on 2 ports, @socket.io/redis-adapter): a burst of
 //                  1,000 events published on one process (delivered events/s), then 1,000 events
 //                  at 1,000/s (publish-to-receive latency).
+//                  --peers (catzilla,socketio[,floor]) runs some of them; floor is bench/lib/fanout-floor.c
+//                  (bare C, no Redis) at the same rates: what no server on this core can beat.
+//                  --rates 100,300,1000 the paced rates, --paced-events the events of each paced run.
 //   resume         1,000 resumable subscribers (/sse-ids, Last-Event-ID) of 2 workers; one worker
 //                  is SIGKILLed while 1,000 events go out at 250/s: every subscriber must get every
 //                  event exactly once; the reconnect times are reported.
@@ -39,7 +42,7 @@ const opt = (name, dflt) => {
 const ONLY = opt('only', 'hello-workers,sse-fanout,resume').split(',');
 const REPEAT = Number(opt('repeat', '3'));
 const DURATION = Number(opt('duration', '10'));
-const PEERS = opt('peers', 'catzilla,socketio').split(',');
+const PEERS = opt('peers', 'catzilla,socketio,floor').split(',');
 const RATES = opt('rates', '1000').split(',').map(Number);
 const PACED_EVENTS = Number(opt('paced-events', '1000'));
 
@@ -281,6 +284,42 @@ async function sseFanout(redis) {
   return { catzilla: c, socketio: s, deliveredRatio: c && s ? c.deliveredPerSecond / s.deliveredPerSecond : null, runs: out };
 }
 
+/**
+ * The floor (bench/lib/fanout-floor.c): a bare C writer on the server CPU fanning the same number
+ * of events out to 1,000 loopback sockets read by a bare C reader on the client CPU, batching as
+ * well as it can (each round writes all that is due to each socket in one write). What no server
+ * on this core can beat: its CPU per write and its latency at each rate.
+ */
+function floorRuns() {
+  const bin = path.join(os.tmpdir(), `catzilla-fanout-floor-${process.pid}`);
+  const cc = spawnSync('cc', ['-O2', '-o', bin, path.join(BENCH, 'lib/fanout-floor.c')], { encoding: 'utf8' });
+  if (cc.status !== 0) throw new Error(`cc bench/lib/fanout-floor.c failed: ${cc.stderr}`);
+  try {
+    const runs = [];
+    for (let i = 0; i < REPEAT; i++) {
+      runs.push(
+        RATES.map((rate) => {
+          const r = spawnSync(bin, ['1000', String(rate), String(PACED_EVENTS), SERVER_CPU, CLIENT_CPU], { encoding: 'utf8', timeout: 120_000 });
+          const w = /(\d+) writes, CPU ([\d.]+) us per write, ([\d.]+) us per delivery, (\d+)% of its core/.exec(r.stdout);
+          const l = /latency ms p50 ([\d.]+) p90 ([\d.]+) p99 ([\d.]+) max ([\d.]+); reader CPU ([\d.]+)/.exec(r.stdout);
+          if (r.status !== 0 || !w || !l) throw new Error(`fanout-floor failed (${r.status}): ${r.stdout} ${r.stderr}`);
+          return { rate, writes: Number(w[1]), usPerWrite: Number(w[2]), usPerDelivery: Number(w[3]), coreShare: Number(w[4]) / 100, p50Ms: Number(l[1]), p99Ms: Number(l[3]), readerUsPerDelivery: Number(l[5]) };
+        }),
+      );
+    }
+    return RATES.map((rate, k) => ({
+      rate,
+      p50Ms: median(runs.map((r) => r[k].p50Ms)),
+      p99Ms: median(runs.map((r) => r[k].p99Ms)),
+      usPerWrite: median(runs.map((r) => r[k].usPerWrite)),
+      usPerDelivery: median(runs.map((r) => r[k].usPerDelivery)),
+      runs: runs.map((r) => r[k]),
+    }));
+  } finally {
+    fs.rmSync(bin, { force: true });
+  }
+}
+
 async function resume(redis) {
   const runs = [];
   for (let i = 0; i < REPEAT; i++) {
@@ -336,6 +375,12 @@ if (ONLY.includes('sse-fanout') || ONLY.includes('resume')) {
       };
       line('catzilla ', c);
       line('socket.io', s);
+      if (PEERS.includes('floor')) {
+        results.sseFanout.floor = floorRuns();
+        for (const f of results.sseFanout.floor) {
+          console.log(`sse-fanout: floor     ${f.rate} events/s: p50 ${f.p50Ms.toFixed(2)} ms, p99 ${f.p99Ms.toFixed(2)} ms; writer CPU ${f.usPerWrite.toFixed(2)} us per write, ${f.usPerDelivery.toFixed(3)} us per delivery (bare C, bench/lib/fanout-floor.c)`);
+        }
+      }
       if (deliveredRatio !== null) console.log(`sse-fanout: delivered events/s ratio catzilla / socket.io = ${deliveredRatio.toFixed(2)} (goal >= 3); p99 goal <= 5 ms at 1,000 events/s`);
     }
     if (ONLY.includes('resume')) {

@@ -12,6 +12,8 @@
 //     count "data: " markers, so that one client core keeps up with 1,000 x 1,000 events/s.
 //     cpuPids: [pid, ...]  the server's processes: their user + system time over the measured window
 //     (from the publish request to the last delivery) is reported as cpu.server*, this process's as cpu.client*.
+//     dump: true  adds dumpFirst / dumpLast: per seq, the first and last receipt's latency (us) over
+//     the parsing subscribers (for a stage-by-stage breakdown against the server's own timestamps).
 //   { kind: 'sio', ports, subscribers, events, publish: { port, path }, timeoutMs }
 //     the same with socket.io clients (engine.io v4 over WebSocket, the `ws` package), spread over ports.
 import fs from 'node:fs';
