@@ -13,6 +13,9 @@
 //                  socket.io clients (2 processes on 2 ports, @socket.io/redis-adapter): a burst of
 //                  1,000 events published on one process (delivered events/s), then 1,000 events
 //                  at 1,000/s (publish-to-receive latency).
+//                  --peers (catzilla,socketio[,floor]) runs some of them; floor is bench/lib/fanout-floor.c
+//                  (bare C, no Redis) at the same rates: what no server on this core can beat.
+//                  --rates 100,300,1000 the paced rates, --paced-events the events of each paced run.
 //   resume         1,000 resumable subscribers (/sse-ids, Last-Event-ID) of 2 workers; one worker
 //                  is SIGKILLed while 1,000 events go out at 250/s: every subscriber must get every
 //                  event exactly once; the reconnect times are reported.
@@ -39,6 +42,9 @@ const opt = (name, dflt) => {
 const ONLY = opt('only', 'hello-workers,sse-fanout,resume').split(',');
 const REPEAT = Number(opt('repeat', '3'));
 const DURATION = Number(opt('duration', '10'));
+const PEERS = opt('peers', 'catzilla,socketio,floor').split(',');
+const RATES = opt('rates', '1000').split(',').map(Number);
+const PACED_EVENTS = Number(opt('paced-events', '1000'));
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -180,6 +186,7 @@ async function startRedis() {
   }
   return {
     url: `redis://127.0.0.1:${port}`,
+    pid: child.pid, // taskset execs in place: the redis-server itself
     async stop() {
       await stopServer(child);
       fs.rmSync(dir, { recursive: true, force: true });
@@ -218,44 +225,99 @@ async function helloWorkers() {
 
 async function sseFanout(redis) {
   const out = { catzilla: [], socketio: [] };
+  // cpuPids: the client reads their user + system time from /proc over the measured window (from
+  // the publish request to the last delivery), so the server side's CPU per delivery is exact.
+  const measure = (cfg, serverPids) => clients({ ...cfg, cpuPids: [...serverPids, redis.pid] });
   for (let i = 0; i < REPEAT; i++) {
     // catzilla-cluster: 2 workers on one port, the backplane on
-    {
+    if (PEERS.includes('catzilla')) {
       const port = await freePort();
       const server = startServer(path.join(SERVERS, 'catzilla-cluster'), [], { PORT: String(port), WORKERS: '2', REDIS_URL: redis.url });
       try {
         await waitHttp(port, '/pid');
-        const burst = clients({ kind: 'sse', port, path: '/sse-ids', subscribers: 1000, events: 1000, sample: 10, publish: { port, path: `/publish-ids?n=1000&from=0` }, timeoutMs: 60_000 });
-        const paced = clients({ kind: 'sse', port, path: '/sse-ids', subscribers: 1000, events: 1000, sample: 10, publish: { port, path: `/publish-ids?n=1000&rate=1000&from=0` }, timeoutMs: 60_000 });
+        await sleep(300);
+        const pids = tree(server.pid);
+        const base = { kind: 'sse', port, path: '/sse-ids', subscribers: 1000, sample: 10, timeoutMs: 120_000 };
+        const burst = measure({ ...base, events: 1000, publish: { port, path: `/publish-ids?n=1000&from=0` } }, pids);
+        const paced = RATES.map((rate) => measure({ ...base, events: PACED_EVENTS, publish: { port, path: `/publish-ids?n=${PACED_EVENTS}&rate=${rate}&from=0` } }, pids));
         out.catzilla.push({ burst, paced });
       } finally {
         await stopServer(server);
       }
     }
     // socket.io: one process per port, both on the adapter
-    {
+    if (PEERS.includes('socketio')) {
       const ports = [await freePort(), await freePort()];
       const servers = ports.map((port) => startServer(path.join(SERVERS, 'socketio-redis'), [], { PORT: String(port), REDIS_URL: redis.url }));
       try {
         for (const port of ports) await waitHttp(port, '/pid');
-        const burst = clients({ kind: 'sio', ports, subscribers: 1000, events: 1000, sample: 10, publish: { port: ports[0], path: `/publish-ids?n=1000&from=0` }, timeoutMs: 60_000 });
-        const paced = clients({ kind: 'sio', ports, subscribers: 1000, events: 1000, sample: 10, publish: { port: ports[0], path: `/publish-ids?n=1000&rate=1000&from=0` }, timeoutMs: 60_000 });
+        const pids = servers.flatMap((s) => tree(s.pid));
+        const base = { kind: 'sio', ports, subscribers: 1000, sample: 10, timeoutMs: 120_000 };
+        const burst = measure({ ...base, events: 1000, publish: { port: ports[0], path: `/publish-ids?n=1000&from=0` } }, pids);
+        const paced = RATES.map((rate) => measure({ ...base, events: PACED_EVENTS, publish: { port: ports[0], path: `/publish-ids?n=${PACED_EVENTS}&rate=${rate}&from=0` } }, pids));
         out.socketio.push({ burst, paced });
       } finally {
         for (const s of servers) await stopServer(s);
       }
     }
   }
-  const pick = (runs) => ({
-    deliveredPerSecond: median(runs.map((r) => r.burst.deliveredPerSecond ?? 0)),
-    burstComplete: runs.every((r) => r.burst.outcome === 'ok' && r.burst.missing === 0 && r.burst.duplicates === 0),
-    pacedP50Ms: median(runs.map((r) => r.paced.latencyMs?.p50 ?? Infinity)),
-    pacedP99Ms: median(runs.map((r) => r.paced.latencyMs?.p99 ?? Infinity)),
-    pacedComplete: runs.every((r) => r.paced.outcome === 'ok' && r.paced.missing === 0 && r.paced.duplicates === 0),
-  });
+  const complete = (r) => r.outcome === 'ok' && r.missing === 0 && r.duplicates === 0;
+  const pick = (runs) =>
+    runs.length === 0
+      ? null
+      : {
+          deliveredPerSecond: median(runs.map((r) => r.burst.deliveredPerSecond ?? 0)),
+          burstComplete: runs.every((r) => complete(r.burst)),
+          burstServerUsPerDelivery: median(runs.map((r) => r.burst.cpu?.serverUsPerDelivery ?? Infinity)),
+          paced: RATES.map((rate, k) => ({
+            rate,
+            p50Ms: median(runs.map((r) => r.paced[k].latencyMs?.p50 ?? Infinity)),
+            p99Ms: median(runs.map((r) => r.paced[k].latencyMs?.p99 ?? Infinity)),
+            serverUsPerDelivery: median(runs.map((r) => r.paced[k].cpu?.serverUsPerDelivery ?? Infinity)),
+            serverCpuShare: median(runs.map((r) => r.paced[k].cpu?.serverShare ?? Infinity)),
+            clientCpuShare: median(runs.map((r) => r.paced[k].cpu?.clientShare ?? Infinity)),
+            complete: runs.every((r) => complete(r.paced[k])),
+          })),
+        };
   const c = pick(out.catzilla);
   const s = pick(out.socketio);
-  return { catzilla: c, socketio: s, deliveredRatio: c.deliveredPerSecond / s.deliveredPerSecond, runs: out };
+  return { catzilla: c, socketio: s, deliveredRatio: c && s ? c.deliveredPerSecond / s.deliveredPerSecond : null, runs: out };
+}
+
+/**
+ * The floor (bench/lib/fanout-floor.c): a bare C writer on the server CPU fanning the same number
+ * of events out to 1,000 loopback sockets read by a bare C reader on the client CPU, batching as
+ * well as it can (each round writes all that is due to each socket in one write). What no server
+ * on this core can beat: its CPU per write and its latency at each rate.
+ */
+function floorRuns() {
+  const bin = path.join(os.tmpdir(), `catzilla-fanout-floor-${process.pid}`);
+  const cc = spawnSync('cc', ['-O2', '-o', bin, path.join(BENCH, 'lib/fanout-floor.c')], { encoding: 'utf8' });
+  if (cc.status !== 0) throw new Error(`cc bench/lib/fanout-floor.c failed: ${cc.stderr}`);
+  try {
+    const runs = [];
+    for (let i = 0; i < REPEAT; i++) {
+      runs.push(
+        RATES.map((rate) => {
+          const r = spawnSync(bin, ['1000', String(rate), String(PACED_EVENTS), SERVER_CPU, CLIENT_CPU], { encoding: 'utf8', timeout: 120_000 });
+          const w = /(\d+) writes, CPU ([\d.]+) us per write, ([\d.]+) us per delivery, (\d+)% of its core/.exec(r.stdout);
+          const l = /latency ms p50 ([\d.]+) p90 ([\d.]+) p99 ([\d.]+) max ([\d.]+); reader CPU ([\d.]+)/.exec(r.stdout);
+          if (r.status !== 0 || !w || !l) throw new Error(`fanout-floor failed (${r.status}): ${r.stdout} ${r.stderr}`);
+          return { rate, writes: Number(w[1]), usPerWrite: Number(w[2]), usPerDelivery: Number(w[3]), coreShare: Number(w[4]) / 100, p50Ms: Number(l[1]), p99Ms: Number(l[3]), readerUsPerDelivery: Number(l[5]) };
+        }),
+      );
+    }
+    return RATES.map((rate, k) => ({
+      rate,
+      p50Ms: median(runs.map((r) => r[k].p50Ms)),
+      p99Ms: median(runs.map((r) => r[k].p99Ms)),
+      usPerWrite: median(runs.map((r) => r[k].usPerWrite)),
+      usPerDelivery: median(runs.map((r) => r[k].usPerDelivery)),
+      runs: runs.map((r) => r[k]),
+    }));
+  } finally {
+    fs.rmSync(bin, { force: true });
+  }
 }
 
 async function resume(redis) {
@@ -301,9 +363,25 @@ if (ONLY.includes('sse-fanout') || ONLY.includes('resume')) {
     if (ONLY.includes('sse-fanout')) {
       results.sseFanout = await sseFanout(redis);
       const { catzilla: c, socketio: s, deliveredRatio } = results.sseFanout;
-      console.log(`sse-fanout: catzilla  ${Math.round(c.deliveredPerSecond)} delivered events/s (complete: ${c.burstComplete}); 1,000 events/s: p50 ${c.pacedP50Ms.toFixed(2)} ms, p99 ${c.pacedP99Ms.toFixed(2)} ms`);
-      console.log(`sse-fanout: socket.io ${Math.round(s.deliveredPerSecond)} delivered events/s (complete: ${s.burstComplete}); 1,000 events/s: p50 ${s.pacedP50Ms.toFixed(2)} ms, p99 ${s.pacedP99Ms.toFixed(2)} ms`);
-      console.log(`sse-fanout: delivered events/s ratio catzilla / socket.io = ${deliveredRatio.toFixed(2)} (goal >= 3); p99 goal <= 5 ms`);
+      const line = (name, r) => {
+        if (r === null) return;
+        console.log(`sse-fanout: ${name} ${Math.round(r.deliveredPerSecond)} delivered events/s (complete: ${r.burstComplete}; server CPU ${r.burstServerUsPerDelivery.toFixed(3)} us per delivery)`);
+        for (const p of r.paced) {
+          console.log(
+            `sse-fanout: ${name} ${p.rate} events/s: p50 ${p.p50Ms.toFixed(2)} ms, p99 ${p.p99Ms.toFixed(2)} ms (complete: ${p.complete}); ` +
+              `server CPU ${p.serverUsPerDelivery.toFixed(3)} us per delivery, ${(p.serverCpuShare * 100).toFixed(0)}% of its core; client ${(p.clientCpuShare * 100).toFixed(0)}% of its core`,
+          );
+        }
+      };
+      line('catzilla ', c);
+      line('socket.io', s);
+      if (PEERS.includes('floor')) {
+        results.sseFanout.floor = floorRuns();
+        for (const f of results.sseFanout.floor) {
+          console.log(`sse-fanout: floor     ${f.rate} events/s: p50 ${f.p50Ms.toFixed(2)} ms, p99 ${f.p99Ms.toFixed(2)} ms; writer CPU ${f.usPerWrite.toFixed(2)} us per write, ${f.usPerDelivery.toFixed(3)} us per delivery (bare C, bench/lib/fanout-floor.c)`);
+        }
+      }
+      if (deliveredRatio !== null) console.log(`sse-fanout: delivered events/s ratio catzilla / socket.io = ${deliveredRatio.toFixed(2)} (goal >= 3); p99 goal <= 5 ms at 1,000 events/s`);
     }
     if (ONLY.includes('resume')) {
       results.resume = await resume(redis);

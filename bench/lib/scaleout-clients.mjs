@@ -10,8 +10,13 @@
 //     the publish started (a worker, under load).
 //     sample: k  every k-th subscriber parses each event (order, duplicates, latency); the others
 //     count "data: " markers, so that one client core keeps up with 1,000 x 1,000 events/s.
+//     cpuPids: [pid, ...]  the server's processes: their user + system time over the measured window
+//     (from the publish request to the last delivery) is reported as cpu.server*, this process's as cpu.client*.
+//     dump: true  adds dumpFirst / dumpLast: per seq, the first and last receipt's latency (us) over
+//     the parsing subscribers (for a stage-by-stage breakdown against the server's own timestamps).
 //   { kind: 'sio', ports, subscribers, events, publish: { port, path }, timeoutMs }
 //     the same with socket.io clients (engine.io v4 over WebSocket, the `ws` package), spread over ports.
+import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { createRequire } from 'node:module';
@@ -34,6 +39,8 @@ class Subscriber {
     this.lastSeq = -1;
     this.lastId = null;
     this.latencies = [];
+    /** Latency of each seq's first receipt (us; 0: not received), for the per-event spread. */
+    this.bySeq = full ? new Float64Array(events) : null;
     this.reconnects = [];
     this.reconnectPids = [];
     this.phase = {};
@@ -46,7 +53,9 @@ class Subscriber {
     const sp = data.indexOf(' ');
     const seq = Number(data.slice(0, sp));
     const stamp = Number(data.slice(sp + 1));
-    this.latencies.push(nowMicros() - stamp);
+    const latency = nowMicros() - stamp;
+    this.latencies.push(latency);
+    if (seq >= 0 && seq < this.bySeq.length && this.bySeq[seq] === 0) this.bySeq[seq] = Math.max(1, latency);
     if (id !== null) this.lastId = id;
     if (seq < this.lastSeq) this.outOfOrder++;
     this.lastSeq = seq;
@@ -80,6 +89,47 @@ async function publish({ port, path: p }) {
   return JSON.parse(await request(port, p, 'POST'));
 }
 
+const TICK_MS = 10; // CLK_TCK 100 (getconf CLK_TCK): /proc/<pid>/stat counts in 10 ms ticks
+
+/** User + system ms of `pids` (each with all its threads) from /proc. */
+function cpuMs(pids) {
+  let t = 0;
+  for (const pid of pids ?? []) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      t += (Number(f[11]) + Number(f[12])) * TICK_MS;
+    } catch {}
+  }
+  return t;
+}
+
+/** CPU use over the measured window: a start() before the publish, end() at the last delivery. */
+function cpuWindow(cfg) {
+  let server0 = 0;
+  let client0 = null;
+  let wall0 = 0;
+  let result = null;
+  return {
+    start() {
+      server0 = cpuMs(cfg.cpuPids);
+      client0 = process.cpuUsage();
+      wall0 = performance.now();
+    },
+    end(deliveries) {
+      if (result !== null || client0 === null) return;
+      const wall = performance.now() - wall0;
+      const c = process.cpuUsage(client0);
+      const server = cpuMs(cfg.cpuPids) - server0;
+      const client = (c.user + c.system) / 1000;
+      result = { wallMs: wall, serverMs: server, clientMs: client, serverShare: server / wall, clientShare: client / wall, serverUsPerDelivery: (server * 1000) / deliveries(), clientUsPerDelivery: (client * 1000) / deliveries() };
+    },
+    get result() {
+      return result;
+    },
+  };
+}
+
 function percentiles(values) {
   if (values.length === 0) return null;
   const a = Float64Array.from(values).sort();
@@ -94,8 +144,13 @@ function isFull(cfg, i) {
 
 // ---- SSE ----
 
+// Every SSE socket reads into this one buffer (net's `onread`): no Buffer, stream machinery or
+// 'data' event per read, so that one client core reading 1,000 sockets adds as little queueing
+// as it can to the latencies it measures (each read is handled at once, before the next).
+const READ_BUFFER = Buffer.alloc(256 * 1024);
+
 function sseConnect(port, p, sub, opts, onReady) {
-  const socket = net.connect({ port, host: HOST });
+  const socket = net.connect({ port, host: HOST, onread: { buffer: READ_BUFFER, callback: (nread, buf) => void onChunk(buf.toString('latin1', 0, nread)) } });
   socket.setNoDelay(true);
   if (sub.reconnectStart) socket.once('connect', () => (sub.phase.connect ??= []).push(performance.now() - sub.reconnectStart));
   let head = true;
@@ -104,8 +159,7 @@ function sseConnect(port, p, sub, opts, onReady) {
   const headers = [`GET ${p} HTTP/1.1`, `Host: ${HOST}:${port}`, 'Accept: text/event-stream'];
   if (sub.lastId !== null) headers.push(`Last-Event-ID: ${sub.lastId}`);
   socket.write(headers.join('\r\n') + '\r\n\r\n');
-  socket.setEncoding('latin1');
-  socket.on('data', (chunk) => {
+  const onChunk = (chunk) => {
     let text = carry + chunk;
     if (head) {
       const end = text.indexOf('\r\n\r\n');
@@ -163,7 +217,7 @@ function sseConnect(port, p, sub, opts, onReady) {
       }
     }
     carry = text.slice(start);
-  });
+  };
   socket.on('error', () => {});
   socket.on('close', () => {
     if (sub.done || opts.stopped()) return;
@@ -183,6 +237,7 @@ async function runSse(cfg) {
   let lastDelivery = 0;
   let finish;
   const finished = new Promise((r) => (finish = r));
+  const cpu = cpuWindow(cfg);
   const opts = {
     resume: !!cfg.resume,
     stopped: () => stopped,
@@ -190,7 +245,10 @@ async function runSse(cfg) {
       if (sub.done) return;
       sub.done = true;
       lastDelivery = performance.now();
-      if (++done === subs.length) finish();
+      if (++done === subs.length) {
+        cpu.end(() => subs.reduce((n, s) => n + s.count, 0));
+        finish();
+      }
     },
   };
   await new Promise((resolve, reject) => {
@@ -221,12 +279,13 @@ async function runSse(cfg) {
       } catch {}
     }, cfg.kill.atMs);
   }
+  cpu.start();
   const published = await publish(cfg.publish);
   const timeout = new Promise((r) => setTimeout(r, cfg.timeoutMs, 'timeout'));
   const outcome = await Promise.race([finished, timeout]);
   stopped = true;
   for (const s of subs) s.socket?.destroy();
-  return summarize(subs, cfg, t0, lastDelivery, published, outcome, { killedAt, killed });
+  return summarize(subs, cfg, t0, lastDelivery, published, outcome, { killedAt, killed, cpu: cpu.result });
 }
 
 function summarize(subs, cfg, t0, lastDelivery, published, outcome, extra) {
@@ -250,6 +309,31 @@ function summarize(subs, cfg, t0, lastDelivery, published, outcome, extra) {
     s.reconnectPids.forEach((pid, i) => (reconnectsByPid[pid] ??= []).push(s.reconnects[i]));
     if (s.firstPid !== null) pids[s.firstPid] = (pids[s.firstPid] ?? 0) + 1;
   }
+  // Per event, over the subscribers that parse every event: the first receipt's latency (the path
+  // to the quickest socket) and the spread from the first to the last receipt (the fan-out's own
+  // time plus this client's time to get round its sockets).
+  const first = [];
+  const spread = [];
+  const dumpFirst = [];
+  const dumpLast = [];
+  const parsed = subs.filter((s) => s.bySeq !== null);
+  for (let seq = 0; seq < cfg.events && parsed.length > 0; seq++) {
+    let lo = Infinity;
+    let hi = 0;
+    for (const s of parsed) {
+      const v = s.bySeq[seq];
+      if (v === 0) continue;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    if (cfg.dump) {
+      dumpFirst[seq] = lo === Infinity ? null : lo;
+      dumpLast[seq] = hi === 0 ? null : hi;
+    }
+    if (hi === 0) continue;
+    first.push(lo / 1000);
+    spread.push((hi - lo) / 1000);
+  }
   const seconds = (lastDelivery - t0) / 1000;
   return {
     outcome: outcome === 'timeout' ? 'timeout' : 'ok',
@@ -263,12 +347,15 @@ function summarize(subs, cfg, t0, lastDelivery, published, outcome, extra) {
     seconds,
     deliveredPerSecond: outcome === 'timeout' ? null : delivered / seconds,
     latencyMs: percentiles(latencies),
+    firstReceiptMs: percentiles(first),
+    spreadMs: percentiles(spread),
     reconnectMs: percentiles(reconnects),
     reconnected: reconnects.length,
     reconnectPhasesMs: Object.fromEntries(['connect', 'head'].map((k) => [k, percentiles(subs.flatMap((s) => s.phase[k] ?? []))])),
     reconnectMsByPid: Object.fromEntries(Object.entries(reconnectsByPid).map(([pid, ms]) => [pid, percentiles(ms)])),
     subscribersByPid: pids, // where each subscriber first landed
     published,
+    ...(cfg.dump ? { dumpFirst, dumpLast } : {}),
     ...extra,
   };
 }
@@ -283,6 +370,7 @@ async function runSio(cfg) {
   let lastDelivery = 0;
   let finish;
   const finished = new Promise((r) => (finish = r));
+  const cpu = cpuWindow(cfg);
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`only ${ready}/${cfg.subscribers} socket.io clients connected`)), cfg.timeoutMs);
     for (let i = 0; i < cfg.subscribers; i++) {
@@ -299,7 +387,10 @@ async function runSio(cfg) {
           if (sub.count === cfg.events && !sub.done) {
             sub.done = true;
             lastDelivery = performance.now();
-            if (++done === subs.length) finish();
+            if (++done === subs.length) {
+              cpu.end(() => subs.reduce((n, s) => n + s.count, 0));
+              finish();
+            }
           }
         } else if (m === '2') ws.send('3');
         else if (m.startsWith('0')) ws.send('40');
@@ -315,11 +406,12 @@ async function runSio(cfg) {
   });
   await new Promise((r) => setTimeout(r, 200));
   const t0 = performance.now();
+  cpu.start();
   const published = await publish(cfg.publish);
   const timeout = new Promise((r) => setTimeout(r, cfg.timeoutMs, 'timeout'));
   const outcome = await Promise.race([finished, timeout]);
   for (const s of subs) s.socket.terminate();
-  return summarize(subs, cfg, t0, lastDelivery, published, outcome, {});
+  return summarize(subs, cfg, t0, lastDelivery, published, outcome, { cpu: cpu.result });
 }
 
 const cfg = JSON.parse(process.argv[2]);

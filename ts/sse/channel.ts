@@ -25,7 +25,7 @@ import type { CloseTarget, StreamingResponse } from '../streaming/response.js';
 import { HOLD, RESOLVED } from '../streaming/writer.js';
 import { serializeEvent, type SSEEvent } from './event.js';
 import { channelAction, type OverflowPolicy, type SlowConsumerAction } from '../slow-consumer.js';
-import { SubscriberQueue } from './queue.js';
+import { markBatch, SubscriberQueue } from './queue.js';
 import { ReplayRing } from './ring.js';
 import { lastEventId, sse, type SSEOptions, type SSEServer } from './response.js';
 import type { SSEStream } from './stream.js';
@@ -273,14 +273,20 @@ export class Channel {
   private fanOut(buf: Buffer, seq: number, waits: Promise<void>[] | null): Promise<void>[] | null {
     for (const sub of this.subs) {
       if (this.skips.size > 0 && seq <= (this.skips.get(sub) ?? 0)) continue;
-      const before = sub.queue.dropped;
-      if (sub.queue.push(buf)) {
-        this.counters.dropped += sub.queue.dropped - before;
-        continue;
-      }
-      if (this.action === 'disconnect') this.disconnect(sub);
-      else (waits ??= []).push(sub.queue.whenBelowLimit());
+      waits = this.pushTo(sub, buf, waits);
     }
+    return waits;
+  }
+
+  /** Queues `buf` for `sub` under the channel's policy; adds what 'block' has to wait for to `waits`. */
+  private pushTo(sub: Subscriber, buf: Buffer, waits: Promise<void>[] | null): Promise<void>[] | null {
+    const before = sub.queue.dropped;
+    if (sub.queue.push(buf)) {
+      this.counters.dropped += sub.queue.dropped - before;
+      return waits;
+    }
+    if (this.action === 'disconnect') this.disconnect(sub);
+    else (waits ??= []).push(sub.queue.whenBelowLimit());
     return waits;
   }
 
@@ -323,23 +329,54 @@ export class Channel {
     }
   }
 
-  /** Backplane: entries read from the stream, in order, each once. */
+  /**
+   * Backplane: entries read from the stream, in order, each once. The events of one read are
+   * serialized once each (the ring and resumes keep them one by one) and reach every subscriber
+   * as one Buffer, so a read costs one queue push and one write per subscriber whatever its
+   * number of events (a subscriber that must skip some of them gets the others one by one).
+   */
   private deliver(entries: StreamEntry[]): void | Promise<void> {
     let waits: Promise<void>[] | null = null;
+    const bufs: Buffer[] = [];
+    const seqs: number[] = [];
     for (const entry of entries) {
       if (entry.seq <= this.seq) continue;
-      if (entry.seq !== this.seq + 1) this.readerGap(entry.seq);
+      if (entry.seq !== this.seq + 1) {
+        waits = this.fanOutBatch(bufs, seqs, waits); // what came before the gap goes first
+        bufs.length = seqs.length = 0;
+        this.readerGap(entry.seq);
+      }
       this.seq = entry.seq;
       const buf = this.frame(entry);
       if (buf === null) continue;
       this.ring.push(entry.seq, buf);
       for (const held of this.joining.values()) held.push([entry.seq, buf]);
-      waits = this.fanOut(buf, entry.seq, waits);
+      bufs.push(buf);
+      seqs.push(entry.seq);
     }
+    waits = this.fanOutBatch(bufs, seqs, waits);
     for (const [sub, upTo] of this.skips) if (upTo <= this.seq) this.skips.delete(sub);
     if (waits === null) return;
     this.counters.blocked++;
     return Promise.all(waits).then(() => {});
+  }
+
+  /** Backplane: queues consecutive events (`bufs`, ids `seqs`) for every subscriber, as one Buffer. */
+  private fanOutBatch(bufs: Buffer[], seqs: number[], waits: Promise<void>[] | null): Promise<void>[] | null {
+    if (bufs.length === 0) return waits;
+    if (bufs.length === 1) return this.fanOut(bufs[0]!, seqs[0]!, waits);
+    const batch = markBatch(Buffer.concat(bufs), bufs.length);
+    const first = seqs[0]!;
+    for (const sub of this.subs) {
+      const skip = this.skips.size > 0 ? (this.skips.get(sub) ?? 0) : 0;
+      if (skip >= first) {
+        // its client already has some of them (another process's reader was ahead): the rest one by one
+        for (let i = 0; i < bufs.length; i++) if (seqs[i]! > skip) waits = this.pushTo(sub, bufs[i]!, waits);
+        continue;
+      }
+      waits = this.pushTo(sub, batch, waits);
+    }
+    return waits;
   }
 
   /**

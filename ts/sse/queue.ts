@@ -11,7 +11,8 @@
  * at once above the hard limit (HARD_LIMIT_FACTOR x the limit), which bounds what one
  * burst may cost. The action comes from the Channel's policy (ts/slow-consumer.ts):
  *
- *   'drop'        ('drop-oldest') the oldest queued events are dropped (counted in `dropped`)
+ *   'drop'        ('drop-oldest') the oldest queued events are dropped (counted in `dropped`; the
+ *                 events of one backplane read, queued as one Buffer, are dropped together)
  *   'disconnect'  the caller disconnects the subscriber; it reconnects with Last-Event-ID
  *   'keep'        ('block') the publisher waits (`whenBelowLimit()`) until the queue drains
  */
@@ -25,6 +26,18 @@ const MAX_BATCH_BYTES = 64 * 1024;
 
 /** Above this multiple of the limit the policy acts at once, however briefly. */
 export const HARD_LIMIT_FACTOR = 16;
+
+/**
+ * Buffers that carry several events (a backplane read's events, serialized once for every
+ * subscriber of the process): how many, so that 'drop' counts events, not Buffers.
+ */
+const batchEvents = new WeakMap<Buffer, number>();
+
+/** @internal Marks `buf` as `events` whole events (see batchEvents). */
+export function markBatch(buf: Buffer, events: number): Buffer {
+  if (events > 1) batchEvents.set(buf, events);
+  return buf;
+}
 
 export class SubscriberQueue {
   private items: Buffer[] = EMPTY;
@@ -72,10 +85,12 @@ export class SubscriberQueue {
     if (this.action !== 'keep' && !this.isSlow()) return true;
     if (this.action === 'drop') {
       // Keep the newest event even when it alone passes the limit.
+      // (a Buffer marked as a batch is dropped whole: its events count one by one)
       while (this.bytes > this.limit && this.items.length - this.head > 1) {
-        this.bytes -= this.items[this.head]!.length;
+        const oldest = this.items[this.head]!;
+        this.bytes -= oldest.length;
         this.items[this.head++] = undefined as unknown as Buffer;
-        this.dropped++;
+        this.dropped += batchEvents.get(oldest) ?? 1;
       }
       this.compact();
       this.overSince = this.bytes > this.limit ? this.overSince : 0;
