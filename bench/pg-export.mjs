@@ -5,6 +5,8 @@
 //
 //   node --import tsx bench/pg-export.mjs [--rows 10000000] [--clients 1,8] [--repeat 3] [--formats ndjson,csv]
 //                                         [--peers catzilla,catzilla-cursor,fastify,fastapi]
+//   variants of the catzilla peer: catzilla@hwm=N (the CSV route's high watermark), catzilla@semi=N
+//   (node --max-semi-space-size=N), catzilla-ref (CATZILLA_REF_DIR: another built checkout)
 //
 // A throwaway PostgreSQL server is started for the run (tests/helpers/postgres.ts: initdb as the
 // postgres user in a temporary directory, a free port, stopped by PID). Each peer is started as
@@ -92,6 +94,9 @@ async function startPeer(peer, pgUrl) {
   if (variant) env.PG_HWM = variant[2];
   if (peer === 'catzilla-cursor') env.PG_ROWS_MODE = 'cursor';
   delete env.NODE_OPTIONS; // the driver's tsx loader is not the peer's
+  // catzilla@semi=N: the catzilla peer with node --max-semi-space-size=N (README "Memory and tuning")
+  const semi = /^catzilla@semi=(\d+)$/.exec(peer);
+  if (semi) env.NODE_OPTIONS = `--max-semi-space-size=${semi[1]}`;
   const child = spawn(path.join(BENCH, 'servers', script), [], { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));

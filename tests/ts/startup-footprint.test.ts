@@ -4,8 +4,8 @@
  * with mime-db), and so are node:crypto and node:zlib; nothing reads the global Headers or
  * Response at import or for a plain record of headers (that loads Node's fetch implementation,
  * undici, with http2, tls, crypto and zlib). A process that imports catzilla: 64.1 -> 53.9 MiB
- * RSS. Database drivers are the application's (optional peer dependencies): pg-cursor and
- * pg-copy-streams load at the first export that needs them. Checked in a fresh node process.
+ * RSS. Database drivers are the application's (optional peer dependencies): pg-cursor loads at
+ * the first export that needs it. Checked in a fresh node process.
  */
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';

@@ -1,4 +1,4 @@
-/** Database exports: PostgreSQL (pg + pg-cursor, pg-copy-streams) and SQLite (better-sqlite3). */
+/** Database exports: PostgreSQL (pg + pg-cursor; COPY read by pg-copy-out.ts) and SQLite (better-sqlite3). */
 export { pgQuery, PgRows, DEFAULT_BATCH_SIZE, type PgQueryOptions, type PgExportEnd } from './pg-query.js';
 export { pgCopyCsv, pgCopyNdjson, type PgCopyOptions } from './pg-copy.js';
 export { sqliteQuery, SqliteRows, type SqliteQueryOptions, type SqliteDatabase, type SqliteStatement } from './sqlite-query.js';

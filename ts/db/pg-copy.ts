@@ -1,27 +1,27 @@
 /**
  * `pgCopyCsv(pool, query, { header })`: CSV made by PostgreSQL itself
- * (`COPY (query) TO STDOUT WITH (FORMAT csv)`, via pg-copy-streams), sent as it arrives: no
- * row is parsed or encoded in JavaScript, so it runs at wire speed. `pgCopyNdjson(pool, query)`
- * is the same for NDJSON, each line made by the server's `row_to_json` (timestamps keep
- * PostgreSQL's JSON text, e.g. "2026-01-01T00:00:00+00:00").
+ * (`COPY (query) TO STDOUT WITH (FORMAT csv)`), sent as it arrives: no row is parsed or encoded
+ * in JavaScript, so it runs at wire speed. `pgCopyNdjson(pool, query)` is the same for NDJSON,
+ * each line made by the server's `row_to_json` (timestamps keep PostgreSQL's JSON text, e.g.
+ * "2026-01-01T00:00:00+00:00"). The COPY is read by `CopyOut` (`pg-copy-out.ts`): straight from
+ * the connection's socket, one Buffer per socket read, not one per row.
  *
- * Paced by the socket like every stream: when the response is over its high watermark,
- * pg-copy-streams stops reading the connection, and TCP stops the server. When the response
- * stops early, a CancelRequest interrupts the COPY and the connection is closed (the backend
- * exits; the pool opens another when needed): a server blocked writing into a full socket does
- * not see a cancel, and draining what it wrote would cost more than a new connection. A COPY
- * that ends or fails by itself commits or rolls back and goes back to the pool.
+ * Paced by the socket like every stream: when the response is over its high watermark, the
+ * connection's socket is not read, and TCP stops the server. When the response stops early, a
+ * CancelRequest interrupts the COPY and the connection is closed (the backend exits; the pool
+ * opens another when needed): a server blocked writing into a full socket does not see a
+ * cancel, and draining what it wrote would cost more than a new connection. A COPY that ends or
+ * fails by itself commits or rolls back and goes back to the pool.
  *
  * COPY takes no bind parameters: `query` is SQL text; build it from trusted parts only (numbers
  * checked with Number.isSafeInteger, identifiers quoted). Lines end with LF (PostgreSQL's CSV).
  */
-import type { Readable } from 'node:stream';
 import { StreamingResponse, type StreamingOptions } from '../streaming/response.js';
-import { NodeReadablePuller, pullerSource, type PullResult, type Puller } from '../streaming/source.js';
+import { pullerSource, type PullResult, type Puller } from '../streaming/source.js';
 import { CSV_TYPE } from '../formats/csv.js';
 import { NDJSON_TYPE } from '../formats/ndjson.js';
-import { driver } from './driver.js';
 import { sendCancel } from './pg-cancel.js';
+import { CopyOut } from './pg-copy-out.js';
 import { checkPool, type PgClient, type PgPool } from './pg-types.js';
 import type { PgExportEnd } from './pg-query.js';
 
@@ -33,8 +33,6 @@ export interface PgCopyOptions extends StreamingOptions {
   /** How long cancelling may take before the client is destroyed rather than reused (ms, default 5000). */
   cleanupTimeout?: number;
 }
-
-type CopyTo = (text: string) => Readable;
 
 export function pgCopyCsv(pool: PgPool, query: string, options: PgCopyOptions = {}): StreamingResponse {
   const { header = true, onEnd, cleanupTimeout, ...streaming } = options;
@@ -66,8 +64,7 @@ const enum State {
 class CopyPuller implements Puller {
   private state = State.Idle;
   private client: PgClient | null = null;
-  private stream: Readable | null = null;
-  private inner: NodeReadablePuller | null = null;
+  private copy: CopyOut | null = null;
   private cleanup: Promise<void> | null = null;
 
   constructor(
@@ -84,7 +81,6 @@ class CopyPuller implements Puller {
   }
 
   private async open(): Promise<PullResult> {
-    const copyTo = driver<{ to: CopyTo }>('pg-copy-streams', 'pgCopyCsv()', 'pg pg-copy-streams').to;
     this.state = State.Opening;
     let client: PgClient;
     try {
@@ -100,9 +96,7 @@ class CopyPuller implements Puller {
     }
     this.client = client;
     client.query('BEGIN READ ONLY').catch(() => {});
-    const stream = client.query(copyTo(this.sql)) as Readable;
-    this.stream = stream;
-    this.inner = new NodeReadablePuller(stream);
+    this.copy = client.query(new CopyOut(this.sql));
     this.state = State.Streaming;
     return this.take();
   }
@@ -111,7 +105,7 @@ class CopyPuller implements Puller {
   private take(): PullResult | PromiseLike<PullResult> {
     let r: PullResult | PromiseLike<PullResult>;
     try {
-      r = this.inner!.pull();
+      r = this.copy!.pull();
     } catch (err) {
       return this.close('failed').then(() => Promise.reject(err));
     }
@@ -135,12 +129,13 @@ class CopyPuller implements Puller {
     if (this.cleanup !== null) return this.cleanup;
     this.state = State.Closing;
     const client = this.client!;
-    const stream = this.stream!;
-    if (end === 'cancelled' && !stream.readableEnded && !stream.errored) {
+    const copy = this.copy!;
+    if (end === 'cancelled' && !copy.settled) {
       // A COPY stopped early: the server may be blocked writing megabytes into the socket, and
       // a blocked write does not see a cancel. The CancelRequest stops a COPY still computing,
       // and closing the connection ends the backend at once (its next write fails). The pool
       // opens a new connection when it needs one; draining the rest to reuse this one costs more.
+      copy.abort();
       const cancelling = sendCancel(client);
       client.release(new Error('COPY cancelled'));
       this.cleanup = cancelling.then(() => this.finish(end));

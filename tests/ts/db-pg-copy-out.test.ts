@@ -1,0 +1,209 @@
+/**
+ * CopyOut (ts/db/pg-copy-out.ts), the COPY TO STDOUT reader of pgCopyCsv / pgCopyNdjson, on a
+ * fake pg connection: the server's bytes cut at every size (message headers and payloads split
+ * across socket reads), messages PostgreSQL may put between CopyData, the hand-back to pg at
+ * CopyDone and at an ErrorResponse (pg gets exactly the bytes after the COPY), and abort.
+ * The same reader against a real server: tests/ts/db-postgres.test.ts.
+ */
+import { expect } from 'chai';
+import { EventEmitter } from 'node:events';
+import { CopyOut } from '../../ts/db/pg-copy-out.js';
+import type { PullResult } from '../../ts/streaming/source.js';
+
+function message(type: string, body: Buffer | string): Buffer {
+  const payload = typeof body === 'string' ? Buffer.from(body) : body;
+  const head = Buffer.alloc(5);
+  head[0] = type.charCodeAt(0);
+  head.writeUInt32BE(payload.length + 4, 1);
+  return Buffer.concat([head, payload]);
+}
+
+/** A socket in paused mode: read() hands out what was fed, one fed piece at a time. */
+class FakeSocket extends EventEmitter {
+  queue: Buffer[] = [];
+  flowing: boolean | null = null;
+  read(): Buffer | null {
+    return this.queue.shift() ?? null;
+  }
+  pause(): this {
+    this.flowing = false;
+    return this;
+  }
+  resume(): this {
+    this.flowing = true;
+    // Flowing: what is queued goes to the data listeners.
+    for (let b = this.queue.shift(); b !== undefined; b = this.queue.shift()) this.emit('data', b);
+    return this;
+  }
+  feed(chunk: Buffer): void {
+    if (this.flowing) this.emit('data', chunk);
+    else {
+      this.queue.push(Buffer.from(chunk)); // a fresh Buffer per read, as a socket gives
+      this.emit('readable');
+    }
+  }
+}
+
+function fakeConnection() {
+  const socket = new FakeSocket();
+  const toPg: Buffer[] = [];
+  socket.on('data', (b: Buffer) => toPg.push(Buffer.from(b)));
+  const sent: string[] = [];
+  return { connection: { stream: socket, query: (text: string) => sent.push(text) }, socket, toPg, sent };
+}
+
+async function drain(copy: CopyOut): Promise<{ out: Buffer; error: unknown }> {
+  const parts: Buffer[] = [];
+  try {
+    for (;;) {
+      const r: PullResult = await copy.pull();
+      if (r.done) break;
+      parts.push(Buffer.from(r.value as Buffer));
+    }
+  } catch (error) {
+    return { out: Buffer.concat(parts), error };
+  }
+  return { out: Buffer.concat(parts), error: null };
+}
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('db: CopyOut, the COPY TO STDOUT reader (fake connection)', () => {
+  const rows = ['id,name\n', '1,a\n', '', '2,"b, with ""quotes"""\n', 'x'.repeat(70_000) + '\n', '3,c\n'];
+  const payload = Buffer.from(rows.join(''));
+  const copyStream = Buffer.concat([
+    message('H', Buffer.from([0, 0, 2, 0, 0, 0, 0])),
+    message('d', rows[0]!),
+    message('S', 'TimeZone\0UTC\0'),
+    message('d', rows[1]!),
+    message('d', rows[2]!),
+    message('N', 'SNOTICE\0Mhello\0\0'),
+    message('d', rows[3]!),
+    message('A', Buffer.from([0, 0, 0, 1, 99, 0, 0])),
+    message('d', rows[4]!),
+    message('d', rows[5]!),
+    message('c', ''),
+  ]);
+  const after = Buffer.concat([message('C', 'COPY 5\0'), message('Z', 'T')]);
+  const wire = Buffer.concat([copyStream, after]);
+
+  for (const size of [1, 2, 3, 4, 5, 6, 7, 9, 13, 64, 1000, 65_536, wire.length]) {
+    it(`reads ${wire.length} bytes fed ${size} at a time: the payloads in order, pg gets exactly what follows CopyDone`, async () => {
+      const { connection, socket, toPg, sent } = fakeConnection();
+      const copy = new CopyOut('COPY x TO STDOUT');
+      expect(copy.submit(connection as never)).to.equal(undefined);
+      expect(sent).to.deep.equal(['COPY x TO STDOUT']);
+      expect(socket.listenerCount('data')).to.equal(0);
+      const done = drain(copy);
+      for (let i = 0; i < wire.length; i += size) {
+        socket.feed(wire.subarray(i, i + size));
+        if (i % (size * 64) === 0) await tick();
+      }
+      await tick();
+      await tick(); // the socket is resumed on the next tick
+      // pg's listener is back and has the bytes after the COPY (nothing of it, nothing lost).
+      expect(socket.listenerCount('data')).to.equal(1);
+      expect(socket.listenerCount('readable')).to.equal(0);
+      expect(Buffer.concat(toPg).equals(after)).to.equal(true);
+      // What pg does with them: CommandComplete, then ReadyForQuery ends the COPY.
+      copy.handleCommandComplete({ text: 'COPY 5' });
+      copy.handleReadyForQuery();
+      const { out, error } = await done;
+      expect(error).to.equal(null);
+      expect(out.equals(payload), `${out.length} vs ${payload.length} bytes`).to.equal(true);
+      expect(copy.rowCount).to.equal(5);
+      expect(copy.bytes).to.equal(payload.length);
+      expect(copy.settled).to.equal(true);
+    });
+  }
+
+  it('payloads are moved in place: one socket read gives one Buffer on the same memory', async () => {
+    const { connection, socket } = fakeConnection();
+    const copy = new CopyOut('COPY x TO STDOUT');
+    copy.submit(connection as never);
+    const read = Buffer.concat([message('H', Buffer.from([0, 0, 0])), message('d', 'a,b\n'), message('d', 'c,d\n')]);
+    socket.queue.push(read);
+    const r = (await copy.pull()) as IteratorYieldResult<Buffer>;
+    expect(r.value.toString()).to.equal('a,b\nc,d\n');
+    expect(r.value.buffer).to.equal(read.buffer);
+    expect(r.value.byteOffset).to.equal(read.byteOffset);
+  });
+
+  it('an ErrorResponse: the rows before it are handed on, pg parses the error, the next pull throws it', async () => {
+    for (const size of [1, 3, 5, 1000]) {
+      const { connection, socket, toPg } = fakeConnection();
+      const copy = new CopyOut('COPY x TO STDOUT');
+      copy.submit(connection as never);
+      const error = Buffer.concat([message('E', 'SERROR\0C22012\0Mdivision by zero\0\0'), message('Z', 'E')]);
+      const bytes = Buffer.concat([message('H', Buffer.from([0, 0, 0])), message('d', '1,10\n'), message('d', '2,5\n'), error]);
+      const done = drain(copy);
+      for (let i = 0; i < bytes.length; i += size) socket.feed(bytes.subarray(i, i + size));
+      await tick();
+      await tick();
+      expect(Buffer.concat(toPg).equals(error), `fed ${size} at a time`).to.equal(true);
+      const failure = new Error('division by zero');
+      copy.handleError(failure);
+      copy.handleReadyForQuery();
+      const { out, error: thrown } = await done;
+      expect(out.toString()).to.equal('1,10\n2,5\n');
+      expect(thrown).to.equal(failure);
+      expect(copy.settled).to.equal(true);
+    }
+  });
+
+  it('a connection error while the socket is ours gives it back to pg and fails the pull', async () => {
+    const { connection, socket } = fakeConnection();
+    const copy = new CopyOut('COPY x TO STDOUT');
+    copy.submit(connection as never);
+    const pending = copy.pull();
+    const failure = new Error('Connection terminated unexpectedly');
+    copy.handleError(failure);
+    let thrown: unknown = null;
+    try {
+      await pending;
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).to.equal(failure);
+    expect(socket.listenerCount('data')).to.equal(1);
+    expect(socket.listenerCount('readable')).to.equal(0);
+  });
+
+  it('a second statement in the text (not a COPY) fails the export', async () => {
+    const { connection, socket } = fakeConnection();
+    const copy = new CopyOut('COPY x TO STDOUT');
+    copy.submit(connection as never);
+    socket.feed(Buffer.concat([message('H', Buffer.from([0, 0, 0])), message('d', '1\n'), message('c', ''), message('C', 'COPY 1\0')]));
+    const first = (await copy.pull()) as IteratorYieldResult<Buffer>;
+    expect(first.value.toString()).to.equal('1\n');
+    copy.handleCommandComplete({ text: 'COPY 1' });
+    copy.handleRowDescription(); // what pg calls for a SELECT after it
+    let thrown: unknown = null;
+    try {
+      await copy.pull();
+    } catch (err) {
+      thrown = err;
+    }
+    expect(String(thrown)).to.include('not COPY');
+  });
+
+  it('abort: what still arrives is dropped (never handed to pg), the socket flows to its end', async () => {
+    const { connection, socket, toPg } = fakeConnection();
+    const copy = new CopyOut('COPY x TO STDOUT');
+    copy.submit(connection as never);
+    socket.feed(Buffer.concat([message('H', Buffer.from([0, 0, 0])), message('d', '1\n')]));
+    expect(((await copy.pull()) as IteratorYieldResult<Buffer>).value.toString()).to.equal('1\n');
+    copy.abort();
+    socket.feed(message('d', '2\n'));
+    expect(socket.flowing).to.equal(true);
+    expect(toPg).to.have.length(0);
+    expect(socket.listenerCount('readable')).to.equal(0);
+    expect(await copy.pull()).to.deep.include({ done: true });
+    // Queued behind another query and cancelled before its turn: pg is told it failed to start.
+    const queued = new CopyOut('COPY y TO STDOUT');
+    queued.abort();
+    const second = fakeConnection();
+    expect(String(queued.submit(second.connection as never))).to.include('cancelled');
+    expect(second.sent).to.have.length(0);
+  });
+});
