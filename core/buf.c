@@ -1,6 +1,6 @@
 /*
  * A growable byte buffer. Grows by doubling; the owner frees it. And a few emptied buffers kept
- * for reuse (spares), taken and given back whole.
+ * for reuse (spares), taken and given back whole; and a slab lent to one reader at a time.
  */
 #include "internal.h"
 #include <stdlib.h>
@@ -67,4 +67,22 @@ void catzilla__buf_spares_give(catzilla__buf_spares_t* spares, catzilla__buf_t* 
 
 void catzilla__buf_spares_free(catzilla__buf_spares_t* spares) {
   while (spares->count > 0) free(spares->base[--spares->count]);
+}
+
+void catzilla__buf_slab_take(catzilla__buf_slab_t* slab, char** base, size_t* len) {
+  if (!slab->lent && slab->base != NULL) {
+    slab->lent = true;
+    *base = slab->base;
+    *len = slab->size;
+    return;
+  }
+  *base = malloc(slab->size);
+  *len = *base != NULL ? slab->size : 0;
+}
+
+void catzilla__buf_slab_give(catzilla__buf_slab_t* slab, char* base) {
+  if (base != NULL && base == slab->base)
+    slab->lent = false;
+  else
+    free(base);
 }

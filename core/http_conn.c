@@ -453,14 +453,11 @@ static void conn__execute(catzilla__conn_t* conn, const char* data, size_t len) 
 
 static void conn__alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
   catzilla__conn_t* conn = (catzilla__conn_t*)handle;
-  catzilla_server_t* server = conn->server;
-  if (!server->read_slab_busy) {
-    server->read_slab_busy = true;
-    *buf = uv_buf_init(server->read_slab, CATZILLA__READ_SLAB_SIZE);
-    return;
-  }
-  char* base = malloc(CATZILLA__READ_SLAB_SIZE);
-  *buf = uv_buf_init(base, base ? CATZILLA__READ_SLAB_SIZE : 0);
+  (void)suggested;
+  char* base;
+  size_t len;
+  catzilla__buf_slab_take(&conn->server->read_slab, &base, &len);
+  *buf = uv_buf_init(base, (unsigned int)len);
 }
 
 static void conn__read_stop(catzilla__conn_t* conn) {
@@ -498,10 +495,7 @@ static void conn__on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* bu
   } else if (nread < 0) {
     catzilla__conn_close(conn, nread == UV_EOF ? CATZILLA_ABORT_CLIENT_CLOSED : CATZILLA_ABORT_CONNECTION_ERROR);
   }
-  if (buf->base == server->read_slab)
-    server->read_slab_busy = false;
-  else
-    free(buf->base);
+  catzilla__buf_slab_give(&server->read_slab, buf->base);
 }
 
 /* Continue a paused connection: parse buffered input and read again (from the idle handle). */

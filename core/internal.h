@@ -50,6 +50,16 @@ bool catzilla__buf_spares_take(catzilla__buf_spares_t* spares, catzilla__buf_t* 
 void catzilla__buf_spares_give(catzilla__buf_spares_t* spares, catzilla__buf_t* buf, size_t max_cap);
 void catzilla__buf_spares_free(catzilla__buf_spares_t* spares);
 
+/* One buffer lent to one reader at a time (the server's read slab): a read takes it, or a fresh
+ * allocation when it is out; giving back a base that is not the slab frees it. */
+typedef struct {
+  char* base;
+  size_t size;
+  bool lent;
+} catzilla__buf_slab_t;
+void catzilla__buf_slab_take(catzilla__buf_slab_t* slab, char** base, size_t* len);
+void catzilla__buf_slab_give(catzilla__buf_slab_t* slab, char* base);
+
 /* ---- pool.c: a free list of equal-sized blocks ---- */
 typedef struct catzilla__pool_s {
   void* free_list;
@@ -426,8 +436,7 @@ struct catzilla_server_s {
   catzilla__pool_t conn_pool;         /* connection structs */
   catzilla__buf_t out;                /* scratch for serializing responses */
   catzilla__date_t date;
-  char* read_slab;                    /* shared by every read: parsed at once, never kept */
-  bool read_slab_busy;
+  catzilla__buf_slab_t read_slab;     /* shared by every read: parsed at once, never kept */
   catzilla_server_stats_t stats;
   uint64_t close_deadline;
   catzilla_server_closed_cb closed_cb;

@@ -102,8 +102,9 @@ int catzilla_server_new(uv_loop_t* loop, const catzilla_server_options_t* option
                         const catzilla_server_callbacks_t* callbacks, void* data, catzilla_server_t** out) {
   catzilla_server_t* s = calloc(1, sizeof(*s));
   if (s == NULL) return UV_ENOMEM;
-  s->read_slab = malloc(CATZILLA__READ_SLAB_SIZE);
-  if (s->read_slab == NULL) {
+  s->read_slab.size = CATZILLA__READ_SLAB_SIZE;
+  s->read_slab.base = malloc(CATZILLA__READ_SLAB_SIZE);
+  if (s->read_slab.base == NULL) {
     free(s);
     return UV_ENOMEM;
   }
@@ -209,7 +210,7 @@ void catzilla_server_free(catzilla_server_t* s) {
   catzilla__buf_spares_free(&s->cork_spares);
   catzilla__buf_free(&s->out);
   catzilla__ids_free(&s->ids);
-  free(s->read_slab);
+  free(s->read_slab.base);
   free(s);
 }
 
