@@ -100,6 +100,14 @@ describe('backplane: stream expiry (streamTtl)', function () {
     expect(resumed.parser.events).to.have.length(6);
     expect(fresh.parser.events).to.have.length(5);
     expect(await pttl('catzilla:sse:expire')).to.be.within(1, 1500);
+    // an id of the old stream above the new one's last (0-9 > 0-5): unknown-id too, then what the ring has, once each
+    const late = await subscribe(b, '0-9');
+    const lateEvents = await late.waitEvents(6);
+    expect(lateEvents[0]!.event).to.equal('gap');
+    expect(JSON.parse(lateEvents[0]!.data)).to.deep.include({ lastEventId: '0-9', lastId: '0-5', reason: 'unknown-id' });
+    expect(lateEvents.slice(1).map((e) => [e.id, e.data])).to.deep.equal(want);
+    expect(await a.channel.publish('new6')).to.equal('0-6');
+    expect((await late.waitEvents(7))[6]!.data).to.equal('new6');
     expect(b.bp.stats().streamResets).to.equal(0); // nothing was lost under a live follower
   });
 
