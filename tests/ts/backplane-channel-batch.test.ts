@@ -62,7 +62,7 @@ class HandDrivenBackplane implements Backplane {
   }
 
   stats(): BackplaneStats {
-    return { connected: true, published: 0, publishErrors: 0, delivered: 0, reconnects: 0, keys: this.listener === null ? 0 : 1, readerLagMs: 0, readerLagMaxMs: 0, lastError: null };
+    return { connected: true, published: 0, publishErrors: 0, delivered: 0, reconnects: 0, streamResets: 0, keys: this.listener === null ? 0 : 1, readerLagMs: 0, readerLagMaxMs: 0, lastError: null };
   }
 
   connect(): Promise<void> {

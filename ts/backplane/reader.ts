@@ -12,6 +12,13 @@
  * A read that does not come back within the block timeout plus WATCHDOG_MS means a connection
  * that went silent without closing (a half-open TCP connection, a partitioned network): it is
  * dropped and the reader goes on with a new one.
+ *
+ * With a stream TTL (redisBackplane({ streamTtl })), a timer refreshes the expiry of the keys
+ * followed (PEXPIRE every ttl / 3, from the command connection), so a stream with local
+ * followers does not expire under them, and checks on the way that each stream is still the
+ * one read: a key found gone, or created again (ids starting over at 0-1), is reset like a
+ * stream found replaced at a reconnection (the listeners are told, the position starts over),
+ * and what an XREAD already in flight brings for it is ignored.
  */
 import { lastSeqOf, settleWithin, type RedisClientLike } from './commands.js';
 import { BackplaneError, field, streamId, type StreamEntry, type StreamListener } from './types.js';
@@ -19,7 +26,7 @@ import { BackplaneError, field, streamId, type StreamEntry, type StreamListener 
 /** What the reader needs from its backplane (RedisBackplane). */
 export interface ReaderOwner {
   /** Counters the reader adds to (delivered entries, lag, reconnections). */
-  readonly counters: { delivered: number; reconnects: number; lagMs: number; lagMaxMs: number };
+  readonly counters: { delivered: number; reconnects: number; lagMs: number; lagMaxMs: number; streamResets: number };
   lastError: string | null;
   /** The type mapping that makes bulk strings Buffers. */
   readonly bufferReplies: Record<number, unknown>;
@@ -70,7 +77,12 @@ export class StreamReader {
     private readonly owner: ReaderOwner,
     private readonly blockMs: number,
     private readonly count: number,
+    /** ms of a stream's expiry that the keep-alive refreshes (0: no keep-alive). */
+    private readonly ttl = 0,
   ) {}
+
+  private keepAliveTimer: NodeJS.Timeout | null = null;
+  private keepAliveRunning = false;
 
   get keyCount(): number {
     return this.keys.size;
@@ -83,6 +95,70 @@ export class StreamReader {
   start(client: RedisClientLike): void {
     this.client = client;
     this.running = this.loop();
+    if (this.ttl > 0) {
+      this.keepAliveTimer = setInterval(() => void this.keepAlive(), Math.max(30, Math.floor(this.ttl / 3)));
+      this.keepAliveTimer.unref();
+    }
+  }
+
+  /**
+   * Refreshes the expiry of every followed key and checks that each stream is the one read
+   * (one pipelined batch: node-redis writes commands sent in one tick together). A failure
+   * (Redis away) is left to the next turn: the key keeps at least 2/3 of its TTL meanwhile,
+   * and a stream replaced while the reader was away is found at its reconnection.
+   */
+  private async keepAlive(): Promise<void> {
+    if (this.keepAliveRunning || this.stopped || this.keys.size === 0) return;
+    this.keepAliveRunning = true;
+    try {
+      const client = await this.owner.client();
+      if (!client.isReady) return;
+      const ttl = String(this.ttl);
+      await Promise.all(
+        [...this.keys].map(async ([key, f]) => {
+          const seq = f.seq;
+          const t = f.t;
+          const alive = Number(await settleWithin(client.sendCommand(['PEXPIRE', key, ttl]), WATCHDOG_MS, () => new Error('PEXPIRE: no answer')));
+          if (seq === null || seq === 0) return;
+          const replaced = alive === 0 || (await this.replacedAt(client, key, seq, t));
+          // only if the reader did not move meanwhile (it read the stream: the next turn checks it)
+          if (replaced && this.keys.get(key) === f && f.seq === seq) this.reset(key, f);
+        }),
+      );
+    } catch (err) {
+      this.owner.lastError = `stream keep-alive: ${(err as Error)?.message ?? String(err)}`;
+    } finally {
+      this.keepAliveRunning = false;
+    }
+  }
+
+  /**
+   * Is the stream at `key` not the one whose entry `seq` (append time `t`) was read? The entry
+   * at `seq` must be there with that `t`, unless the stream was trimmed past it (then the next
+   * read jumps, which the listener sees as a gap). A stream that lacks it and is not longer
+   * than `seq` (gone, or created again with fewer entries) was replaced.
+   */
+  private async replacedAt(client: RedisClientLike, key: string, seq: number, t: string | null): Promise<boolean> {
+    const at = await client.sendCommand<Array<[Buffer, Buffer[]]>>(['XRANGE', key, streamId(seq), streamId(seq)], { typeMapping: this.owner.bufferReplies });
+    if (Array.isArray(at) && at.length === 1) return t !== null && field(at[0]![1], 't')?.toString('latin1') !== t;
+    const first = await client.sendCommand<Array<[string, unknown]>>(['XRANGE', key, '-', '+', 'COUNT', '1']);
+    const firstSeq = Array.isArray(first) && first.length > 0 ? Number(String(first[0]![0]).slice(2)) : 0;
+    return firstSeq === 0 || firstSeq <= seq || (await lastSeqOf(client, key)) < seq;
+  }
+
+  /** The stream of `key` was replaced: the position starts over and the listeners are told. */
+  private reset(key: string, f: Followed): void {
+    f.seq = 0;
+    f.t = null;
+    this.owner.counters.streamResets++;
+    for (const listener of [...f.listeners.keys()]) {
+      try {
+        void listener([], true);
+      } catch {
+        // told; its failure is its own
+      }
+    }
+    this.changed(); // an XREAD in flight still waits past the old position: interrupt it
   }
 
   follow(key: string, listener: StreamListener, ended?: () => void): Promise<number> {
@@ -109,6 +185,8 @@ export class StreamReader {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.keepAliveTimer !== null) clearInterval(this.keepAliveTimer);
+    this.keepAliveTimer = null;
     this.wakeIdle?.();
     this.wakePause?.();
     const client = this.client;
@@ -213,10 +291,12 @@ export class StreamReader {
         await this.startPositions(client);
         const keys: string[] = [];
         const ids: string[] = [];
+        const sent = new Map<string, number>();
         for (const [key, f] of this.keys) {
           if (f.seq === null || f.paused > 0) continue;
           keys.push(key);
           ids.push(streamId(f.seq));
+          sent.set(key, f.seq);
         }
         if (keys.length === 0) continue; // every key paused: the idle wait above
         this.dirty = false;
@@ -228,7 +308,7 @@ export class StreamReader {
           this.reading = false;
         }
         failures = 0;
-        if (reply !== null && reply !== undefined) this.dispatch(reply);
+        if (reply !== null && reply !== undefined) this.dispatch(reply, sent);
       } catch (err) {
         if (this.stopped) return;
         this.clientId = null; // a new connection has a new id
@@ -283,25 +363,9 @@ export class StreamReader {
   private async checkPositions(client: RedisClientLike): Promise<void> {
     for (const [key, f] of this.keys) {
       if (f.seq === null || f.seq === 0) continue;
-      const at = await client.sendCommand<Array<[Buffer, Buffer[]]>>(['XRANGE', key, streamId(f.seq), streamId(f.seq)], { typeMapping: this.owner.bufferReplies });
-      let replaced: boolean;
-      if (Array.isArray(at) && at.length === 1) {
-        replaced = f.t !== null && field(at[0]![1], 't')?.toString('latin1') !== f.t;
-      } else {
-        const first = await client.sendCommand<Array<[string, unknown]>>(['XRANGE', key, '-', '+', 'COUNT', '1']);
-        const firstSeq = Array.isArray(first) && first.length > 0 ? Number(String(first[0]![0]).slice(2)) : 0;
-        replaced = firstSeq === 0 || firstSeq <= f.seq || (await lastSeqOf(client, key)) < f.seq;
-      }
-      if (!replaced || this.keys.get(key) !== f) continue;
-      f.seq = 0;
-      f.t = null;
-      for (const listener of [...f.listeners.keys()]) {
-        try {
-          void listener([], true);
-        } catch {
-          // told; its failure is its own
-        }
-      }
+      const seq = f.seq;
+      const replaced = await this.replacedAt(client, key, seq, f.t);
+      if (replaced && this.keys.get(key) === f && f.seq === seq) this.reset(key, f);
     }
   }
 
@@ -327,13 +391,14 @@ export class StreamReader {
     }
   }
 
-  private dispatch(reply: Array<[Buffer, Array<[Buffer, Buffer[]]>]>): void {
+  /** `sentAt`: each key's position when the XREAD was sent (a key reset since then is not taken from this reply). */
+  private dispatch(reply: Array<[Buffer, Array<[Buffer, Buffer[]]>]>, sentAt: Map<string, number>): void {
     const now = Date.now();
     const counters = this.owner.counters;
     for (const [rawKey, rawEntries] of reply) {
       const key = rawKey.toString();
       const f = this.keys.get(key);
-      if (f === undefined || f.seq === null || rawEntries.length === 0) continue;
+      if (f === undefined || f.seq === null || rawEntries.length === 0 || sentAt.get(key) !== f.seq) continue;
       const entries: StreamEntry[] = [];
       for (const [id, fields] of rawEntries) {
         const seq = Number(id.toString('latin1').slice(2));

@@ -11,6 +11,10 @@
  * (`XREAD BLOCK` over the keys with local subscribers, on a connection of its own, see
  * reader.ts), the publisher's process included.
  *
+ * With `streamTtl` (default a day) the publish is an EVAL of XADD + PEXPIRE (one atomic
+ * command), and each reader refreshes the expiry of the keys it follows, so a stream leaves
+ * Redis once nobody published to it or followed it for that long.
+ *
  * Two connections per backplane (node-redis 5): commands, and the blocking reader. Neither
  * keeps an offline queue: a publish made while Redis is away waits for it to come back for at
  * most `publishTimeout` ms and then rejects with EBACKPLANE; it is never sent later behind the
@@ -43,7 +47,22 @@ export interface RedisBackplaneOptions {
   blockMs?: number;
   /** XREAD COUNT: entries per key per read (default 1000). */
   readCount?: number;
+  /**
+   * ms a channel's or room's stream outlives its last publish and its last follower (default
+   * 86_400_000, a day; 0: streams never expire). Each publish sets the key's expiry in the same
+   * atomic command as its XADD, and every process's reader refreshes it for the keys it follows
+   * (every streamTtl / 3), so a stream goes away only once nobody publishes to it and no process
+   * follows it for that long. Use the same value in every process.
+   */
+  streamTtl?: number;
 }
+
+/**
+ * A publish with an expiry: XADD and PEXPIRE in one script, so both happen or neither (a key is
+ * never left without its expiry by a connection lost between the two), in one command (the same
+ * round trip, and node-redis's timeout and offline rules as for a bare XADD).
+ */
+const XADD_EXPIRE = "local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '0-*', unpack(ARGV, 3)) redis.call('PEXPIRE', KEYS[1], ARGV[2]) return id";
 
 
 type RedisModule = { createClient(options: Record<string, unknown>): Client; RESP_TYPES: { BLOB_STRING: number } };
@@ -58,6 +77,8 @@ export class RedisBackplane implements Backplane, ReaderOwner {
   private readonly publishTimeout: number;
   private readonly connectTimeout: number;
   private readonly maxReconnectDelay: number;
+  /** ms a stream outlives its last publish and follower (0: forever). */
+  readonly streamTtl: number;
   private commands: Client | null = null;
   private connecting: Promise<void> | null = null;
   private closed = false;
@@ -68,7 +89,7 @@ export class RedisBackplane implements Backplane, ReaderOwner {
   /** @internal Buffers for bulk strings (entries may be binary). */
   bufferReplies: Record<number, unknown> = {};
   /** @internal */
-  readonly counters = { published: 0, publishErrors: 0, delivered: 0, reconnects: 0, lagMs: 0, lagMaxMs: 0 };
+  readonly counters = { published: 0, publishErrors: 0, delivered: 0, reconnects: 0, lagMs: 0, lagMaxMs: 0, streamResets: 0 };
   /** @internal */
   lastError: string | null = null;
 
@@ -81,7 +102,9 @@ export class RedisBackplane implements Backplane, ReaderOwner {
     this.publishTimeout = ms(options.publishTimeout, 5000, 'publishTimeout');
     this.connectTimeout = ms(options.connectTimeout, 5000, 'connectTimeout');
     this.maxReconnectDelay = ms(options.maxReconnectDelay, 2000, 'maxReconnectDelay');
-    this.reader = new StreamReader(this, ms(options.blockMs, 5000, 'blockMs'), Math.max(1, ms(options.readCount, 1000, 'readCount')));
+    this.streamTtl = ms(options.streamTtl, 86_400_000, 'streamTtl');
+    if (this.streamTtl !== 0 && this.streamTtl < 100) throw new TypeError(`redisBackplane() option streamTtl must be 0 (never expire) or at least 100 ms, got ${this.streamTtl}`);
+    this.reader = new StreamReader(this, ms(options.blockMs, 5000, 'blockMs'), Math.max(1, ms(options.readCount, 1000, 'readCount')), this.streamTtl);
     if (options.app !== undefined) {
       options.app.onListen(() => this.connect());
       options.app.onClose(() => this.close());
@@ -180,7 +203,11 @@ export class RedisBackplane implements Backplane, ReaderOwner {
     const deadline = Date.now() + this.publishTimeout;
     try {
       const client = await this.client();
-      const args = ['XADD', key, 'MAXLEN', '~', String(Math.max(1, maxLen)), '0-*', 't', String(Date.now()), ...fields];
+      const window = String(Math.max(1, maxLen));
+      const args =
+        this.streamTtl === 0
+          ? ['XADD', key, 'MAXLEN', '~', window, '0-*', 't', String(Date.now()), ...fields]
+          : ['EVAL', XADD_EXPIRE, '1', key, window, String(this.streamTtl), 't', String(Date.now()), ...fields];
       for (;;) {
         if (this.closed) throw new BackplaneError(`the backplane (${this.safeUrl}) is closed`);
         await this.whenReady(client, deadline);
@@ -259,6 +286,7 @@ export class RedisBackplane implements Backplane, ReaderOwner {
       publishErrors: c.publishErrors,
       delivered: c.delivered,
       reconnects: c.reconnects,
+      streamResets: c.streamResets,
       keys: this.reader.keyCount,
       readerLagMs: c.lagMs,
       readerLagMaxMs: c.lagMaxMs,

@@ -33,6 +33,12 @@ export interface BackplaneStats {
   delivered: number;
   /** Times a connection to Redis was lost and re-established. */
   reconnects: number;
+  /**
+   * Followed streams found replaced under the reader: gone (expired after `streamTtl`, deleted,
+   * Redis restarted without its data) or created again with ids starting over at 0-1. Each one
+   * sent its live subscribers and members the 'reset' gap.
+   */
+  streamResets: number;
   /** Keys the reader follows now (channels and rooms with local subscribers). */
   keys: number;
   /** Milliseconds from append (on any process) to this reader, for the last entry read. */

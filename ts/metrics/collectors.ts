@@ -143,6 +143,7 @@ export function registerCollectors(registry: Registry, source: ScrapeSource): vo
   exactCounter(registry, 'catzilla_backplane_publish_errors_total', 'Publishes that failed (EBACKPLANE: Redis unreachable or silent past publishTimeout).', ['backplane'], backplanes((s) => s.publishErrors));
   exactCounter(registry, 'catzilla_backplane_delivered_total', 'Entries the backplane\'s reader handed to local subscribers and members.', ['backplane'], backplanes((s) => s.delivered));
   exactCounter(registry, 'catzilla_backplane_reconnects_total', 'Connections to Redis lost and made again.', ['backplane'], backplanes((s) => s.reconnects));
+  exactCounter(registry, 'catzilla_backplane_stream_resets_total', 'Followed streams found replaced under the reader (expired after streamTtl, deleted, Redis restarted without its data, or created again): each sent its live subscribers the reset gap.', ['backplane'], backplanes((s) => s.streamResets));
   exactGauge(registry, 'catzilla_backplane_keys', 'Channels and rooms the reader follows (those with local subscribers).', ['backplane'], backplanes((s) => s.keys));
   exactGauge(registry, 'catzilla_backplane_reader_lag_seconds', 'Time from append (on any process) to this reader, for the last entry read.', ['backplane'], backplanes((s) => s.readerLagMs / 1000), 'max');
   exactGauge(registry, 'catzilla_backplane_reader_lag_max_seconds', 'The largest reader lag seen.', ['backplane'], backplanes((s) => s.readerLagMaxMs / 1000), 'max');

@@ -380,7 +380,8 @@ export class Channel {
   }
 
   /**
-   * The stream was replaced under the reader (Redis restarted without persistence): ids start
+   * The stream was replaced under the reader (Redis restarted without persistence, the key
+   * deleted or expired, see redisBackplane's streamTtl): ids start
    * over at 0-1. Live subscribers get a gap event (reason 'reset'): what the old stream held
    * after their last event is gone; what the new one gets follows.
    */

@@ -366,7 +366,7 @@ export class Room<R extends BroadcastResult = number> {
     for (const held of this.joining.values()) held.push([next - 0.5, message, -1]);
   }
 
-  /** Backplane, resumable: the stream was replaced (Redis restarted without persistence): offsets start over. */
+  /** Backplane, resumable: the stream was replaced (Redis restarted without persistence, the key deleted or expired): offsets start over. */
   private streamReplaced(): void {
     if (this.ring === null) return; // a plain room just goes on with the new stream
     const notice: GapNotice = { after: this.lastOffset, oldest: null, last: offsetText(0, true), reason: 'reset' };
