@@ -1,5 +1,8 @@
 """What an endpoint receives (Request) and what it may return (Response)."""
 import json
+import sys
+import threading
+import traceback
 from urllib.parse import parse_qsl
 
 
@@ -142,9 +145,12 @@ class Request:
     ``body: 'stream'`` a RequestBody to iterate as it arrives), ``parts`` (``body: 'parts'``: the
     form's parts as they arrive, see catzilla_bridge.body), and ``response`` (the ResponseHead
     to set status/headers on).
+
+    ``on_cancel(callback)`` registers what to call when the request is cancelled while its
+    function still runs (see there).
     """
 
-    __slots__ = ("method", "path", "query_string", "headers", "params", "body", "parts", "response", "_query_items")
+    __slots__ = ("method", "path", "query_string", "headers", "params", "body", "parts", "response", "_query_items", "_on_cancel")
 
     def __init__(self, method="GET", path="/", query="", headers=None, params=None, body=b""):
         self.method = method
@@ -156,6 +162,7 @@ class Request:
         self.parts = None
         self.response = ResponseHead()
         self._query_items = None
+        self._on_cancel = None    # None, a list of callbacks, or _CANCELLED once cancelled
 
     @classmethod
     def from_spec(cls, spec, body=b""):
@@ -184,5 +191,56 @@ class Request:
     def json(self):
         return json.loads(self.body) if self.body else None
 
+    def on_cancel(self, callback):
+        """Calls ``callback()`` once, in a thread of its own, when this request is cancelled (the
+        client went away, ``firstItemTimeout`` ran out, the app is closing) while its function is
+        busy in its own code: blocked in a call, say a database fetch running on the server. A
+        generator waiting for the client to take what it produced needs no callback: the bridge
+        closes it at once. Registered after such a cancellation, it is called at once, in the
+        calling thread.
+
+        The blocked call only sees the cancellation when it returns; a callback that interrupts it
+        from another thread ends the wait: ``request.on_cancel(conn.cancel_safe)`` with psycopg
+        cancels the statement, the fetch raises ``QueryCanceled`` and the generator's ``finally``
+        runs. A sync generator that was cancelled is closed once its callbacks returned (5 s at
+        most), so its ``finally`` never runs while one of them is still using the connection.
+        Exceptions a callback raises are written to stderr.
+        """
+        with _cancel_lock:
+            if self._on_cancel is not _CANCELLED:
+                if self._on_cancel is None:
+                    self._on_cancel = []
+                self._on_cancel.append(callback)
+                return
+        _run_callbacks([callback])
+
+    def _cancel(self, busy):
+        """The bridge cancelled this request; `busy`: its function is in its own code, so the
+        on_cancel callbacks are to run: the thread that runs them is returned, not started yet.
+        After a busy cancellation later registrations run at once."""
+        with _cancel_lock:
+            callbacks = self._on_cancel
+            self._on_cancel = _CANCELLED if busy else []
+        if busy and callbacks and callbacks is not _CANCELLED:
+            return _callbacks_thread(callbacks)
+        return None
+
     def __repr__(self):
         return "<Request %s %s>" % (self.method, self.path)
+
+
+_cancel_lock = threading.Lock()
+_CANCELLED = object()
+
+
+def _run_callbacks(callbacks):
+    for callback in callbacks:
+        try:
+            callback()
+        except BaseException:  # noqa: BLE001 - one failing callback must not stop the others
+            sys.stderr.write("catzilla_bridge: an on_cancel callback failed:\n" + traceback.format_exc())
+
+
+def _callbacks_thread(callbacks):
+    """A daemon thread (not started) that runs the callbacks: one may block (a cancel request to a database)."""
+    return threading.Thread(target=_run_callbacks, args=(callbacks,), name="catzilla-on-cancel", daemon=True)

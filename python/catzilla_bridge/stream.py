@@ -39,6 +39,9 @@ ASYNC_SLICE_BYTES = 256 * 1024
 FLUSH_DELAY = 0.001
 FLUSH_BYTES = 64 * 1024
 
+# How long a cancelled sync generator's close waits for its on_cancel callbacks.
+CANCEL_CALLBACK_WAIT = 5.0
+
 _DONE = object()
 
 
@@ -81,6 +84,8 @@ class Stream:
         self.finished = False
         self.task = None          # asyncio task of an async producer
         self.thread = None
+        self.busy = False         # the producer runs the function's own code
+        self.cancel_thread = None # runs the request's on_cancel callbacks
 
     # ---- control (event loop thread) ----
 
@@ -117,6 +122,13 @@ class Stream:
         if self.body is not None:
             self.body.close()
         self.cancelled = True
+        # The producer in the function's own code (not parked on credit): its on_cancel callbacks
+        # interrupt what it is blocked in. (busy is set before the producer reads cancelled, and
+        # read here after cancelled is set: under the GIL one of the two sees the other.)
+        thread = self.request._cancel(self.busy)
+        if thread is not None:
+            self.cancel_thread = thread
+            thread.start()
         with self.cond:
             self.cond.notify()
         self.credit_event.set()
@@ -274,7 +286,11 @@ class Stream:
         """Thread: call a sync target, then iterate what it returned (or hand an async result to the loop)."""
         error = None
         try:
-            result = self._unwrap(fn(self.request))
+            self.busy = True
+            try:
+                result = self._unwrap(fn(self.request))
+            finally:
+                self.busy = False
             if inspect.isawaitable(result) or hasattr(result, "__aiter__"):
                 asyncio.run_coroutine_threadsafe(self._run_async_result(result), self.loop)
                 return
@@ -294,10 +310,15 @@ class Stream:
             while True:
                 if not self._wait_credit_sync():
                     break
+                self.busy = True
+                if self.cancelled:
+                    break
                 try:
                     item = next(it)
                 except StopIteration:
+                    self.busy = False
                     return
+                self.busy = False
                 if self.cancelled:
                     break
                 data = encode_item(item)
@@ -305,9 +326,19 @@ class Stream:
                     self._seal_for(item)
                     self._put_sync(data)
         except BaseException:
+            self.busy = False
+            self._join_cancel()
             _close_sync(it)
             raise
+        self._join_cancel()
         _close_sync(it)  # cancelled: run the generator's finally / with blocks now
+
+    def _join_cancel(self):
+        """Producer thread: lets the on_cancel callbacks finish (bounded) before the generator's
+        finally runs, so it never closes a connection a callback is still cancelling on."""
+        thread = self.cancel_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(CANCEL_CALLBACK_WAIT)
 
     async def _run_async_call(self, fn):
         try:
@@ -325,7 +356,9 @@ class Stream:
         error = None
         try:
             if inspect.isawaitable(result):
+                self.busy = True
                 result = await result
+                self.busy = False
             await self._consume_async(self._unwrap(result))
         except asyncio.CancelledError:
             pass
@@ -351,10 +384,12 @@ class Stream:
             while True:
                 if not await self._wait_credit_async():
                     break
+                self.busy = True
                 try:
                     item = await it.__anext__()
                 except StopAsyncIteration:
                     return
+                self.busy = False
                 data = encode_item(item)
                 if data:
                     self._seal_for(item)

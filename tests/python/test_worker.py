@@ -252,3 +252,47 @@ def test_worker_with_a_blocked_loop_exits_once_its_pipe_closed(worker, marker):
         worker.recv(timeout=0.5)  # the loop is blocked: no PONG
     worker.proc.stdin.close()
     assert worker.proc.wait(15) == 0  # the grace period, then the watchdog's exit (not the 60 s sleep)
+
+
+def test_on_cancel_interrupts_a_blocked_call_and_finally_waits_for_it(worker, marker):
+    # The generator is blocked in a call (not waiting for credit): CANCEL runs its on_cancel
+    # callback, which unblocks it; its finally runs only once the callback returned.
+    worker.start(1, "bridge_handlers:blocked_call", query="marker=%s" % marker)
+    assert worker.recv()[0] == P.HEAD
+    read_marker(marker, "blocked")
+    t0 = time.monotonic()
+    worker.send(P.CANCEL, 1)
+    assert worker.collect(1)[2] == P.CLOSED
+    assert time.monotonic() - t0 < 5.0
+    lines = read_marker(marker, "finally")
+    assert "not interrupted" not in lines
+    assert lines.index("callback") < lines.index("unblocked") < lines.index("callback done") < lines.index("finally"), lines
+
+
+def test_on_cancel_is_not_called_for_a_generator_waiting_for_credit(worker, marker):
+    worker.start(1, "bridge_handlers:blocked_call", window=4096, query="parked=1&marker=%s" % marker)
+    assert worker.recv()[0] == P.HEAD
+    time.sleep(0.2)  # credit used up: parked
+    worker.send(P.CANCEL, 1)
+    assert worker.collect(1)[2] == P.CLOSED
+    lines = read_marker(marker, "finally")
+    time.sleep(0.1)
+    assert "callback" not in read_marker(marker, "finally"), lines
+
+
+def test_on_cancel_registered_after_the_cancel_runs_at_once():
+    import threading
+    from catzilla_bridge.request import Request
+    req = Request()
+    called = threading.Event()
+    req.on_cancel(called.set)
+    thread = req._cancel(True)
+    thread.start()
+    assert called.wait(2)
+    late = threading.Event()
+    req.on_cancel(late.set)
+    assert late.wait(2)
+    # not busy: nothing runs, now or later
+    req2 = Request()
+    req2.on_cancel(lambda: pytest.fail("called"))
+    assert req2._cancel(False) is None
