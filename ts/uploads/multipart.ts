@@ -21,15 +21,15 @@ import { limitError, malformedError, resolveLimits, type ResolvedLimits, type Up
 
 const busboy = lazy<{ Busboy: typeof BusboyConstructor }>('@fastify/busboy');
 
-/** Bytes each file part's stream buffers before the parser holds the body. */
-const FILE_HIGH_WATER_MARK = 64 * 1024;
+/** Bytes each file part's stream buffers before the parser holds the body: one read of the core (256 KiB). */
+const FILE_HIGH_WATER_MARK = 256 * 1024;
 /**
  * Bytes the parser (a Writable) takes before write() returns false. Above one body chunk (the
- * core reads at most 64 KiB at a time), so a parser that keeps up takes each chunk without a
+ * core reads at most 256 KiB at a time), so a parser that keeps up takes each chunk without a
  * 'drain' round trip; when a file part's stream is full it holds its write callback and the
  * next chunks wait in it, up to this many bytes.
  */
-const PARSER_HIGH_WATER_MARK = 128 * 1024;
+const PARSER_HIGH_WATER_MARK = 512 * 1024;
 
 /** Unread body bytes up to which a rejected upload keeps its connection (the core reads and drops them). */
 const DRAIN_BUDGET = 1024 * 1024;
