@@ -1,5 +1,5 @@
 // CPU per GiB of catzilla's multipart reading alone (issue 16): MultipartReader (header guard,
-// @fastify/busboy, the part's Node stream) over a 64 MiB one-file body held in memory, handed to
+// the parser, the part's Node stream) over a 64 MiB one-file body held in memory, handed to
 // it in --chunk pieces (the core's socket reads), 16 times; no socket, no disk, no hash. Timing
 // on a shared machine moves; CPU time of a single-threaded loop moves much less.
 //

@@ -1,33 +1,13 @@
 /**
- * Watches each part's header block as the body streams by, for what the parser does not check:
- * its size (`limits.headerSize`: 413; @fastify/busboy would cut a longer block short and go on)
- * and its syntax (a line that is not `name: value` or a folded continuation: 400; the parser
- * would skip the part without a word). It only looks for the delimiter (`\r\n--boundary`) with
- * Buffer#indexOf and, after one, for the blank line that ends the headers; the header bytes
- * themselves (at most the limit, at most 16 KiB) are the only bytes it copies. Inside a large
- * file it need not search at all: see inContent and skip().
+ * Measures each part's header block as the body streams by, so that `limits.headerSize` answers
+ * 413 (busboy has a fixed 16 KiB bound and calls anything longer malformed). It only looks for
+ * the delimiter (`\r\n--boundary`) with Buffer#indexOf and, after one, for the blank line that
+ * ends the headers: it never copies a chunk (only a few bytes carried across chunk edges).
  */
-
-/** What push() found. */
-export const enum GuardResult {
-  Ok,
-  /** A header block is longer than the limit. */
-  TooLong,
-  /** A header line is neither `token: value` nor a folded continuation. */
-  Malformed,
-}
-
-/** RFC 9110 field-name (token) ':' optional whitespace, then field-value characters (HTAB, SP, VCHAR, obs-text). */
-const FIELD_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*$/;
-/** obs-fold: a continuation line starts with SP or HTAB. */
-const FOLDED_LINE = /^[\t ][\t\x20-\x7e\x80-\xff]*$/;
-
 export class HeaderGuard {
   private readonly delimiter: Buffer;
   /** In a header block: its bytes so far, or -1 while in a part's content. */
   private headerBytes = -1;
-  /** The header block's bytes so far (the delimiter line's CRLF included). */
-  private header: Buffer[] = [];
   /** The closing delimiter was seen: the rest is epilogue. */
   ended = false;
   /** The last bytes of the previous chunk, to find a delimiter or a blank line split across chunks. */
@@ -38,15 +18,15 @@ export class HeaderGuard {
     this.tail = Buffer.from('\r\n', 'latin1'); // the body may start with the delimiter minus its CRLF
   }
 
-  /** Feeds a chunk. */
-  push(chunk: Buffer): GuardResult {
+  /** Feeds a chunk; false when a header block is longer than the limit. */
+  push(chunk: Buffer): boolean {
     let pos = 0;
     while (pos < chunk.length && !this.ended) {
       if (this.headerBytes < 0) {
         const found = this.findDelimiter(chunk, pos);
         if (found === -1) {
           this.keepTail(chunk, this.delimiter.length - 1);
-          return GuardResult.Ok;
+          return true;
         }
         pos = found;
         this.headerBytes = 0;
@@ -54,57 +34,22 @@ export class HeaderGuard {
       } else {
         if (this.headerBytes === 0 && chunk[pos] === 0x2d /* '-' of the closing '--' */) {
           this.ended = true;
-          return GuardResult.Ok;
+          return true;
         }
         const end = this.findBlankLine(chunk, pos);
         if (end === -1) {
           this.headerBytes += chunk.length - pos;
-          if (this.headerBytes > this.limit + 4) return GuardResult.TooLong;
-          this.header.push(Buffer.from(chunk.subarray(pos)));
+          if (this.headerBytes > this.limit + 4) return false;
           this.keepTail(chunk, 3);
-          return GuardResult.Ok;
+          return true;
         }
         // Counted: the delimiter line's CRLF, the field lines and the blank line (4 bytes besides the fields).
         this.headerBytes += end - pos;
-        if (this.headerBytes > this.limit + 4) return GuardResult.TooLong;
-        this.header.push(chunk.subarray(pos, end));
-        if (!this.headerValid()) return GuardResult.Malformed;
+        if (this.headerBytes > this.limit + 4) return false;
         this.headerBytes = -1;
         pos = end;
         this.tail = Buffer.alloc(0);
       }
-    }
-    return GuardResult.Ok;
-  }
-
-  /**
-   * In a part's content: a next chunk the parser hands whole to the part in progress holds no
-   * complete delimiter (one that ended in it would have ended the part: the bytes before it, plus
-   * at most the delimiter's length less one held back from the chunk before, are fewer than the
-   * chunk), so it need not be searched: skip().
-   */
-  get inContent(): boolean {
-    return this.headerBytes < 0 && !this.ended;
-  }
-
-  /** A chunk known to hold no delimiter (the parser gave all of it to the part in progress). */
-  skip(chunk: Buffer): void {
-    this.keepTail(chunk, this.delimiter.length - 1);
-  }
-
-  /** The header block just completed: `[padding] CRLF *(line CRLF) CRLF` after the delimiter. */
-  private headerValid(): boolean {
-    const block = (this.header.length === 1 ? this.header[0]! : Buffer.concat(this.header)).toString('latin1');
-    this.header = [];
-    const start = block.indexOf('\r\n');
-    // Transport padding (RFC 2046: spaces and tabs) may follow the boundary before its CRLF.
-    if (start === -1 || !/^[\t ]*$/.test(block.slice(0, start))) return false;
-    const fields = block.slice(start + 2, block.length - 4);
-    if (fields.length === 0) return true; // a part without headers (the parser skips it)
-    const lines = fields.split('\r\n');
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i]!;
-      if (!(FIELD_LINE.test(line) || (i > 0 && FOLDED_LINE.test(line)))) return false;
     }
     return true;
   }

@@ -19,11 +19,11 @@ export interface UploadLimits {
   fieldNameSize?: number;
   /** Parts (fields + files) in one body (413 above). Default: no limit. */
   parts?: number;
-  /** Bytes of one part's header block (413 above). Default 8 KiB, at most 16 KiB. */
+  /** Bytes of one part's header block (413 above). Default 8 KiB, at most 16 KiB (the parser's own bound). */
   headerSize?: number;
 }
 
-/** The largest headerSize (the header guard keeps a block's bytes up to it to check its lines; busboy 1.x's own bound, so limits written for it stay valid). */
+/** The parser's hard bound on a part's header block: busboy rejects a longer one as malformed. */
 export const MAX_PART_HEADER_SIZE = 16 * 1024;
 
 export interface ResolvedLimits {
@@ -59,7 +59,7 @@ export function resolveLimits(limits: UploadLimits | undefined): ResolvedLimits 
     }
     out[key] = value;
   }
-  if (out.headerSize > MAX_PART_HEADER_SIZE) throw new TypeError(`upload limit headerSize must be at most ${MAX_PART_HEADER_SIZE}, got ${out.headerSize}`);
+  if (out.headerSize > MAX_PART_HEADER_SIZE) throw new TypeError(`upload limit headerSize must be at most ${MAX_PART_HEADER_SIZE} (the parser's bound), got ${out.headerSize}`);
   return out;
 }
 

@@ -1,35 +1,31 @@
 /**
  * `req.multipart(limits)`: the parts of a multipart/form-data body (or the fields of an
- * urlencoded one) as they arrive. @fastify/busboy parses (ROADMAP "Why @fastify/busboy parses
- * uploads"); it is fed from the request body one chunk at a time and only while it wants more
- * (its write() result and 'drain'), and it stops wanting more while a file part's stream is
- * unread. So a slow consumer leaves the body queue full, and the
+ * urlencoded one) as they arrive. busboy parses; it is fed from the request body one chunk at a
+ * time and only while it wants more (its write() result and 'drain'), and it stops wanting more
+ * while a file part's stream is unread. So a slow consumer leaves the body queue full, and the
  * queue (ts/request-body.ts) makes the core stop reading the socket: nothing holds more than a
  * few high-water marks of an upload in memory.
  *
- * A file part is a Node Readable (`part.stream`, the parser's own stream: the chunks are views of
+ * A file part is a Node Readable (`part.stream`, busboy's own stream: the chunks are views of
  * the body's buffers), an async iterable of Buffers, and `part.toWeb()` a web ReadableStream
  * over the same chunks, so it can be piped into a hash, a file, or returned as a response.
  */
 import type { Readable } from 'node:stream';
-import type { Busboy as BusboyConstructor, BusboyFileStream, BusboyInstance } from '@fastify/busboy';
+import type Busboy from 'busboy';
 import { CoreError, HttpError } from '../errors.js';
 import { lazy } from '../lazy.js';
 import { safeFilename } from './filename.js';
-import { GuardResult, HeaderGuard } from './header-guard.js';
+import { HeaderGuard } from './header-guard.js';
 import { limitError, malformedError, resolveLimits, type ResolvedLimits, type UploadLimits } from './limits.js';
 
-const busboy = lazy<{ Busboy: typeof BusboyConstructor }>('@fastify/busboy');
+const busboy = lazy<typeof Busboy>('busboy');
 
-/** Bytes each file part's stream buffers before the parser holds the body: one read of the core (256 KiB). */
-const FILE_HIGH_WATER_MARK = 256 * 1024;
 /**
- * Bytes the parser (a Writable) takes before write() returns false. Above one body chunk (the
- * core reads at most 256 KiB at a time), so a parser that keeps up takes each chunk without a
- * 'drain' round trip; when a file part's stream is full it holds its write callback and the
- * next chunks wait in it, up to this many bytes.
+ * Bytes busboy and each file part's stream buffer before asking the body for no more: one socket
+ * read of the core (at most 256 KiB), so a part consumer that keeps up never makes the parser
+ * wait on a half-full buffer.
  */
-const PARSER_HIGH_WATER_MARK = 512 * 1024;
+const PARSER_HIGH_WATER_MARK = 256 * 1024;
 
 /** Unread body bytes up to which a rejected upload keeps its connection (the core reads and drops them). */
 const DRAIN_BUDGET = 1024 * 1024;
@@ -125,17 +121,16 @@ export class MultipartReader implements AsyncIterableIterator<Part> {
   bytesRead = 0;
   readonly #req: UploadBody;
   readonly #body: AsyncIterator<Buffer>;
-  readonly #parser: BusboyInstance;
+  readonly #parser: Busboy.Busboy;
   readonly #guard: HeaderGuard | null;
   readonly #queue: Part[] = [];
   #current: FilePart | null = null;
-  #currentStream: BusboyFileStream | null = null;
+  #currentStream: Readable | null = null;
   #waiter: Waiter | null = null;
   #failure: unknown = null;
   #finished = false;
   #bodyDone = false;
   #parts = 0;
-  #fields = 0;
   #drain: (() => void) | null = null;
   /** return() was called while the application still reads a file part: nothing more is delivered. */
   #stopping = false;
@@ -151,21 +146,15 @@ export class MultipartReader implements AsyncIterableIterator<Part> {
     }
     const l = this.limits;
     try {
-      this.#parser = new (busboy().Busboy)({
+      this.#parser = busboy()({
         headers: { 'content-type': type },
-        // Parts beyond limits.parts are counted here (#deliver), header blocks by the guard, and
-        // fields too: in an urlencoded body the parser drops the fields past its limit silently
-        // when they come in the same chunk, so it is given one more and the extra one fails here.
-        limits: { fileSize: l.fileSize, files: l.files, fields: l.fields + 1, fieldSize: l.fieldSize, fieldNameSize: l.fieldNameSize },
-        defCharset: 'utf8',
-        // A part is a file when it names a filename (a part without one is a field, whatever its type).
-        isPartAFile: (_name, _type, filename) => filename !== undefined,
-        // The client's filename is kept as sent (safeFilename takes its last segment).
-        preservePath: true,
+        // Parts beyond limits.parts are counted here, not by busboy (it counts the closing delimiter too).
+        limits: { fileSize: l.fileSize, files: l.files, fields: l.fields, fieldSize: l.fieldSize, fieldNameSize: l.fieldNameSize },
+        defParamCharset: 'utf8',
+        // One body chunk (the core reads up to 256 KiB at a time) fits in each buffer, so a part
+        // consumer that keeps up never makes the parser wait on a half-full stream.
         highWaterMark: PARSER_HIGH_WATER_MARK,
-        // One body chunk fits in a file part's buffer, so a part consumer that keeps up never
-        // makes the parser wait on a half-full stream.
-        fileHwm: FILE_HIGH_WATER_MARK,
+        fileHwm: PARSER_HIGH_WATER_MARK,
       });
     } catch (err) {
       throw malformedError(/boundary/i.test((err as Error).message) ? 'multipart/form-data without a boundary parameter' : (err as Error).message, err);
@@ -239,30 +228,29 @@ export class MultipartReader implements AsyncIterableIterator<Part> {
   #listen(): void {
     const p = this.#parser;
     const l = this.limits;
-    p.on('file', (name: string, stream: BusboyFileStream, filename: string | undefined, encoding: string, mimeType: string) => {
+    p.on('file', (name, stream, info) => {
       this.#currentStream = stream;
       // The reader's error reaches whoever reads the part; a part nobody took must not crash the process.
       stream.on('error', () => {});
-      stream.once('limit', () => this.#fail(limitError('fileSize', l.fileSize, `file ${JSON.stringify(safeFilename(filename))} in field ${JSON.stringify(name)} is larger than ${l.fileSize} bytes`)));
+      stream.once('limit', () => this.#fail(limitError('fileSize', l.fileSize, `file ${JSON.stringify(safeFilename(info.filename))} in field ${JSON.stringify(name)} is larger than ${l.fileSize} bytes`)));
       stream.once('end', () => {
         if (this.#currentStream === stream) this.#currentStream = null;
       });
       if (this.#stopping) this.#currentStream = null; // skipped below, never destroyed by the stop
-      this.#deliver(new FilePart(name, safeFilename(filename), mimeType, encoding, stream));
+      this.#deliver(new FilePart(name, safeFilename(info.filename), info.mimeType, info.encoding, stream));
     });
-    p.on('field', (name: string, value: string, nameTruncated: boolean, valueTruncated: boolean, _encoding: string, mimeType: string) => {
-      if (nameTruncated) return this.#fail(limitError('fieldNameSize', l.fieldNameSize, `a field name is longer than ${l.fieldNameSize} bytes`));
-      if (++this.#fields > l.fields) return this.#fail(limitError('fields', l.fields, `more than ${l.fields} fields`));
-      if (valueTruncated) return this.#fail(limitError('fieldSize', l.fieldSize, `field ${JSON.stringify(name)} is longer than ${l.fieldSize} bytes`));
-      this.#deliver({ kind: 'field', name, value, mimeType });
+    p.on('field', (name, value, info) => {
+      if (info.nameTruncated) return this.#fail(limitError('fieldNameSize', l.fieldNameSize, `a field name is longer than ${l.fieldNameSize} bytes`));
+      if (info.valueTruncated) return this.#fail(limitError('fieldSize', l.fieldSize, `field ${JSON.stringify(name)} is longer than ${l.fieldSize} bytes`));
+      this.#deliver({ kind: 'field', name, value, mimeType: info.mimeType });
     });
     p.on('filesLimit', () => this.#fail(limitError('files', l.files, `more than ${l.files} files`)));
     p.on('fieldsLimit', () => this.#fail(limitError('fields', l.fields, `more than ${l.fields} fields`)));
     p.on('error', (err: Error) => this.#fail(malformedError(describeParseError(err.message), err)));
     p.on('drain', () => this.#wake());
-    p.on('finish', () => {
+    p.on('close', () => {
       this.#wake();
-      if (this.#failure !== null || p.errored !== null) return;
+      if (this.#failure !== null || p.errored) return;
       this.#finished = true;
       const waiter = this.#waiter;
       if (waiter !== null && this.#queue.length === 0) {
@@ -287,19 +275,10 @@ export class MultipartReader implements AsyncIterableIterator<Part> {
         if (r.done) break;
         const chunk = r.value;
         this.bytesRead += chunk.length;
-        // Inside a file part, the guard learns from the part's byte count whether the parser
-        // took the whole chunk as content (then it holds no delimiter and is not searched again);
-        // otherwise the guard searches it, before the parser sees it when it can.
-        const guard = this.#guard;
-        const file = guard !== null && guard.inContent ? this.#currentStream : null;
-        const before = file !== null ? file.bytesRead : 0;
-        if (guard !== null && file === null) this.#check(guard.push(chunk));
-        const more = p.write(chunk);
-        if (file !== null) {
-          if (file === this.#currentStream && file.bytesRead - before === chunk.length) guard!.skip(chunk);
-          else this.#check(guard!.push(chunk));
+        if (this.#guard !== null && !this.#guard.push(chunk)) {
+          throw limitError('headerSize', this.limits.headerSize, `a part's header block is longer than ${this.limits.headerSize} bytes`);
         }
-        if (!more) {
+        if (!p.write(chunk)) {
           await new Promise<void>((resolve) => {
             this.#drain = resolve;
           });
@@ -307,18 +286,13 @@ export class MultipartReader implements AsyncIterableIterator<Part> {
         }
       }
       this.#bodyDone = true;
-      // Checked here, not left to the parser: it would destroy the file stream in progress with its own
+      // Checked here, not left to busboy: it would destroy the file stream in progress with its own
       // error before telling us, and the handler would see that instead of this 400.
       if (this.#guard !== null && !this.#guard.ended) throw malformedError('the body ended before the closing boundary (truncated)');
       p.end();
     } catch (err) {
       this.#fail(err);
     }
-  }
-
-  #check(guard: GuardResult): void {
-    if (guard === GuardResult.TooLong) throw limitError('headerSize', this.limits.headerSize, `a part's header block is longer than ${this.limits.headerSize} bytes`);
-    if (guard === GuardResult.Malformed) throw malformedError('a part header is malformed');
   }
 
   #fail(err: unknown): void {
@@ -329,7 +303,7 @@ export class MultipartReader implements AsyncIterableIterator<Part> {
     const stream = this.#currentStream;
     this.#currentStream = null;
     if (stream !== null && !stream.destroyed && !stream.readableEnded) stream.destroy(err === STOPPED ? new CoreError('ESTOPPED', 'the multipart iteration was stopped before this part was read') : (err as Error));
-    this.#parser.removeAllListeners('finish');
+    this.#parser.removeAllListeners('close');
     this.#parser.on('error', () => {}); // late parser errors after a failure are moot
     this.#parser.destroy();
     this.#wake();
@@ -359,7 +333,7 @@ export class MultipartReader implements AsyncIterableIterator<Part> {
 }
 
 function describeParseError(message: string): string {
-  if (/Unexpected end of (form|file|multipart data)|terminated early/.test(message)) return 'the body ended before the closing boundary (truncated)';
+  if (/Unexpected end of (form|file)/.test(message)) return 'the body ended before the closing boundary (truncated)';
   if (/Malformed part header/.test(message)) return 'a part header is malformed';
   if (/Malformed urlencoded/i.test(message)) return 'malformed urlencoded data';
   return message;
