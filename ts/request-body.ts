@@ -3,7 +3,8 @@
  * Chunks are handed over as they arrive; when more than BODY_HIGH_WATER_MARK
  * unread bytes pile up the core is told to stop reading the socket, and told to
  * resume once the reader has drained the queue below that mark, so a slow reader
- * holds at most about one high-water mark of body in memory.
+ * holds at most about one high-water mark of body in memory, plus the read in progress (the core
+ * reads at most 256 KiB at a time).
  */
 
 /** Unread bytes above which the core is asked to pause the body. */

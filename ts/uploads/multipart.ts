@@ -20,8 +20,12 @@ import { limitError, malformedError, resolveLimits, type ResolvedLimits, type Up
 
 const busboy = lazy<typeof Busboy>('busboy');
 
-/** Bytes busboy and each file part's stream buffer before asking the body for no more. */
-const PARSER_HIGH_WATER_MARK = 64 * 1024;
+/**
+ * Bytes busboy and each file part's stream buffer before asking the body for no more: one socket
+ * read of the core (at most 256 KiB), so a part consumer that keeps up never makes the parser
+ * wait on a half-full buffer.
+ */
+const PARSER_HIGH_WATER_MARK = 256 * 1024;
 
 /** Unread body bytes up to which a rejected upload keeps its connection (the core reads and drops them). */
 const DRAIN_BUDGET = 1024 * 1024;
@@ -147,7 +151,7 @@ export class MultipartReader implements AsyncIterableIterator<Part> {
         // Parts beyond limits.parts are counted here, not by busboy (it counts the closing delimiter too).
         limits: { fileSize: l.fileSize, files: l.files, fields: l.fields, fieldSize: l.fieldSize, fieldNameSize: l.fieldNameSize },
         defParamCharset: 'utf8',
-        // One body chunk (the core reads up to 64 KiB at a time) fits in each buffer, so a part
+        // One body chunk (the core reads up to 256 KiB at a time) fits in each buffer, so a part
         // consumer that keeps up never makes the parser wait on a half-full stream.
         highWaterMark: PARSER_HIGH_WATER_MARK,
         fileHwm: PARSER_HIGH_WATER_MARK,
