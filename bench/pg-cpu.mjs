@@ -29,6 +29,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPostgres } from '../tests/helpers/postgres.ts';
 import { pgRowsSql } from './servers/impl/pg-sql.mjs';
+import { procStat, rssKiB } from './lib/proc.mjs';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -48,16 +49,6 @@ const TICK = 100; // clock ticks per second (getconf CLK_TCK)
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function procCpu(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), user: Number(f[11]), sys: Number(f[12]), reaped: Number(f[13]) + Number(f[14]) };
-  } catch {
-    return null;
-  }
-}
-
 /**
  * CPU ticks of a process tree by pid: each live process's own, and the root's reaped children's
  * (cutime + cstime: PostgreSQL backends that exited, psql runs) under the key 'reaped'.
@@ -66,16 +57,16 @@ function treeTicks(root) {
   const children = new Map();
   for (const d of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
-    const c = procCpu(Number(d));
+    const c = procStat(Number(d));
     if (c === null) continue;
     if (!children.has(c.ppid)) children.set(c.ppid, []);
     children.get(c.ppid).push(Number(d));
   }
   const out = new Map();
-  const rc = procCpu(root);
+  const rc = procStat(root);
   if (rc !== null) out.set('reaped', rc.reaped);
   const walk = (pid) => {
-    const c = procCpu(pid);
+    const c = procStat(pid);
     if (c !== null) out.set(pid, c.ticks);
     for (const k of children.get(pid) ?? []) walk(k);
   };
@@ -100,15 +91,6 @@ function syscalls(pid) {
     return { r: Number(/syscr: (\d+)/.exec(t)[1]), w: Number(/syscw: (\d+)/.exec(t)[1]) };
   } catch {
     return { r: 0, w: 0 };
-  }
-}
-
-function rssKiB(pid) {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
   }
 }
 
@@ -269,9 +251,7 @@ function psqlCopy(pg, sql) {
 
 /** CPU ticks of all children of this process that ended (psql): from /proc/self/stat cutime + cstime. */
 function childrenTicks() {
-  const f = fs.readFileSync('/proc/self/stat', 'utf8');
-  const g = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(g[13]) + Number(g[14]);
+  return procStat('self').reaped;
 }
 
 const pg = await startPostgres({ max_connections: 100, shared_buffers: '128MB', work_mem: '64MB' });
@@ -306,7 +286,7 @@ try {
           await sleep(300);
           const pg0 = treeTicks(pg.pid);
           const sv0 = server ? treeTicks(server.pid) : null;
-          const svSplit0 = server ? procCpu(server.pid) : null;
+          const svSplit0 = server ? procStat(server.pid) : null;
           const io0 = server ? syscalls(server.pid) : null;
           const me0 = process.cpuUsage();
           const ch0 = childrenTicks();
@@ -324,7 +304,7 @@ try {
           }
           const pgTicks = ticksBetween(pg0, treeTicks(pg.pid));
           const svTicks = server ? ticksBetween(sv0, treeTicks(server.pid)) : 0;
-          const svSplit1 = server ? procCpu(server.pid) : null;
+          const svSplit1 = server ? procStat(server.pid) : null;
           const io1 = server ? syscalls(server.pid) : null;
           const me = process.cpuUsage(me0);
           const chTicks = childrenTicks() - ch0;
