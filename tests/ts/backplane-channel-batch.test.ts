@@ -8,7 +8,8 @@
  * driven by hand), so every read's size is known.
  */
 import { expect } from 'chai';
-import { Channel, type Backplane, type BackplaneStats, type StreamEntry, type StreamListener } from '../../ts/index.js';
+import { Channel } from '../../ts/index.js';
+import { HandDrivenBackplane } from '../helpers/hand-driven-backplane.js';
 import { RawClient, requestBytes } from '../helpers/raw-client.js';
 import { connectSSE, EventParser } from '../helpers/sse-client.js';
 import { withApp } from '../helpers/with-app.js';
@@ -21,64 +22,13 @@ async function until(pred: () => boolean, what: string, max = 10_000): Promise<v
 }
 
 /** One channel's stream, in memory; the reader is the test. */
-class HandDrivenBackplane implements Backplane {
-  readonly prefix = 'hand';
-  readonly instanceId = 'hand-1';
-  readonly isClosed = false;
-  readonly entries: StreamEntry[] = [];
-  listener: StreamListener | null = null;
-  /** Where the reader starts when the channel is first followed. */
-  position = 0;
-
-  add(seq: number, data: string): void {
-    this.entries.push({ seq, fields: [Buffer.from('d'), Buffer.from(data)] });
-  }
-
-  /** The reader reads the entries after..upTo (those the stream has) in one read. */
-  read(after: number, upTo: number): void | Promise<void> {
-    const got = this.entries.filter((e) => e.seq > after && e.seq <= upTo);
-    if (got.length > 0) return this.listener!(got);
-  }
-
-  append(): Promise<string> {
-    return Promise.reject(new Error('not used'));
-  }
-
-  watch(_key: string, listener: StreamListener): Promise<number> {
-    this.listener = listener;
-    return Promise.resolve(this.position);
-  }
-
-  unwatch(_key: string, listener: StreamListener): void {
-    if (this.listener === listener) this.listener = null;
-  }
-
-  async range(_key: string, after: number, upTo: number): Promise<StreamEntry[]> {
-    return this.entries.filter((e) => e.seq > after && e.seq <= upTo);
-  }
-
-  async lastSeq(): Promise<number> {
-    return this.entries.at(-1)?.seq ?? 0;
-  }
-
-  stats(): BackplaneStats {
-    return { connected: true, published: 0, publishErrors: 0, delivered: 0, reconnects: 0, streamResets: 0, keys: this.listener === null ? 0 : 1, readerLagMs: 0, readerLagMaxMs: 0, lastError: null };
-  }
-
-  connect(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
+const handDriven = () => new HandDrivenBackplane((data) => [Buffer.from('d'), Buffer.from(data)]);
 
 const ids = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, k) => `0-${from + k}`);
 
 describe('backplane: a Channel delivers each stream read as one batch', () => {
   it('every subscriber gets each event of a read once, in order; a client ahead of the reader gets only what follows its id', async () => {
-    const bp = new HandDrivenBackplane();
+    const bp = handDriven();
     for (let seq = 1; seq <= 12; seq++) bp.add(seq, `e${seq}`);
     bp.position = 3; // this process's reader is at 0-3; another process's reader was at 0-6
     const channel = new Channel({ name: 'batch', backplane: bp, sse: QUIET });
@@ -107,7 +57,7 @@ describe('backplane: a Channel delivers each stream read as one batch', () => {
   });
 
   it('a read that jumps over trimmed entries: the events before the jump, the gap event, then the rest', async () => {
-    const bp = new HandDrivenBackplane();
+    const bp = handDriven();
     for (const seq of [1, 2, 3, 7, 8]) bp.add(seq, `e${seq}`); // 0-4..0-6 were trimmed before this reader got them
     const channel = new Channel({ name: 'jump', backplane: bp, sse: QUIET });
     await withApp((app) => {
@@ -124,7 +74,7 @@ describe('backplane: a Channel delivers each stream read as one batch', () => {
 
   it("'drop-oldest' counts every event of a dropped read, and a paused subscriber ends with each event either received or counted as dropped", async () => {
     const EVENTS_PER_READ = 10;
-    const bp = new HandDrivenBackplane();
+    const bp = handDriven();
     const channel = new Channel({ name: 'drops', backplane: bp, policy: 'drop-oldest', maxQueueBytes: 32 * 1024, slowAfterMs: 0, replay: 16, sse: { heartbeat: 0, highWaterMark: 4096, lowWaterMark: 1024 } });
     const data = (seq: number) => `${seq} ${'x'.repeat(2000)}`;
     await withApp((app) => {

@@ -7,70 +7,15 @@
  * ahead) skips what it has; a reader that jumps over trimmed entries sends live members a gap.
  */
 import { expect } from 'chai';
-import { Rooms, type Backplane, type BackplaneStats, type StreamEntry, type StreamListener } from '../../ts/index.js';
-import { deferred, sleep, within, type Deferred } from '../helpers/raw-client.js';
+import { Rooms } from '../../ts/index.js';
+import { HandDrivenBackplane } from '../helpers/hand-driven-backplane.js';
+import { deferred, sleep, within } from '../helpers/raw-client.js';
 import { roomFrames, type RoomFrame } from '../helpers/room-frames.js';
 import { startApp, type AppContext } from '../helpers/with-app.js';
 import { WsClient } from '../helpers/ws-client.js';
 
 /** One room's stream, in memory; the reader is the test. */
-class HandDrivenBackplane implements Backplane {
-  readonly prefix = 'hand';
-  readonly instanceId = 'hand-1';
-  readonly isClosed = false;
-  readonly entries: StreamEntry[] = [];
-  listener: StreamListener | null = null;
-  /** Where the reader starts when the room is first followed. */
-  position = 0;
-  /** While set, range() waits for it. */
-  rangeGate: Deferred<void> | null = null;
-  ranges = 0;
-
-  add(seq: number, data: string, binary = false): void {
-    this.entries.push({ seq, fields: [Buffer.from('b'), Buffer.from(binary ? '1' : '0'), Buffer.from('o'), Buffer.from(''), Buffer.from('d'), Buffer.from(data)] });
-  }
-
-  /** The reader reads entries after..upTo (those the stream has). */
-  read(after: number, upTo: number): void {
-    const got = this.entries.filter((e) => e.seq > after && e.seq <= upTo);
-    if (got.length > 0) void this.listener!(got);
-  }
-
-  append(): Promise<string> {
-    return Promise.reject(new Error('not used'));
-  }
-
-  watch(_key: string, listener: StreamListener): Promise<number> {
-    this.listener = listener;
-    return Promise.resolve(this.position);
-  }
-
-  unwatch(_key: string, listener: StreamListener): void {
-    if (this.listener === listener) this.listener = null;
-  }
-
-  async range(_key: string, after: number, upTo: number): Promise<StreamEntry[]> {
-    this.ranges++;
-    await this.rangeGate?.promise;
-    return this.entries.filter((e) => e.seq > after && e.seq <= upTo);
-  }
-
-  async lastSeq(): Promise<number> {
-    return this.entries.at(-1)?.seq ?? 0;
-  }
-
-  stats(): BackplaneStats {
-    return { connected: true, published: 0, publishErrors: 0, delivered: 0, reconnects: 0, keys: this.listener === null ? 0 : 1, readerLagMs: 0, readerLagMaxMs: 0, lastError: null };
-  }
-
-  connect(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
+const handDriven = () => new HandDrivenBackplane((data, binary) => [Buffer.from('b'), Buffer.from(binary ? '1' : '0'), Buffer.from('o'), Buffer.from(''), Buffer.from('d'), Buffer.from(data)]);
 
 const text = (fs: RoomFrame[]) => fs.map((f) => (f.kind === 'gap' ? `gap:${JSON.stringify(f.gap)}` : `${f.offset}:${f.payload.toString()}`));
 const run = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, k) => `0-${from + k}:e${from + k}`);
@@ -85,7 +30,7 @@ describe('websocket: a resumable room\'s catch-up on a backplane (reader driven 
   });
 
   async function setup(): Promise<{ bp: HandDrivenBackplane; rooms: Rooms<Promise<string>>; connect(path: string): Promise<WsClient> }> {
-    const bp = new HandDrivenBackplane();
+    const bp = handDriven();
     const rooms = Rooms.shared(bp);
     ctx = await startApp((app) => {
       app.ws('/resume/:name', {
