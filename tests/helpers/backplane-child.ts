@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { within } from './raw-client.js';
+import { connectSSE, type SSEConnection } from './sse-client.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SANITIZER = /ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer/;
@@ -89,4 +90,18 @@ export async function eventually(fn: () => boolean | Promise<boolean>, what: str
     if (Date.now() > deadline) throw new Error(`gave up after ${ms} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/**
+ * An SSE client of `<base>/events` (with Last-Event-ID when `last` is given), returned once the
+ * in-process channel counts it; `cleanup` gets its close.
+ */
+export async function subscribeToChannel(
+  base: string, channel: { readonly size: number }, cleanup: Array<() => unknown>, last?: string,
+): Promise<SSEConnection> {
+  const before = channel.size;
+  const conn = await connectSSE(`${base}/events`, last === undefined ? {} : { 'Last-Event-ID': last });
+  cleanup.push(() => conn.close());
+  await eventually(() => channel.size > before, 'the subscriber to join');
+  return conn;
 }

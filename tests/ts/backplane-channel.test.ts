@@ -10,7 +10,7 @@ import path from 'node:path';
 import { App, BackplaneError, Channel, redisBackplane, type ChannelOptions, type RedisBackplane, type RedisBackplaneOptions } from '../../ts/index.js';
 import { startProxy } from '../helpers/tcp-proxy.js';
 import { RawClient, requestBytes } from '../helpers/raw-client.js';
-import { eventually } from '../helpers/backplane-child.js';
+import { eventually, subscribeToChannel } from '../helpers/backplane-child.js';
 import { freePort, redisForSuite } from '../helpers/redis.js';
 import { connectSSE, type SSEConnection } from '../helpers/sse-client.js';
 import { startApp, type AppContext } from '../helpers/with-app.js';
@@ -35,13 +35,8 @@ describe('backplane: Channel over Redis', function () {
     return { ctx, bp, channel };
   }
 
-  async function subscribe(at: { ctx: AppContext; channel: Channel }, last?: string): Promise<SSEConnection> {
-    const before = at.channel.size;
-    const conn = await connectSSE(`${at.ctx.base}/events`, last === undefined ? {} : { 'Last-Event-ID': last });
-    cleanup.push(() => conn.close());
-    await eventually(() => at.channel.size > before, 'the subscriber to join');
-    return conn;
-  }
+  const subscribe = (at: { ctx: AppContext; channel: Channel }, last?: string): Promise<SSEConnection> =>
+    subscribeToChannel(at.ctx.base, at.channel, cleanup, last);
 
   it('a publish on one process reaches subscribers on both, with ids from Redis (0-1, 0-2, ...) in one order', async () => {
     const a = await node('basic');

@@ -10,11 +10,11 @@
  */
 import { expect } from 'chai';
 import { App, Channel, Rooms, metrics, redisBackplane, type RedisBackplane, type RedisBackplaneOptions } from '../../ts/index.js';
-import { eventually } from '../helpers/backplane-child.js';
+import { eventually, subscribeToChannel } from '../helpers/backplane-child.js';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 import { redisCommand, redisForSuite } from '../helpers/redis.js';
 import { sleep } from '../helpers/raw-client.js';
-import { connectSSE, type SSEConnection } from '../helpers/sse-client.js';
+import type { SSEConnection } from '../helpers/sse-client.js';
 import { startApp, type AppContext } from '../helpers/with-app.js';
 import { WsClient } from '../helpers/ws-client.js';
 import { roomFrames } from '../helpers/room-frames.js';
@@ -39,13 +39,8 @@ describe('backplane: stream expiry (streamTtl)', function () {
     return { ctx, bp, channel };
   }
 
-  async function subscribe(at: { ctx: AppContext; channel: Channel }, last?: string): Promise<SSEConnection> {
-    const before = at.channel.size;
-    const conn = await connectSSE(`${at.ctx.base}/events`, last === undefined ? {} : { 'Last-Event-ID': last });
-    cleanup.push(() => conn.close());
-    await eventually(() => at.channel.size > before, 'the subscriber to join');
-    return conn;
-  }
+  const subscribe = (at: { ctx: AppContext; channel: Channel }, last?: string): Promise<SSEConnection> =>
+    subscribeToChannel(at.ctx.base, at.channel, cleanup, last);
 
   const cmd = async (line: string) => (await redisCommand(suite.redis.port, line)).trim();
   const pttl = async (key: string) => Number((await cmd(`PTTL ${key}`)).slice(1));
