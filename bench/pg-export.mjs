@@ -6,7 +6,8 @@
 //   node --import tsx bench/pg-export.mjs [--rows 10000000] [--clients 1,8] [--repeat 3] [--formats ndjson,csv]
 //                                         [--peers catzilla,catzilla-cursor,fastify,fastapi]
 //   variants of the catzilla peer: catzilla@hwm=N (the CSV route's high watermark), catzilla@semi=N
-//   (node --max-semi-space-size=N), catzilla-ref (CATZILLA_REF_DIR: another built checkout)
+//   (node --max-semi-space-size=N), catzilla@plain (the pool on pg's own sockets, not pgSocket),
+//   catzilla-ref (CATZILLA_REF_DIR: another built checkout)
 //
 // A throwaway PostgreSQL server is started for the run (tests/helpers/postgres.ts: initdb as the
 // postgres user in a temporary directory, a free port, stopped by PID). Each peer is started as
@@ -71,6 +72,8 @@ async function startPeer(peer, pgUrl) {
   // catzilla@semi=N: the catzilla peer with node --max-semi-space-size=N (README "Memory and tuning")
   const semi = /^catzilla@semi=(\d+)$/.exec(peer);
   if (semi) env.NODE_OPTIONS = `--max-semi-space-size=${semi[1]}`;
+  // catzilla@plain: the pool on pg's own sockets instead of pgSocket (a Buffer per socket read)
+  if (peer === 'catzilla@plain') env.PG_PLAIN_SOCKETS = '1';
   const child = spawn(path.join(BENCH, 'servers', script), [], { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));

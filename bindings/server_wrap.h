@@ -60,7 +60,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   Napi::Value WsSend(const Napi::CallbackInfo& info);
   Napi::Value WsClose(const Napi::CallbackInfo& info);
   catzilla_stream_context_t* StreamFor(const Napi::CallbackInfo& info);
-  int WriteChunk(catzilla_stream_context_t* stream, napi_value chunk);
+  int WriteChunk(catzilla_stream_context_t* stream, napi_value chunk, bool copy);
   static Napi::Object StreamStatsObject(Napi::Env env, const catzilla_stream_stats_t& st);
   // Fills the server's shared stats array (STREAM_STATS_FIELDS order) and returns it.
   napi_value StreamStatsArray(napi_env env, const catzilla_stream_stats_t& st);

@@ -45,8 +45,9 @@ Napi::Value ServerWrap::StreamStart(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// Returns the core's verdict: 1 writable, 0 backpressured, < 0 an error.
-int ServerWrap::WriteChunk(catzilla_stream_context_t* stream, napi_value chunk) {
+// Returns the core's verdict: 1 writable, 0 backpressured, < 0 an error. `copy`: the bytes are
+// lent (the caller reuses the memory once this returns): copied whatever their size.
+int ServerWrap::WriteChunk(catzilla_stream_context_t* stream, napi_value chunk, bool copy) {
   napi_env env = Env();
   napi_valuetype type;
   napi_typeof(env, chunk, &type);
@@ -63,7 +64,7 @@ int ServerWrap::WriteChunk(catzilla_stream_context_t* stream, napi_value chunk) 
   napi_value arraybuffer;
   napi_get_typedarray_info(env, chunk, &ta_type, &length, &data, &arraybuffer, &offset);
   if (ta_type != napi_uint8_array) return UV_EINVAL;
-  if (length >= CATZILLA_REFERENCE_THRESHOLD) {
+  if (length >= CATZILLA_REFERENCE_THRESHOLD && !copy) {
     return catzilla_stream_write(stream, static_cast<const char*>(data), length, ReleaseKept, KeepValue(env, chunk));
   }
   return catzilla_stream_write(stream, static_cast<const char*>(data), length, nullptr, nullptr);
@@ -80,11 +81,16 @@ static Napi::Value WriteResult(Napi::Env env, int r) {
   return Napi::Boolean::New(env, r == 1);
 }
 
+// The optional `copy` argument of streamWrite / streamWritev (true: the chunks are lent).
+static bool CopyFlag(const Napi::CallbackInfo& info, size_t index) {
+  return info.Length() > index && info[index].IsBoolean() && info[index].As<Napi::Boolean>().Value();
+}
+
 Napi::Value ServerWrap::StreamWrite(const Napi::CallbackInfo& info) {
   catzilla_stream_context_t* stream = StreamFor(info);
   if (stream == nullptr) return info.Env().Undefined();
   if (info.Length() < 2) return WriteResult(info.Env(), UV_EINVAL);
-  return WriteResult(info.Env(), WriteChunk(stream, info[1]));
+  return WriteResult(info.Env(), WriteChunk(stream, info[1], CopyFlag(info, 2)));
 }
 
 Napi::Value ServerWrap::StreamWritev(const Napi::CallbackInfo& info) {
@@ -96,6 +102,7 @@ Napi::Value ServerWrap::StreamWritev(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   napi_value array = info[1];
+  bool copy = CopyFlag(info, 2);
   uint32_t n = 0;
   napi_get_array_length(env, array, &n);
   int r = 1;
@@ -108,7 +115,7 @@ Napi::Value ServerWrap::StreamWritev(const Napi::CallbackInfo& info) {
     }
     napi_value chunk;
     napi_get_element(env, array, i, &chunk);
-    r = WriteChunk(stream, chunk);
+    r = WriteChunk(stream, chunk, copy);
     if (r < 0) break;
   }
   if (n == 0 && catzilla_stream_of(server_, id) == nullptr) r = CATZILLA_ECLOSED;

@@ -64,6 +64,7 @@ export {
   pgQuery,
   pgCopyCsv,
   pgCopyNdjson,
+  pgSocket,
   sqliteQuery,
   resumeToken,
   PgRows,

@@ -275,7 +275,8 @@ export interface NativeServer {
    * turn leave in one socket write. Throws ECLOSED once the stream has ended or aborted,
    * ELENGTH when the chunk would pass a declared Content-Length.
    */
-  streamWrite(id: number, chunk: string | Uint8Array): boolean;
+  /** `copy`: copy the bytes even when large (they are lent: the caller reuses the memory). */
+  streamWrite(id: number, chunk: string | Uint8Array, copy?: boolean): boolean;
   /**
    * Queue a file region, sent with sendfile(2) in order with the chunks around it; no file
    * byte passes through JavaScript. With `closeFd` the stream owns `fd` and closes it on
@@ -284,7 +285,7 @@ export interface NativeServer {
    */
   streamWriteFile(id: number, fd: number, offset: number, length: number, closeFd: boolean): boolean;
   /** Queue several chunks in one call; same result as streamWrite. */
-  streamWritev(id: number, chunks: Array<string | Uint8Array>): boolean;
+  streamWritev(id: number, chunks: Array<string | Uint8Array>, copy?: boolean): boolean;
   /** Send what is queued now instead of at the end of the loop turn. */
   streamFlush(id: number): void;
   /**

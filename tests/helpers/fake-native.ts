@@ -27,6 +27,8 @@ export interface FakeStream {
   chunks: Array<string | Uint8Array>;
   /** Native calls in order: 'write', 'writev:n', 'flush', 'end', 'abort'. */
   calls: string[];
+  /** Chunks written with `copy` (lent by their source). */
+  lentCopies: number;
   queued: number;
   peak: number;
   over: boolean;
@@ -59,17 +61,23 @@ export class FakeNative {
 
   streamStart(id: number, status: number, block: string, contentLength: number, hwm: number, lwm: number, stall: number, flags: number): void {
     if (this.dead.has(id) || this.streams.has(id)) throw new CoreError('ECLOSED', 'closed');
-    this.streams.set(id, { id, status, block, contentLength, hwm, lwm, stall, flags, chunks: [], calls: [], queued: 0, peak: 0, over: false, state: 'open', endState: null });
+    this.streams.set(id, { id, status, block, contentLength, hwm, lwm, stall, flags, chunks: [], calls: [], lentCopies: 0, queued: 0, peak: 0, over: false, state: 'open', endState: null });
   }
-  streamWrite(id: number, chunk: string | Uint8Array): boolean {
+  /** Chunks are kept by reference, as the core keeps large ones; `copy` (lent bytes): copied, counted in `lentCopies`. */
+  streamWrite(id: number, chunk: string | Uint8Array, copy = false): boolean {
     const s = this.live(id);
     s.calls.push('write');
-    return this.queue(s, [chunk]);
+    return this.queue(s, [this.own(s, chunk, copy)]);
   }
-  streamWritev(id: number, chunks: Array<string | Uint8Array>): boolean {
+  streamWritev(id: number, chunks: Array<string | Uint8Array>, copy = false): boolean {
     const s = this.live(id);
     s.calls.push(`writev:${chunks.length}`);
-    return this.queue(s, chunks);
+    return this.queue(s, chunks.map((c) => this.own(s, c, copy)));
+  }
+  private own(s: FakeStream, chunk: string | Uint8Array, copy: boolean): string | Uint8Array {
+    if (!copy || typeof chunk === 'string') return chunk;
+    s.lentCopies++;
+    return Buffer.from(chunk);
   }
   streamFlush(id: number): void { this.live(id).calls.push('flush'); }
   streamEnd(id: number): void {

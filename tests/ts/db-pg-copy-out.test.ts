@@ -3,11 +3,15 @@
  * fake pg connection: the server's bytes cut at every size (message headers and payloads split
  * across socket reads), messages PostgreSQL may put between CopyData, the hand-back to pg at
  * CopyDone and at an ErrorResponse (pg gets exactly the bytes after the COPY), and abort.
+ * And on a pgSocket stand-in (every read lands in one reused buffer, scribbled before each
+ * read): payloads lent (views, the consumer copies before its next pull) or copied, the socket
+ * paused until the next pull, pg given copies of everything after the COPY.
  * The same reader against a real server: tests/ts/db-postgres.test.ts.
  */
 import { expect } from 'chai';
 import { EventEmitter } from 'node:events';
 import { CopyOut } from '../../ts/db/pg-copy-out.js';
+import { lendReads } from '../../ts/db/pg-socket.js';
 import type { PullResult } from '../../ts/streaming/source.js';
 
 function message(type: string, body: Buffer | string): Buffer {
@@ -52,13 +56,64 @@ function fakeConnection() {
   return { connection: { stream: socket, query: (text: string) => sent.push(text) }, socket, toPg, sent };
 }
 
-async function drain(copy: CopyOut): Promise<{ out: Buffer; error: unknown }> {
+/**
+ * A pgSocket stand-in: each fed piece is read into ONE reused buffer (scribbled first, as a
+ * later read would) and given to lendReads' entry point; false pauses it until resume(), which
+ * reads what is queued at once (a real socket reads later: both orders must work).
+ */
+class LendingSocket extends EventEmitter {
+  private readonly buffer = Buffer.alloc(256 * 1024);
+  private readonly queue: Buffer[] = [];
+  private readonly deliver: (view: Buffer) => boolean;
+  paused = false;
+  reads = 0;
+  constructor() {
+    super();
+    this.deliver = lendReads(this, (copy) => this.emit('data', copy));
+  }
+  read(): Buffer | null {
+    throw new Error('a lending socket is never read in paused mode');
+  }
+  pause(): this {
+    this.paused = true;
+    return this;
+  }
+  resume(): this {
+    this.paused = false;
+    this.flow();
+    return this;
+  }
+  feed(chunk: Buffer): void {
+    this.queue.push(Buffer.from(chunk));
+    this.flow();
+  }
+  private flow(): void {
+    while (!this.paused && this.queue.length > 0) {
+      const piece = this.queue.shift()!;
+      this.buffer.fill(0xee);
+      piece.copy(this.buffer);
+      this.reads++;
+      if (this.deliver(this.buffer.subarray(0, piece.length)) === false) this.paused = true;
+    }
+  }
+}
+
+function lendingConnection() {
+  const socket = new LendingSocket();
+  const toPg: Buffer[] = [];
+  socket.on('data', (b: Buffer) => toPg.push(b));
+  const sent: string[] = [];
+  return { connection: { stream: socket, query: (text: string) => sent.push(text) }, socket, toPg, sent };
+}
+
+/** `keep`: the values are kept as they are (not copied) until the end. */
+async function drain(copy: CopyOut, keep = false): Promise<{ out: Buffer; error: unknown }> {
   const parts: Buffer[] = [];
   try {
     for (;;) {
       const r: PullResult = await copy.pull();
       if (r.done) break;
-      parts.push(Buffer.from(r.value as Buffer));
+      parts.push(keep ? (r.value as Buffer) : Buffer.from(r.value as Buffer));
     }
   } catch (error) {
     return { out: Buffer.concat(parts), error };
@@ -205,5 +260,103 @@ describe('db: CopyOut, the COPY TO STDOUT reader (fake connection)', () => {
     const second = fakeConnection();
     expect(String(queued.submit(second.connection as never))).to.include('cancelled');
     expect(second.sent).to.have.length(0);
+  });
+});
+
+describe('db: CopyOut on a pgSocket (reads into one reused buffer)', () => {
+  const rows = ['id,name\n', '1,a\n', '', '2,"b, with ""quotes"""\n', 'y'.repeat(70_000) + '\n', '3,c\n'];
+  const payload = Buffer.from(rows.join(''));
+  const copyStream = Buffer.concat([
+    message('H', Buffer.from([0, 0, 2, 0, 0, 0, 0])),
+    message('d', rows[0]!),
+    message('S', 'TimeZone\0UTC\0'),
+    message('d', rows[1]!),
+    message('d', rows[2]!),
+    message('N', 'SNOTICE\0Mhello\0\0'),
+    message('d', rows[3]!),
+    message('d', rows[4]!),
+    message('d', rows[5]!),
+    message('c', ''),
+  ]);
+  const after = Buffer.concat([message('C', 'COPY 5\0'), message('Z', 'T')]);
+  const wire = Buffer.concat([copyStream, after]);
+
+  for (const lend of [true, false]) {
+    for (const size of [1, 2, 4, 5, 6, 11, 100, 8192, 65_536, wire.length]) {
+      it(`${lend ? 'lent views' : 'copies'}, fed ${size} at a time: payloads in order, the socket paused per payload, pg gets copies of what follows`, async () => {
+        const { connection, socket, toPg, sent } = lendingConnection();
+        const copy = new CopyOut('COPY x TO STDOUT', lend);
+        expect(copy.submit(connection as never)).to.equal(undefined);
+        expect(sent).to.deep.equal(['COPY x TO STDOUT']);
+        // pg's listener stays: the reads simply do not reach it while the COPY runs.
+        expect(socket.listenerCount('data')).to.equal(1);
+        const done = drain(copy, !lend); // copies must survive every later read as they are
+        for (let i = 0; i < wire.length; i += size) {
+          socket.feed(wire.subarray(i, i + size));
+          if (i % (size * 64) === 0) await tick();
+        }
+        for (let i = 0; i < 4; i++) await tick();
+        expect(Buffer.concat(toPg).equals(after), `pg got ${Buffer.concat(toPg).length} bytes`).to.equal(true);
+        copy.handleCommandComplete({ text: 'COPY 5' });
+        copy.handleReadyForQuery();
+        const { out, error } = await done;
+        expect(error).to.equal(null);
+        expect(out.equals(payload), `${out.length} vs ${payload.length} bytes`).to.equal(true);
+        expect(copy.rowCount).to.equal(5);
+        expect(copy.settled).to.equal(true);
+        expect(socket.paused).to.equal(false);
+      });
+    }
+  }
+
+  it('a lent payload is a view of the read buffer; the next read waits for the next pull', async () => {
+    const { connection, socket } = lendingConnection();
+    const copy = new CopyOut('COPY x TO STDOUT', true);
+    copy.submit(connection as never);
+    socket.feed(Buffer.concat([message('H', Buffer.from([0, 0, 0])), message('d', 'a,b\n')]));
+    socket.feed(message('d', 'c,d\n'));
+    expect(socket.reads).to.equal(1);
+    expect(socket.paused).to.equal(true);
+    const first = (await copy.pull()) as IteratorYieldResult<Buffer>;
+    expect(first.value.toString()).to.equal('a,b\n');
+    expect(socket.reads).to.equal(1);
+    const second = (await copy.pull()) as IteratorYieldResult<Buffer>;
+    expect(socket.reads).to.equal(2);
+    expect(second.value.toString()).to.equal('c,d\n');
+    expect(second.value.buffer).to.equal(first.value.buffer); // the same memory, read again
+  });
+
+  it('an ErrorResponse with its header cut across reads: the rows first, pg parses the whole error', async () => {
+    for (const size of [1, 2, 3, 4, 6, 7, 1000]) {
+      const { connection, socket, toPg } = lendingConnection();
+      const copy = new CopyOut('COPY x TO STDOUT', true);
+      copy.submit(connection as never);
+      const error = Buffer.concat([message('E', 'SERROR\0C22012\0Mdivision by zero\0\0'), message('Z', 'E')]);
+      const bytes = Buffer.concat([message('H', Buffer.from([0, 0, 0])), message('d', '1,10\n'), message('d', '2,5\n'), error]);
+      const done = drain(copy);
+      for (let i = 0; i < bytes.length; i += size) socket.feed(bytes.subarray(i, i + size));
+      for (let i = 0; i < 4; i++) await tick();
+      expect(Buffer.concat(toPg).equals(error), `fed ${size} at a time`).to.equal(true);
+      const failure = new Error('division by zero');
+      copy.handleError(failure);
+      copy.handleReadyForQuery();
+      const { out, error: thrown } = await done;
+      expect(out.toString()).to.equal('1,10\n2,5\n');
+      expect(thrown).to.equal(failure);
+    }
+  });
+
+  it('abort with a payload not yet pulled: the socket reads on, what arrives is dropped, never handed to pg', async () => {
+    const { connection, socket, toPg } = lendingConnection();
+    const copy = new CopyOut('COPY x TO STDOUT', true);
+    copy.submit(connection as never);
+    socket.feed(Buffer.concat([message('H', Buffer.from([0, 0, 0])), message('d', '1\n')]));
+    expect(socket.paused).to.equal(true);
+    copy.abort();
+    expect(socket.paused).to.equal(false);
+    socket.feed(message('d', '2\n'));
+    socket.feed(message('c', ''));
+    expect(toPg).to.have.length(0);
+    expect(await copy.pull()).to.deep.include({ done: true });
   });
 });

@@ -7,8 +7,10 @@
  * token, and the app closing mid-export. COPY's reader on a fake connection: db-pg-copy-out.test.ts.
  */
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { csv, jsonArray, ndjson, pgCopyCsv, pgCopyNdjson, pgQuery, resumeToken, sse, type PgRows } from '../../ts/index.js';
+import { compress, csv, jsonArray, ndjson, pgCopyCsv, pgCopyNdjson, pgQuery, pgSocket, resumeToken, sse, type PgRows } from '../../ts/index.js';
 import { decodeChunked, headEnd } from '../helpers/chunked.js';
 import { RawClient, requestBytes, sleep, within } from '../helpers/raw-client.js';
 import { startPostgres, type PostgresServer } from '../helpers/postgres.js';
@@ -25,7 +27,10 @@ const SLOW_SQL = 'SELECT i AS id, pg_sleep(0.01) AS nap, repeat(\'s\', 3000) AS 
 const WIDE_SQL = "SELECT i AS id, repeat('w', 1000) AS pad FROM generate_series(1, 200000) AS i";
 const WIDE_ROWS = 200_000;
 
-describe('db: PostgreSQL exports (pg + pg-cursor, COPY by CopyOut) on the wire', function () {
+// Twice: a pool on pg's own sockets, and one on pgSocket (reads into one reused buffer per
+// connection: COPY payloads lent to the response, everything pg parses handed over as a copy).
+for (const sockets of ['net.Socket', 'pgSocket'] as const) {
+describe(`db: PostgreSQL exports (pg + pg-cursor, COPY by CopyOut) on the wire, pool on ${sockets}`, function () {
   this.timeout(60_000);
   let server: PostgresServer;
   let pool: InstanceType<typeof pg.Pool>;
@@ -43,7 +48,7 @@ describe('db: PostgreSQL exports (pg + pg-cursor, COPY by CopyOut) on the wire',
        FROM generate_series(1, ${ROWS}) AS i`,
     );
     admin.on('error', () => {});
-    pool = new pg.Pool({ connectionString: server.url, max: 10, connectionTimeoutMillis: 20_000 });
+    pool = new pg.Pool({ connectionString: server.url, max: 10, connectionTimeoutMillis: 20_000, ...(sockets === 'pgSocket' ? { stream: pgSocket } : {}) });
     pool.on('error', () => {}); // idle clients told of the server's shutdown at the end
   });
 
@@ -332,6 +337,54 @@ describe('db: PostgreSQL exports (pg + pg-cursor, COPY by CopyOut) on the wire',
     });
   });
 
+  it('a gzip-compressed COPY (payloads handed to the compressor as copies, never lent) decodes to the plain bytes', async () => {
+    const plain = await withApp(setup, async ({ base }) => (await fetch(`${base}/copy.csv`)).text());
+    await withApp(
+      (app: any) => {
+        app.use(compress({ threshold: 0 }));
+        setup(app);
+      },
+      async ({ base }) => {
+        const res = await fetch(`${base}/copy.csv`, { headers: { 'accept-encoding': 'gzip' } });
+        expect(res.headers.get('content-encoding')).to.equal('gzip');
+        const text = await res.text(); // fetch decodes it
+        expect(text.length).to.equal(plain.length);
+        expect(text === plain).to.equal(true);
+        poolClean();
+      },
+    );
+  });
+
+  it(`a 200 MB COPY read by curl: byte for byte; Node's ArrayBuffers meanwhile (${sockets === 'pgSocket' ? 'under 8 MiB: nothing allocated per read' : 'reported only'})`, async function () {
+    this.timeout(120_000);
+    // Every line: "<id>,<1,000 w>\n" after the header; the client is a child process, so the
+    // only reads in this process are the server's.
+    const hash = createHash('sha256').update('id,pad\n');
+    const pad = 'w'.repeat(1000);
+    for (let i = 1; i <= WIDE_ROWS; i++) hash.update(`${i},${pad}\n`);
+    const want = hash.digest('hex');
+    await withApp(setup, async ({ base }) => {
+      let peak = 0;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+      }, 5);
+      try {
+        const child = spawn('sh', ['-c', `curl -s --fail ${base}/wide.csv | sha256sum`], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout.setEncoding('latin1').on('data', (s: string) => (out += s));
+        const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+        expect(code).to.equal(0);
+        expect(out.split(' ')[0]).to.equal(want);
+      } finally {
+        clearInterval(sampler);
+      }
+      const mib = peak / 1048576;
+      console.log(`      pool on ${sockets}: peak ArrayBuffers during the export ${mib.toFixed(1)} MiB`);
+      if (sockets === 'pgSocket') expect(mib).to.be.lessThan(8);
+      poolClean();
+    });
+  });
+
   it('COPY: CSV with a header line made by the server, NDJSON by row_to_json, byte for byte what PostgreSQL sends', async () => {
     await withApp(setup, async ({ base }) => {
       const res = await fetch(`${base}/copy.csv`);
@@ -441,3 +494,4 @@ describe('db: PostgreSQL exports (pg + pg-cursor, COPY by CopyOut) on the wire',
     }
   });
 });
+}

@@ -9,6 +9,7 @@ import { HttpError } from '../../ts/errors.js';
 import { AbortReason, RequestFlags, StreamFlags, StreamState } from '../../ts/native.js';
 import type { Request } from '../../ts/request.js';
 import { StreamingResponse, type CloseReason } from '../../ts/streaming/index.js';
+import { pullerSource, type Puller, type PullResult } from '../../ts/streaming/source.js';
 import { fakeApp, turns, until } from '../helpers/fake-native.js';
 
 describe('streaming: pump', () => {
@@ -427,5 +428,70 @@ describe('streaming: pump', () => {
     expect(t.fake.streams.has(id)).to.equal(false);
     expect(cancelled).to.equal(true);
     expect(closed).to.equal('client-closed');
+  });
+});
+
+describe('streaming: pump, a source that lends its memory (Puller.lend)', () => {
+  /** Hands views of ONE buffer, scribbled at every pull, once lend() was called; copies otherwise. */
+  class LendingPuller implements Puller {
+    lent = false;
+    private readonly buffer = Buffer.alloc(80 * 1024);
+    private i = 0;
+    constructor(
+      private readonly sizes: number[],
+      private readonly async: boolean,
+    ) {}
+    lend(): boolean {
+      this.lent = true;
+      return true;
+    }
+    pull(): PullResult | Promise<PullResult> {
+      let r: PullResult;
+      if (this.i >= this.sizes.length) r = { done: true, value: undefined };
+      else {
+        this.buffer.fill(0xee);
+        const view = this.buffer.subarray(0, this.sizes[this.i]!).fill(letter(this.i++));
+        r = { done: false, value: this.lent ? view : Buffer.from(view) };
+      }
+      return this.async ? Promise.resolve(r) : r;
+    }
+    cancel(): void {}
+  }
+  const letter = (i: number): number => 97 + (i % 26);
+  // small ones batch, large ones pass the batch cap and the high watermark
+  const sizes = Array.from({ length: 300 }, (_, i) => [1, 10, 5000, 20_000, 3, 70_000, 16_384, 100][i % 8]!);
+  const expected = Buffer.concat(sizes.map((n, i) => Buffer.alloc(n, letter(i)))).toString('latin1');
+
+  for (const async of [false, true]) {
+    it(`${async ? 'async' : 'sync'}: every lent chunk is written with copy before the next pull, under backpressure too; bytes exact`, async () => {
+      let puller: LendingPuller | null = null;
+      const t = fakeApp(({ route }) => route('GET', '/', () => new StreamingResponse(pullerSource((puller = new LendingPuller(sizes, async))), { highWaterMark: 32 * 1024, lowWaterMark: 8 * 1024 })));
+      t.fake.autoDrain = true;
+      const id = t.send('GET', '/');
+      await until(() => t.fake.streams.get(id)?.calls.at(-1) === 'end', 'the stream ended');
+      const s = t.fake.streams.get(id)!;
+      expect(puller!.lent).to.equal(true);
+      expect(Buffer.concat(s.chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c))).toString('latin1') === expected, 'bytes on the wire').to.equal(true);
+      expect(s.lentCopies).to.equal(sizes.length); // one native copy per lent chunk (none batched in JS)
+    });
+  }
+
+  it('a mapped body (mapChunks) is never lent to: the source copies, the bytes are exact', async () => {
+    let puller: LendingPuller | null = null;
+    const t = fakeApp(({ route }) =>
+      route('GET', '/', () => {
+        const res = new StreamingResponse(pullerSource((puller = new LendingPuller(sizes.slice(0, 40), false))));
+        res.mapChunks((c) => c);
+        return res;
+      }),
+    );
+    t.fake.autoDrain = true;
+    const id = t.send('GET', '/');
+    const s = t.fake.streams.get(id)!;
+    await until(() => s.calls.at(-1) === 'end', 'the stream ended');
+    expect(puller!.lent).to.equal(false);
+    expect(s.lentCopies).to.equal(0);
+    const want = Buffer.concat(sizes.slice(0, 40).map((n, i) => Buffer.alloc(n, letter(i)))).toString('latin1');
+    expect(Buffer.concat(s.chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c))).toString('latin1') === want).to.equal(true);
   });
 });

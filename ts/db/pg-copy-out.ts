@@ -12,6 +12,12 @@
  * Flow control is the socket's: it is read only when the response pulls (paused mode), so a
  * full response stops the reads, the kernel buffers fill and PostgreSQL blocks in ClientWrite.
  *
+ * On a `pgSocket` (`pg-socket.ts`) the reads land in the socket's own reused buffer: each read
+ * is stripped in place and the socket paused until the payload was taken and the next pull
+ * comes. When the consumer accepted lent values (`lend`: the response copies each payload
+ * into the core before it pulls again), the payload is a view of that buffer and the export
+ * allocates nothing per read; otherwise it is a copy.
+ *
  * The COPY sub-protocol (PostgreSQL docs, "Message Formats" and "COPY Operations"): after the
  * query, the server sends CopyOutResponse ('H'), any number of CopyData ('d', the payload) and
  * CopyDone ('c'); NoticeResponse ('N'), ParameterStatus ('S') and NotificationResponse ('A')
@@ -19,6 +25,7 @@
  * length that counts itself.
  */
 import type { PullResult } from '../streaming/source.js';
+import { takeReads } from './pg-socket.js';
 
 /** The socket of a pg connection (a net.Socket or tls.TLSSocket). */
 interface PgSocket {
@@ -59,6 +66,7 @@ const enum Phase {
 
 const DONE: PullResult = Object.freeze({ done: true, value: undefined }) as PullResult;
 const noop = (): void => {};
+const drop = (): boolean => true;
 
 export class CopyOut {
   /** Rows PostgreSQL reported in CommandComplete ("COPY n"), once done. */
@@ -68,8 +76,16 @@ export class CopyOut {
   private phase = Phase.Queued;
   private socket: PgSocket | null = null;
   private pgOnData: ((chunk: Buffer) => void) | null = null;
-  /** The first bytes (under 5) of a message header cut by a socket read. */
-  private carry: Buffer | null = null;
+  /** The first bytes (under 5) of a message header cut by a socket read, and how many. */
+  private readonly head = Buffer.alloc(5);
+  private headLen = 0;
+  /** The socket is a pgSocket whose reads are ours (onTake) while the COPY runs. */
+  private readsTaken = false;
+  /** A payload read and not yet pulled (reads taken), and whether the socket waits paused for it. */
+  private ready: Buffer | null = null;
+  private paused = false;
+  /** A payload (a view of the read buffer) was handed on: the next pull means it was used. */
+  private handed = false;
   /** Bytes of the current message still to come in later reads, and whether they are payload. */
   private remaining = 0;
   private inData = false;
@@ -78,7 +94,11 @@ export class CopyOut {
   /** Inside pullNow(): pg's callbacks (run by a hand-back) must not re-enter it. */
   private pulling = false;
 
-  constructor(readonly text: string) {}
+  /** `lend`: the consumer copies each payload before its next pull (see the header). */
+  constructor(
+    readonly text: string,
+    private readonly lend = false,
+  ) {}
 
   /** The next payload (a view of the socket's own Buffer), the end, or a promise of either. */
   pull(): PullResult | Promise<PullResult> {
@@ -102,11 +122,19 @@ export class CopyOut {
     const phase = this.phase;
     this.phase = Phase.Aborted;
     this.waiter = null;
+    this.ready = null;
     if (phase === Phase.Copying && this.socket !== null) {
-      this.socket.removeListener('readable', this.onReadable);
-      this.socket.on('data', noop);
+      if (this.readsTaken) takeReads(this.socket, drop);
+      else {
+        this.socket.removeListener('readable', this.onReadable);
+        this.socket.on('data', noop);
+      }
+      this.socket.resume();
+    } else if (this.paused && this.socket !== null) {
+      // Finishing with a payload nobody took: pg reads the rest (the caller closes the client).
       this.socket.resume();
     }
+    this.paused = false;
   }
 
   // ---- pg's submittable interface ----
@@ -118,9 +146,12 @@ export class CopyOut {
     if (listeners.length !== 1) return new Error(`COPY: the connection's socket has ${listeners.length} data listeners, expected pg's one`);
     this.pgOnData = listeners[0]!;
     this.socket = socket;
-    socket.removeListener('data', this.pgOnData);
-    socket.pause();
-    socket.on('readable', this.onReadable);
+    this.readsTaken = takeReads(socket, this.onTake);
+    if (!this.readsTaken) {
+      socket.removeListener('data', this.pgOnData);
+      socket.pause();
+      socket.on('readable', this.onReadable);
+    }
     this.phase = Phase.Copying;
     connection.query(this.text);
     return undefined;
@@ -175,6 +206,29 @@ export class CopyOut {
     this.wake();
   };
 
+  /** A read of a pgSocket while the COPY runs: false pauses the socket until the next pull. */
+  private readonly onTake = (view: Buffer): boolean => {
+    if (this.phase !== Phase.Copying) return true;
+    let out: Buffer;
+    this.pulling = true;
+    try {
+      out = this.strip(view);
+    } finally {
+      this.pulling = false;
+    }
+    // strip() may have given the socket back to pg (CopyDone or an error in this read): pg
+    // then gets the reads from the next one, after this payload was taken.
+    if (out.length === 0) {
+      this.wake();
+      return true;
+    }
+    this.bytes += out.length;
+    this.ready = this.lend ? out : Buffer.from(out);
+    this.paused = true;
+    this.wake();
+    return false;
+  };
+
   private wake(): void {
     if (this.pulling) return;
     const w = this.waiter;
@@ -194,6 +248,20 @@ export class CopyOut {
 
   /** A result now, or null when nothing is there yet. */
   private pullNow(): PullResult | null {
+    if (this.handed) {
+      // The payload handed last was used: the read buffer may be filled again.
+      this.handed = false;
+      if (this.paused) {
+        this.paused = false;
+        this.socket!.resume();
+      }
+    }
+    if (this.ready !== null) {
+      const out = this.ready;
+      this.ready = null;
+      this.handed = true;
+      return { done: false, value: out };
+    }
     for (;;) {
       switch (this.phase) {
         case Phase.Done:
@@ -203,6 +271,7 @@ export class CopyOut {
         case Phase.Aborted:
           return DONE;
         case Phase.Copying: {
+          if (this.readsTaken) return null;
           const chunk = this.socket!.read();
           if (chunk === null) return null;
           this.pulling = true;
@@ -226,15 +295,10 @@ export class CopyOut {
   }
 
   /**
-   * Moves the CopyData payloads of `input` to its front, in place, and returns that part. Stops
+   * Moves the CopyData payloads of `chunk` to its front, in place, and returns that part. Stops
    * at CopyDone or any message that ends the COPY, and gives the socket and the rest back to pg.
    */
-  private strip(input: Buffer): Buffer {
-    let chunk = input;
-    if (this.carry !== null) {
-      chunk = Buffer.concat([this.carry, input]);
-      this.carry = null;
-    }
+  private strip(chunk: Buffer): Buffer {
     const n = chunk.length;
     let i = 0;
     let o = 0;
@@ -245,17 +309,40 @@ export class CopyOut {
       i = take;
       this.remaining -= take;
     }
-    while (i < n) {
-      if (n - i < 5) {
-        this.carry = Buffer.from(chunk.subarray(i));
-        break;
+    for (;;) {
+      let type: number;
+      let len: number;
+      let start: number;
+      /** Where the message's type byte is in `chunk`; -1: in `head` (cut by the last read). */
+      let at: number;
+      if (this.headLen > 0) {
+        const need = 5 - this.headLen;
+        if (n - i < need) {
+          chunk.copy(this.head, this.headLen, i, n);
+          this.headLen += n - i;
+          break;
+        }
+        chunk.copy(this.head, this.headLen, i, i + need);
+        this.headLen = 0;
+        type = this.head[0]!;
+        len = this.head.readInt32BE(1) - 4;
+        start = i + need;
+        at = -1;
+      } else {
+        if (i >= n) break;
+        if (n - i < 5) {
+          chunk.copy(this.head, 0, i, n);
+          this.headLen = n - i;
+          break;
+        }
+        type = chunk[i]!;
+        len = ((chunk[i + 1]! << 24) | (chunk[i + 2]! << 16) | (chunk[i + 3]! << 8) | chunk[i + 4]!) - 4;
+        start = i + 5;
+        at = i;
       }
-      const type = chunk[i]!;
-      const len = ((chunk[i + 1]! << 24) | (chunk[i + 2]! << 16) | (chunk[i + 3]! << 8) | chunk[i + 4]!) - 4;
-      const start = i + 5;
       if (type === COPY_DATA || type === COPY_OUT_RESPONSE || type === NOTICE || type === PARAMETER_STATUS || type === NOTIFICATION) {
         if (len < 0) {
-          this.giveBack(chunk.subarray(i));
+          this.giveBack(this.fromType(chunk, at, start));
           break;
         }
         const avail = len < n - start ? len : n - start;
@@ -271,14 +358,20 @@ export class CopyOut {
         continue;
       }
       if (type === COPY_DONE) {
-        this.giveBack(chunk.subarray(start + (len > 0 ? len : 0)));
+        const end = start + (len > 0 ? len : 0);
+        this.giveBack(end < n ? chunk.subarray(end) : null);
       } else {
         // ErrorResponse (or anything else): pg parses it from its first byte.
-        this.giveBack(chunk.subarray(i));
+        this.giveBack(this.fromType(chunk, at, start));
       }
       break;
     }
     return chunk.subarray(0, o);
+  }
+
+  /** The bytes of a message from its type byte on (the header may have come in the last read). */
+  private fromType(chunk: Buffer, at: number, start: number): Buffer {
+    return at >= 0 ? chunk.subarray(at) : Buffer.concat([this.head, chunk.subarray(start)]);
   }
 
   /** The socket back to pg (its data listener, flowing again), with what pg must parse next. */
@@ -286,8 +379,14 @@ export class CopyOut {
     const socket = this.socket!;
     const pgOnData = this.pgOnData!;
     this.phase = Phase.Finishing;
-    this.carry = null;
+    this.headLen = 0;
     this.remaining = 0;
+    if (this.readsTaken) {
+      takeReads(socket, null);
+      // pg may keep what it is given (a message cut by this read); the read buffer is reused.
+      if (rest !== null && rest.length > 0) pgOnData(Buffer.from(rest));
+      return;
+    }
     socket.removeListener('readable', this.onReadable);
     socket.on('data', pgOnData);
     // Resumed on the next tick, as pg-copy-streams does: removing the 'readable' listener

@@ -66,6 +66,7 @@ class CopyPuller implements Puller {
   private client: PgClient | null = null;
   private copy: CopyOut | null = null;
   private cleanup: Promise<void> | null = null;
+  private lent = false;
 
   constructor(
     private readonly pool: PgPool,
@@ -73,6 +74,12 @@ class CopyPuller implements Puller {
     private readonly onEnd: ((end: PgExportEnd) => void) | undefined,
     private readonly cleanupTimeout = 5000,
   ) {}
+
+  /** The response copies each chunk before the next pull: payloads may be views of the read buffer. */
+  lend(): boolean {
+    this.lent = true;
+    return true;
+  }
 
   pull(): PullResult | PromiseLike<PullResult> {
     if (this.state === State.Streaming) return this.take();
@@ -96,7 +103,7 @@ class CopyPuller implements Puller {
     }
     this.client = client;
     client.query('BEGIN READ ONLY').catch(() => {});
-    this.copy = client.query(new CopyOut(this.sql));
+    this.copy = client.query(new CopyOut(this.sql, this.lent));
     this.state = State.Streaming;
     return this.take();
   }

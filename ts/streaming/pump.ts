@@ -28,10 +28,13 @@ export const BATCH_CHUNKS = 64;
 export const SLICE_MS = 1;
 
 export interface PumpOwner {
-  /** Writes one chunk; false when over the high watermark. Throws when the stream is gone. */
-  write(chunk: Chunk): boolean;
-  /** Writes several chunks in one call; same result as write. */
-  writev(chunks: Chunk[]): boolean;
+  /**
+   * Writes one chunk; false when over the high watermark. Throws when the stream is gone.
+   * `copy`: the bytes are only lent (the native side copies them rather than keep a reference).
+   */
+  write(chunk: Chunk, copy?: boolean): boolean;
+  /** Writes several chunks in one call; same result and `copy` as write. */
+  writev(chunks: Chunk[], copy?: boolean): boolean;
   /** Writes a file region (the core takes `closeFd` descriptors even when this throws); same result as write. */
   writeFile(region: OpenedRegion): boolean;
   /** The source ended and every chunk was written. */
@@ -94,6 +97,9 @@ export class Pump {
   private batch: Chunk[] = [];
   private batchBytes = 0;
   private batchStrings = true;
+  /** Values are lent (see the constructor), and a lent chunk is in the batch. */
+  private readonly lent: boolean;
+  private batchLent = false;
   private sliceStart = 0;
   private count = 0;
   /** The Immediate of the next slice of a synchronous run. */
@@ -113,6 +119,10 @@ export class Pump {
     highWaterMark: number = BATCH_BYTES,
   ) {
     this.batchCap = Math.max(1, Math.min(BATCH_BYTES, highWaterMark));
+    // Lent values (views of a buffer the puller reuses) are written at once, copied by the
+    // native side, or wait in the batch while no pull happens (over the high watermark). A
+    // mapper could keep a view anywhere, so a mapped source is never lent to.
+    this.lent = mapper === null && puller.lend?.() === true;
   }
 
   /** Whether the pump stopped (source ended, failed or cancelled). */
@@ -238,11 +248,15 @@ export class Pump {
     if (this.batch.length > 0 && this.batchBytes + size > this.batchCap && !this.flush()) return false;
     this.batch.push(chunk);
     this.batchBytes += size;
-    if (typeof chunk !== 'string') this.batchStrings = false;
-    if (this.overWater || this.batch.length >= BATCH_CHUNKS || this.batchBytes >= this.batchCap) {
+    if (typeof chunk !== 'string') {
+      this.batchStrings = false;
+      if (this.lent) this.batchLent = true;
+    }
+    // A lent chunk is written (copied by the native side) before the next pull, whatever its size.
+    if (this.overWater || this.batchLent || this.batch.length >= BATCH_CHUNKS || this.batchBytes >= this.batchCap) {
       if (!this.overWater && !this.flush()) return false;
       if (this.overWater) {
-        this.state = State.Blocked; // the chunk stays batched until the drain
+        this.state = State.Blocked; // the chunk stays batched until the drain (no pull meanwhile)
         return false;
       }
     }
@@ -309,11 +323,13 @@ export class Pump {
     const batch = this.batch;
     const n = batch.length;
     if (n === 0) return true;
+    const copy = this.batchLent;
+    this.batchLent = false;
     let ok: boolean;
     try {
-      if (n === 1) ok = this.owner.write(batch[0]!);
+      if (n === 1) ok = this.owner.write(batch[0]!, copy);
       else if (this.batchStrings) ok = this.owner.write(batch.join(''));
-      else ok = this.owner.writev(batch);
+      else ok = this.owner.writev(batch, copy);
     } catch (err) {
       this.fail(err, true, false);
       return false;

@@ -188,11 +188,11 @@ export class StreamSession implements PumpOwner, WriterBackend {
 
   // ---- PumpOwner / WriterBackend ----
 
-  write(chunk: Chunk): boolean {
+  write(chunk: Chunk, copy = false): boolean {
     if (this.phase !== Phase.Open && !this.openForWrite()) throw this.closedError();
     let ok: boolean;
     try {
-      ok = this.target.streamWrite(this.id, chunk);
+      ok = this.target.streamWrite(this.id, chunk, copy);
     } catch (err) {
       throw this.nativeGone(err);
     }
@@ -200,11 +200,11 @@ export class StreamSession implements PumpOwner, WriterBackend {
     return ok;
   }
 
-  writev(chunks: Chunk[]): boolean {
+  writev(chunks: Chunk[], copy = false): boolean {
     if (this.phase !== Phase.Open && !this.openForWrite()) throw this.closedError();
     let ok: boolean;
     try {
-      ok = this.target.streamWritev(this.id, chunks);
+      ok = this.target.streamWritev(this.id, chunks, copy);
     } catch (err) {
       throw this.nativeGone(err);
     }

@@ -46,6 +46,11 @@ export interface Puller {
   pull(): PullResult | PromiseLike<PullResult>;
   /** Stops the source early. Idempotent, never throws, ignores late rejections. */
   cancel(reason: unknown): void;
+  /**
+   * Offered by the one consumer that copies each value before it pulls again (the pump, with
+   * no mapper): the puller may then hand views of memory it reuses. True when it will.
+   */
+  lend?(): boolean;
 }
 
 const DONE: PullResult = Object.freeze({ done: true, value: undefined }) as PullResult;

@@ -84,8 +84,11 @@ async function registerPgRoutes(app) {
   const { createRequire } = await import('node:module');
   const pg = createRequire(entry)('pg');
   const { pgRowsSql, PG_MAX_ROWS } = await import('./pg-sql.mjs');
-  const { ndjson, pgQuery, pgCopyNdjson, pgCopyCsv } = catzilla;
-  const pool = new pg.Pool({ connectionString: url, max: Number(process.env.PG_POOL_MAX || 16) });
+  const { ndjson, pgQuery, pgCopyNdjson, pgCopyCsv, pgSocket } = catzilla;
+  // The pool on pgSocket (reads into one reused buffer per connection), as the README shows;
+  // PG_PLAIN_SOCKETS=1 (or a checkout without it, catzilla-ref): pg's own sockets.
+  const sockets = pgSocket && process.env.PG_PLAIN_SOCKETS !== '1' ? { stream: pgSocket } : {};
+  const pool = new pg.Pool({ connectionString: url, max: Number(process.env.PG_POOL_MAX || 16), ...sockets });
   pool.on('error', () => {});
   const mode = process.env.PG_ROWS_MODE || 'copy';
   app.get('/pg/rows', (req) => {
