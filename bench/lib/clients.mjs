@@ -392,9 +392,10 @@ async function gzipfair(port, { plain = 6, plainRows = 1_000_000, gzipRows = 50_
  * checked (size, sha256, filename, the field). Reports MiB/s of file bytes over the whole set,
  * and the server's memory: RSS before the run (idle), its peak sampled every 20 ms during the
  * run, and VmHWM at the end (its peak since it started, warm-up included); and the server's CPU
- * time over the run (MiB per CPU-second).
+ * time over the run (MiB per CPU-second). `checkSha256: false` accepts any sha256 (upload-floor's
+ * FLOOR_NO_HASH variant, bench/lib/upload-floor-cost.mjs).
  */
-async function upload(port, { uploads = 1, size = 1024 * 1024 * 1024, concurrency = 1, serverPid, timeoutMs = 180_000 }) {
+async function upload(port, { uploads = 1, size = 1024 * 1024 * 1024, concurrency = 1, serverPid, checkSha256 = true, timeoutMs = 180_000 }) {
   const { createHash } = await import('node:crypto');
   const slice = Buffer.alloc(Math.min(size, 1024 * 1024));
   let x = 0x2545f491;
@@ -420,7 +421,7 @@ async function upload(port, { uploads = 1, size = 1024 * 1024 * 1024, concurrenc
         let body;
         try { body = JSON.parse(text); } catch { return reject(new Error(`not JSON: ${text.slice(0, 200)}`)); }
         const f = body.files?.[0];
-        if (body.files?.length !== 1 || f.size !== size || f.sha256 !== sha256 || f.filename !== 'upload.bin' || f.field !== 'file' || body.fields?.note !== 'bench') {
+        if (body.files?.length !== 1 || f.size !== size || (checkSha256 && f.sha256 !== sha256) || f.filename !== 'upload.bin' || f.field !== 'file' || body.fields?.note !== 'bench') {
           return reject(new Error(`wrong answer: ${text.slice(0, 300)}`));
         }
         resolve();
