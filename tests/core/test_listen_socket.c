@@ -27,7 +27,7 @@ static void on_abort(catzilla_server_t* s, catzilla_request_id_t id, catzilla_ab
 static catzilla_server_t* new_server(int which) {
   catzilla_server_options_t opt;
   catzilla_server_options_default(&opt);
-  catzilla_server_callbacks_t cb = {on_request, on_body, on_body_end, on_abort, NULL, NULL};
+  catzilla_server_callbacks_t cb = {on_request, on_body, on_body_end, on_abort, NULL, NULL, NULL};
   catzilla_server_t* s = NULL;
   CHECK_INT(catzilla_server_new(loop, &opt, &cb, (void*)(intptr_t)which, &s), 0);
   return s;

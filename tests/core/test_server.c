@@ -51,7 +51,7 @@ int main(void) {
   opt.max_body_size = 100;
   opt.max_url_length = 64;
   opt.max_header_size = 512;
-  catzilla_server_callbacks_t cb = {on_request, on_body, on_body_end, on_abort, NULL, NULL};
+  catzilla_server_callbacks_t cb = {on_request, on_body, on_body_end, on_abort, NULL, NULL, NULL};
   int port = start_server(&server, &opt, &cb);
   CHECK(port > 0);
 

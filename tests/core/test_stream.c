@@ -154,7 +154,7 @@ int main(void) {
   }
   catzilla_server_options_t opt;
   catzilla_server_options_default(&opt);
-  catzilla_server_callbacks_t cb = {on_request, on_body, on_body_end, on_abort, NULL, NULL};
+  catzilla_server_callbacks_t cb = {on_request, on_body, on_body_end, on_abort, NULL, NULL, NULL};
   int port = start_server(&server, &opt, &cb);
   CHECK(port > 0);
   char* body = malloc(BIG_TOTAL + 1);
