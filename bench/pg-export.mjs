@@ -6,7 +6,8 @@
 //   node --import tsx bench/pg-export.mjs [--rows 10000000] [--clients 1,8] [--repeat 3] [--formats ndjson,csv]
 //                                         [--peers catzilla,catzilla-cursor,fastify,fastapi]
 //   variants of the catzilla peer: catzilla@hwm=N (the CSV route's high watermark), catzilla@semi=N
-//   (node --max-semi-space-size=N), catzilla@plain (the pool on pg's own sockets, not pgSocket),
+//   (node --max-semi-space-size=N), catzilla@plain / catzilla-cursor@plain (the pool on pg's own
+//   sockets, not pgSocket),
 //   catzilla-ref (CATZILLA_REF_DIR: another built checkout)
 //
 // A throwaway PostgreSQL server is started for the run (tests/helpers/postgres.ts: initdb as the
@@ -63,17 +64,17 @@ function download(port, urlPath) {
 
 async function startPeer(peer, pgUrl) {
   const port = await freePort();
-  const script = peer === 'catzilla-cursor' || peer.startsWith('catzilla@') ? 'catzilla' : peer;
+  const script = peer.startsWith('catzilla-cursor') || peer.startsWith('catzilla@') ? 'catzilla' : peer;
   const env = { ...process.env, PORT: String(port), PG_URL: pgUrl, PG_POOL_MAX: '16' };
   const variant = /^(.*)@hwm=(\d+)$/.exec(peer);
   if (variant) env.PG_HWM = variant[2];
-  if (peer === 'catzilla-cursor') env.PG_ROWS_MODE = 'cursor';
+  if (peer.startsWith('catzilla-cursor')) env.PG_ROWS_MODE = 'cursor';
   delete env.NODE_OPTIONS; // the driver's tsx loader is not the peer's
   // catzilla@semi=N: the catzilla peer with node --max-semi-space-size=N (README "Memory and tuning")
   const semi = /^catzilla@semi=(\d+)$/.exec(peer);
   if (semi) env.NODE_OPTIONS = `--max-semi-space-size=${semi[1]}`;
   // catzilla@plain: the pool on pg's own sockets instead of pgSocket (a Buffer per socket read)
-  if (peer === 'catzilla@plain') env.PG_PLAIN_SOCKETS = '1';
+  if (peer.endsWith('@plain')) env.PG_PLAIN_SOCKETS = '1';
   const child = spawn(path.join(BENCH, 'servers', script), [], { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
@@ -149,7 +150,7 @@ try {
         await sleep(300);
         const idleMiB = +(rssKiB(server.pid) / 1024).toFixed(1);
         for (const format of FORMATS) {
-          if (format === 'csv' && (peer === 'catzilla-cursor')) continue; // the same COPY route as catzilla
+          if (format === 'csv' && peer.startsWith('catzilla-cursor')) continue; // the same COPY route as catzilla
           for (const clients of CLIENTS) {
             const r =
               format === 'ndjson'
