@@ -123,25 +123,64 @@ async function drain(copy: CopyOut, keep = false): Promise<{ out: Buffer; error:
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-describe('db: CopyOut, the COPY TO STDOUT reader (fake connection)', () => {
-  const rows = ['id,name\n', '1,a\n', '', '2,"b, with ""quotes"""\n', 'x'.repeat(70_000) + '\n', '3,c\n'];
-  const payload = Buffer.from(rows.join(''));
-  const copyStream = Buffer.concat([
-    message('H', Buffer.from([0, 0, 2, 0, 0, 0, 0])),
-    message('d', rows[0]!),
-    message('S', 'TimeZone\0UTC\0'),
-    message('d', rows[1]!),
-    message('d', rows[2]!),
-    message('N', 'SNOTICE\0Mhello\0\0'),
-    message('d', rows[3]!),
-    message('A', Buffer.from([0, 0, 0, 1, 99, 0, 0])),
-    message('d', rows[4]!),
-    message('d', rows[5]!),
-    message('c', ''),
-  ]);
-  const after = Buffer.concat([message('C', 'COPY 5\0'), message('Z', 'T')]);
-  const wire = Buffer.concat([copyStream, after]);
+/**
+ * Two rows, then an ErrorResponse and ReadyForQuery, fed `size` bytes at a time: the rows are
+ * handed on, pg gets exactly the error's bytes (its header may be cut across reads), and once pg
+ * reports the error the next pull throws it.
+ */
+async function rowsThenError(c: { connection: unknown; socket: { feed(chunk: Buffer): void }; toPg: Buffer[] }, copy: CopyOut, size: number): Promise<void> {
+  copy.submit(c.connection as never);
+  const error = Buffer.concat([message('E', 'SERROR\0C22012\0Mdivision by zero\0\0'), message('Z', 'E')]);
+  const bytes = Buffer.concat([message('H', Buffer.from([0, 0, 0])), message('d', '1,10\n'), message('d', '2,5\n'), error]);
+  const done = drain(copy);
+  for (let i = 0; i < bytes.length; i += size) c.socket.feed(bytes.subarray(i, i + size));
+  for (let i = 0; i < 4; i++) await tick(); // a socket given back is resumed on the next tick
+  expect(Buffer.concat(c.toPg).equals(error), `fed ${size} at a time`).to.equal(true);
+  const failure = new Error('division by zero');
+  copy.handleError(failure);
+  copy.handleReadyForQuery();
+  const { out, error: thrown } = await done;
+  expect(out.toString()).to.equal('1,10\n2,5\n');
+  expect(thrown).to.equal(failure);
+  expect(copy.settled).to.equal(true);
+}
 
+/**
+ * A COPY as PostgreSQL sends it: CopyOutResponse, five rows (one empty, one of 70 KB) with a
+ * ParameterStatus, a NoticeResponse and a NotificationResponse between them, CopyDone; then
+ * what pg must get (CommandComplete, ReadyForQuery).
+ */
+const rows = ['id,name\n', '1,a\n', '', '2,"b, with ""quotes"""\n', 'x'.repeat(70_000) + '\n', '3,c\n'];
+const payload = Buffer.from(rows.join(''));
+const copyStream = Buffer.concat([
+  message('H', Buffer.from([0, 0, 2, 0, 0, 0, 0])),
+  message('d', rows[0]!),
+  message('S', 'TimeZone\0UTC\0'),
+  message('d', rows[1]!),
+  message('d', rows[2]!),
+  message('N', 'SNOTICE\0Mhello\0\0'),
+  message('d', rows[3]!),
+  message('A', Buffer.from([0, 0, 0, 1, 99, 0, 0])),
+  message('d', rows[4]!),
+  message('d', rows[5]!),
+  message('c', ''),
+]);
+const after = Buffer.concat([message('C', 'COPY 5\0'), message('Z', 'T')]);
+const wire = Buffer.concat([copyStream, after]);
+
+/** What pg does with the bytes after CopyDone (CommandComplete, then ReadyForQuery); the whole payload has then arrived. */
+async function endsWithPayload(copy: CopyOut, done: Promise<{ out: Buffer; error: unknown }>): Promise<void> {
+  copy.handleCommandComplete({ text: 'COPY 5' });
+  copy.handleReadyForQuery();
+  const { out, error } = await done;
+  expect(error).to.equal(null);
+  expect(out.equals(payload), `${out.length} vs ${payload.length} bytes`).to.equal(true);
+  expect(copy.rowCount).to.equal(5);
+  expect(copy.bytes).to.equal(payload.length);
+  expect(copy.settled).to.equal(true);
+}
+
+describe('db: CopyOut, the COPY TO STDOUT reader (fake connection)', () => {
   for (const size of [1, 2, 3, 4, 5, 6, 7, 9, 13, 64, 1000, 65_536, wire.length]) {
     it(`reads ${wire.length} bytes fed ${size} at a time: the payloads in order, pg gets exactly what follows CopyDone`, async () => {
       const { connection, socket, toPg, sent } = fakeConnection();
@@ -160,15 +199,7 @@ describe('db: CopyOut, the COPY TO STDOUT reader (fake connection)', () => {
       expect(socket.listenerCount('data')).to.equal(1);
       expect(socket.listenerCount('readable')).to.equal(0);
       expect(Buffer.concat(toPg).equals(after)).to.equal(true);
-      // What pg does with them: CommandComplete, then ReadyForQuery ends the COPY.
-      copy.handleCommandComplete({ text: 'COPY 5' });
-      copy.handleReadyForQuery();
-      const { out, error } = await done;
-      expect(error).to.equal(null);
-      expect(out.equals(payload), `${out.length} vs ${payload.length} bytes`).to.equal(true);
-      expect(copy.rowCount).to.equal(5);
-      expect(copy.bytes).to.equal(payload.length);
-      expect(copy.settled).to.equal(true);
+      await endsWithPayload(copy, done);
     });
   }
 
@@ -185,25 +216,7 @@ describe('db: CopyOut, the COPY TO STDOUT reader (fake connection)', () => {
   });
 
   it('an ErrorResponse: the rows before it are handed on, pg parses the error, the next pull throws it', async () => {
-    for (const size of [1, 3, 5, 1000]) {
-      const { connection, socket, toPg } = fakeConnection();
-      const copy = new CopyOut('COPY x TO STDOUT');
-      copy.submit(connection as never);
-      const error = Buffer.concat([message('E', 'SERROR\0C22012\0Mdivision by zero\0\0'), message('Z', 'E')]);
-      const bytes = Buffer.concat([message('H', Buffer.from([0, 0, 0])), message('d', '1,10\n'), message('d', '2,5\n'), error]);
-      const done = drain(copy);
-      for (let i = 0; i < bytes.length; i += size) socket.feed(bytes.subarray(i, i + size));
-      await tick();
-      await tick();
-      expect(Buffer.concat(toPg).equals(error), `fed ${size} at a time`).to.equal(true);
-      const failure = new Error('division by zero');
-      copy.handleError(failure);
-      copy.handleReadyForQuery();
-      const { out, error: thrown } = await done;
-      expect(out.toString()).to.equal('1,10\n2,5\n');
-      expect(thrown).to.equal(failure);
-      expect(copy.settled).to.equal(true);
-    }
+    for (const size of [1, 3, 5, 1000]) await rowsThenError(fakeConnection(), new CopyOut('COPY x TO STDOUT'), size);
   });
 
   it('a connection error while the socket is ours gives it back to pg and fails the pull', async () => {
@@ -264,23 +277,6 @@ describe('db: CopyOut, the COPY TO STDOUT reader (fake connection)', () => {
 });
 
 describe('db: CopyOut on a pgSocket (reads into one reused buffer)', () => {
-  const rows = ['id,name\n', '1,a\n', '', '2,"b, with ""quotes"""\n', 'y'.repeat(70_000) + '\n', '3,c\n'];
-  const payload = Buffer.from(rows.join(''));
-  const copyStream = Buffer.concat([
-    message('H', Buffer.from([0, 0, 2, 0, 0, 0, 0])),
-    message('d', rows[0]!),
-    message('S', 'TimeZone\0UTC\0'),
-    message('d', rows[1]!),
-    message('d', rows[2]!),
-    message('N', 'SNOTICE\0Mhello\0\0'),
-    message('d', rows[3]!),
-    message('d', rows[4]!),
-    message('d', rows[5]!),
-    message('c', ''),
-  ]);
-  const after = Buffer.concat([message('C', 'COPY 5\0'), message('Z', 'T')]);
-  const wire = Buffer.concat([copyStream, after]);
-
   for (const lend of [true, false]) {
     for (const size of [1, 2, 4, 5, 6, 11, 100, 8192, 65_536, wire.length]) {
       it(`${lend ? 'lent views' : 'copies'}, fed ${size} at a time: payloads in order, the socket paused per payload, pg gets copies of what follows`, async () => {
@@ -297,13 +293,7 @@ describe('db: CopyOut on a pgSocket (reads into one reused buffer)', () => {
         }
         for (let i = 0; i < 4; i++) await tick();
         expect(Buffer.concat(toPg).equals(after), `pg got ${Buffer.concat(toPg).length} bytes`).to.equal(true);
-        copy.handleCommandComplete({ text: 'COPY 5' });
-        copy.handleReadyForQuery();
-        const { out, error } = await done;
-        expect(error).to.equal(null);
-        expect(out.equals(payload), `${out.length} vs ${payload.length} bytes`).to.equal(true);
-        expect(copy.rowCount).to.equal(5);
-        expect(copy.settled).to.equal(true);
+        await endsWithPayload(copy, done);
         expect(socket.paused).to.equal(false);
       });
     }
@@ -327,23 +317,7 @@ describe('db: CopyOut on a pgSocket (reads into one reused buffer)', () => {
   });
 
   it('an ErrorResponse with its header cut across reads: the rows first, pg parses the whole error', async () => {
-    for (const size of [1, 2, 3, 4, 6, 7, 1000]) {
-      const { connection, socket, toPg } = lendingConnection();
-      const copy = new CopyOut('COPY x TO STDOUT', true);
-      copy.submit(connection as never);
-      const error = Buffer.concat([message('E', 'SERROR\0C22012\0Mdivision by zero\0\0'), message('Z', 'E')]);
-      const bytes = Buffer.concat([message('H', Buffer.from([0, 0, 0])), message('d', '1,10\n'), message('d', '2,5\n'), error]);
-      const done = drain(copy);
-      for (let i = 0; i < bytes.length; i += size) socket.feed(bytes.subarray(i, i + size));
-      for (let i = 0; i < 4; i++) await tick();
-      expect(Buffer.concat(toPg).equals(error), `fed ${size} at a time`).to.equal(true);
-      const failure = new Error('division by zero');
-      copy.handleError(failure);
-      copy.handleReadyForQuery();
-      const { out, error: thrown } = await done;
-      expect(out.toString()).to.equal('1,10\n2,5\n');
-      expect(thrown).to.equal(failure);
-    }
+    for (const size of [1, 2, 3, 4, 6, 7, 1000]) await rowsThenError(lendingConnection(), new CopyOut('COPY x TO STDOUT', true), size);
   });
 
   it('abort with a payload not yet pulled: the socket reads on, what arrives is dropped, never handed to pg', async () => {
