@@ -10,6 +10,7 @@ import { AbortReason, RequestFlags, StreamFlags, StreamState } from '../../ts/na
 import type { Request } from '../../ts/request.js';
 import { StreamingResponse, type CloseReason } from '../../ts/streaming/index.js';
 import { pullerSource, type Puller, type PullResult } from '../../ts/streaming/source.js';
+import { Pump, type PumpOwner } from '../../ts/streaming/pump.js';
 import { fakeApp, turns, until } from '../helpers/fake-native.js';
 
 describe('streaming: pump', () => {
@@ -493,5 +494,52 @@ describe('streaming: pump, a source that lends its memory (Puller.lend)', () => 
     expect(s.lentCopies).to.equal(0);
     const want = Buffer.concat(sizes.slice(0, 40).map((n, i) => Buffer.alloc(n, letter(i)))).toString('latin1');
     expect(Buffer.concat(s.chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c))).toString('latin1') === want).to.equal(true);
+  });
+});
+
+describe('streaming: pump, a lent chunk held while blocked', () => {
+  it('a lent chunk batched behind backpressure (idle flush over the mark while a pull waited) is written, with copy, before the next pull', async () => {
+    // A string waits in the batch for the idle flush, which finds the stream over its mark while
+    // the next (async) pull is pending; the lent view it brings stays batched (Blocked). On the
+    // drain the pump must write it before it pulls again: the source refills the same memory.
+    const buffer = Buffer.alloc(4);
+    let n = 0;
+    const puller: Puller = {
+      lend: () => true,
+      pull(): PullResult | Promise<PullResult> {
+        n++;
+        if (n === 1) return { done: false, value: 'head' };
+        if (n === 2) return new Promise((resolve) => setTimeout(() => resolve({ done: false, value: buffer.fill('A').subarray(0, 4) }), 5));
+        if (n === 3) return { done: false, value: buffer.fill('B').subarray(0, 4) };
+        return { done: true, value: undefined };
+      },
+      cancel() {},
+    };
+    const written: string[] = [];
+    let over = true;
+    let ended = false;
+    const owner: PumpOwner = {
+      write(chunk, copy) {
+        written.push(String(chunk) + (copy ? '(copy)' : ''));
+        return !over;
+      },
+      writev(chunks, copy) {
+        written.push(chunks.map(String).join('|') + (copy ? '(copy)' : ''));
+        return !over;
+      },
+      writeFile: () => true,
+      sourceEnded: () => void (ended = true),
+      sourceFailed: (err) => {
+        throw err;
+      },
+    };
+    const pump = new Pump(puller, owner);
+    pump.start();
+    await new Promise((r) => setTimeout(r, 40));
+    expect(n).to.equal(2); // blocked with the lent chunk: nothing more pulled
+    over = false;
+    pump.resume();
+    await until(() => ended, 'the source ended');
+    expect(written).to.deep.equal(['head', 'AAAA(copy)', 'BBBB(copy)']);
   });
 });

@@ -109,6 +109,20 @@ export class CopyOut {
     });
   }
 
+  /**
+   * The consumer will not pull again (it ended or was cancelled after the COPY settled): what it
+   * was handed or not yet taken is dropped and a socket paused for it reads on, so pg gets the
+   * answer to what the caller sends next (COMMIT, ROLLBACK).
+   */
+  release(): void {
+    this.ready = null;
+    this.handed = false;
+    if (this.paused) {
+      this.paused = false;
+      this.socket?.resume();
+    }
+  }
+
   /** Finished by itself (done or failed): the client is in a known state. */
   get settled(): boolean {
     return this.phase === Phase.Done || this.phase === Phase.Failed;

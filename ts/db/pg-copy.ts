@@ -148,6 +148,7 @@ class CopyPuller implements Puller {
       this.cleanup = cancelling.then(() => this.finish(end));
       return this.cleanup;
     }
+    copy.release(); // a socket paused for a payload nobody will take reads the answer
     const work = client.query(end === 'finished' ? 'COMMIT' : 'ROLLBACK');
     let timer: NodeJS.Timeout;
     const timeout = new Promise<never>((_, reject) => {

@@ -143,6 +143,15 @@ export class Pump {
     if (this.state !== State.Blocked) return;
     this.state = State.Running;
     this.sliceStart = now();
+    // What waits in the batch is written before anything is pulled: the source may reuse the
+    // memory of a lent chunk once it is asked for the next one.
+    if (this.batch.length > 0) {
+      if (!this.flush()) return;
+      if (this.overWater) {
+        this.state = State.Blocked;
+        return;
+      }
+    }
     const held = this.heldRegion;
     if (held !== null) {
       this.heldRegion = null;
@@ -256,7 +265,7 @@ export class Pump {
     if (this.overWater || this.batchLent || this.batch.length >= BATCH_CHUNKS || this.batchBytes >= this.batchCap) {
       if (!this.overWater && !this.flush()) return false;
       if (this.overWater) {
-        this.state = State.Blocked; // the chunk stays batched until the drain (no pull meanwhile)
+        this.state = State.Blocked; // the chunk stays batched until the drain: resume() writes it before it pulls
         return false;
       }
     }
@@ -373,8 +382,8 @@ export class Pump {
       this.state = State.Done; // a throwing write below must not fail twice
       try {
         const batch = this.batch;
-        if (batch.length === 1) this.owner.write(batch[0]!);
-        else this.owner.writev(batch);
+        if (batch.length === 1) this.owner.write(batch[0]!, this.batchLent);
+        else this.owner.writev(batch, this.batchLent);
       } catch {
         // The stream is gone; the original error is what gets reported.
       }
