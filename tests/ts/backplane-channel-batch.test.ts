@@ -72,6 +72,30 @@ describe('backplane: a Channel delivers each stream read as one batch', () => {
     });
   });
 
+  it("a stream followed from nothing: a first entry marked as the stream's start brings no gap; one that is not (its head trimmed before the first read) brings the gap first", async () => {
+    const S = 1_796_222_537_869_745; // a new stream's first seq: Redis's clock in microseconds
+    for (const trimmed of [false, true]) {
+      const bp = handDriven(); // position 0: the stream did not exist when the channel followed it
+      if (!trimmed) bp.entries.push({ seq: S, fields: [Buffer.from('s'), Buffer.from('1'), Buffer.from('d'), Buffer.from('first')] });
+      for (let k = trimmed ? 5 : 1; k <= 7; k++) bp.add(S + k, `e${k}`);
+      const channel = new Channel({ name: `fresh-${trimmed}`, backplane: bp, sse: QUIET });
+      await withApp((app) => {
+        app.get('/events', (req) => channel.subscribe(req));
+      }, async ({ base }) => {
+        const sub = await connectSSE(`${base}/events`);
+        await until(() => channel.size === 1, 'the subscriber');
+        await bp.read(0, S + 7);
+        const expected = trimmed ? ['gap:too-old', ...ids(S + 5, S + 7)] : ids(S, S + 7);
+        const events = await sub.waitEvents(expected.length);
+        expect(events.map((e) => (e.event === 'gap' ? `gap:${JSON.parse(e.data).reason}` : e.id)), trimmed ? 'head trimmed' : 'whole stream').to.deep.equal(expected);
+        if (trimmed) expect(JSON.parse(events[0]!.data)).to.deep.include({ oldestId: `0-${S + 5}` });
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        expect(sub.parser.events, 'nothing more').to.have.length(expected.length);
+        sub.close();
+      });
+    }
+  });
+
   it("'drop-oldest' counts every event of a dropped read, and a paused subscriber ends with each event either received or counted as dropped", async () => {
     const EVENTS_PER_READ = 10;
     const bp = handDriven();

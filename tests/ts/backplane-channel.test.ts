@@ -17,6 +17,18 @@ import { startApp, type AppContext } from '../helpers/with-app.js';
 
 const QUIET = { heartbeat: 0 };
 
+/**
+ * A new stream's first id is Redis's clock in microseconds (0-<16 digits>), then +1 per publish:
+ * the tests take the first id they observe and count from it.
+ */
+function seqOf(id: string): number {
+  const m = /^0-(\d+)$/.exec(id);
+  if (m === null) throw new Error(`not a stream id: ${id}`);
+  return Number(m[1]);
+}
+/** The id `k` places after `first` in the same stream (ids are consecutive within a stream). */
+const at = (first: string, k: number): string => `0-${seqOf(first) + k}`;
+
 describe('backplane: Channel over Redis', function () {
   this.timeout(60_000);
   const suite = redisForSuite();
@@ -38,14 +50,15 @@ describe('backplane: Channel over Redis', function () {
   const subscribe = (at: { ctx: AppContext; channel: Channel }, last?: string): Promise<SSEConnection> =>
     subscribeToChannel(at.ctx.base, at.channel, cleanup, last);
 
-  it('a publish on one process reaches subscribers on both, with ids from Redis (0-1, 0-2, ...) in one order', async () => {
+  it('a publish on one process reaches subscribers on both, with consecutive ids from Redis (0-S, 0-S+1, ...) in one order', async () => {
     const a = await node('basic');
     const b = await node('basic');
     const sa = await subscribe(a);
     const sb = await subscribe(b);
     const ids: string[] = [];
     for (let i = 1; i <= 5; i++) ids.push(await (i % 2 ? a : b).channel.publish({ event: 'n', data: { i } }));
-    expect(ids).to.deep.equal(['0-1', '0-2', '0-3', '0-4', '0-5']);
+    expect(ids[0]).to.match(/^0-\d{16}$/); // a new stream: its first id is Redis's clock in microseconds
+    expect(ids).to.deep.equal(Array.from({ length: 5 }, (_, k) => at(ids[0]!, k)));
     for (const s of [sa, sb]) {
       const events = await s.waitEvents(5);
       expect(events.map((e) => [e.id, e.event, e.data])).to.deep.equal(ids.map((id, i) => [id, 'n', JSON.stringify({ i: i + 1 })]));
@@ -61,21 +74,23 @@ describe('backplane: Channel over Redis', function () {
     for (let i = 1; i <= 10; i++) await a.channel.publish(`e${i}`);
     const seen = await first.waitEvents(10);
     first.close();
+    const id = (k: number): string => at(seen[0]!.id!, k - 1); // the id of e<k>
+    expect(seen.map((e) => e.id)).to.deep.equal(Array.from({ length: 10 }, (_, i) => id(i + 1)));
     // b follows nothing yet: the catch-up comes from the stream
     const resumed = await subscribe(b, seen[3]!.id!);
     await a.channel.publish('e11');
     expect((await resumed.waitEvents(7)).map((e) => [e.id, e.data])).to.deep.equal(
-      Array.from({ length: 7 }, (_, i) => [`0-${i + 5}`, `e${i + 5}`]),
+      Array.from({ length: 7 }, (_, i) => [id(i + 5), `e${i + 5}`]),
     );
-    // b follows now; an id in its ring (0-9..0-11) replays from the ring, an older one from Redis, neither with a gap
-    const fromRing = await subscribe(b, '0-9');
-    const fromStream = await subscribe(b, '0-2');
+    // b follows now; an id in its ring (e9..e11's) replays from the ring, an older one from Redis, neither with a gap
+    const fromRing = await subscribe(b, id(9));
+    const fromStream = await subscribe(b, id(2));
     await b.channel.publish('e12');
     expect((await fromRing.waitEvents(3)).map((e) => e.data)).to.deep.equal(['e10', 'e11', 'e12']);
     expect((await fromStream.waitEvents(10)).map((e) => e.data)).to.deep.equal(['e3', 'e4', 'e5', 'e6', 'e7', 'e8', 'e9', 'e10', 'e11', 'e12']);
-    const up = await subscribe(b, '0-12');
+    const up = await subscribe(b, id(12));
     await a.channel.publish('e13');
-    expect((await up.waitEvents(1)).map((e) => e.id)).to.deep.equal(['0-13']);
+    expect((await up.waitEvents(1)).map((e) => e.id)).to.deep.equal([id(13)]);
     expect(b.channel.stats().gaps).to.equal(0);
     await new Promise((resolve) => setTimeout(resolve, 50));
     for (const s of [resumed, fromRing, fromStream, up]) expect(s.parser.events.filter((e) => e.event === 'gap')).to.have.length(0);
@@ -84,23 +99,26 @@ describe('backplane: Channel over Redis', function () {
 
   it('an id older than the stream\'s window gets the gap event, then exactly what Redis still has; an unknown id gets unknown-id', async () => {
     const a = await node('window', { replay: 10 });
-    for (let i = 1; i <= 400; i++) await a.channel.publish(`w${i}`);
+    const w1 = await a.channel.publish('w1');
+    for (let i = 2; i <= 400; i++) await a.channel.publish(`w${i}`);
+    const last = seqOf(at(w1, 399)); // w400's
     // what the stream holds (MAXLEN ~ 10 trims whole nodes of 100 entries: at least 10 remain)
-    const kept = await a.bp.range('catzilla:sse:window', 0, 400);
+    const kept = await a.bp.range('catzilla:sse:window', 0, last);
     expect(kept.length).to.be.within(10, 200);
+    expect(kept.at(-1)!.seq).to.equal(last);
     const oldest = kept[0]!.seq;
-    expect(oldest).to.be.greaterThan(2);
+    expect(oldest).to.be.greaterThan(seqOf(at(w1, 1))); // w2 was trimmed
     const b = await node('window', { replay: 10 });
-    const old = await subscribe(b, '0-2');
+    const old = await subscribe(b, at(w1, 1));
     const events = await old.waitEvents(1 + kept.length);
     expect(events[0]!.event).to.equal('gap');
-    expect(JSON.parse(events[0]!.data)).to.deep.equal({ lastEventId: '0-2', oldestId: `0-${oldest}`, lastId: '0-400', reason: 'too-old' });
+    expect(JSON.parse(events[0]!.data)).to.deep.equal({ lastEventId: at(w1, 1), oldestId: `0-${oldest}`, lastId: `0-${last}`, reason: 'too-old' });
     expect(events.slice(1).map((e) => e.id)).to.deep.equal(kept.map((e) => `0-${e.seq}`));
     // just inside the window: no gap
     const edge = await subscribe(b, `0-${oldest - 1}`);
     const edgeEvents = await edge.waitEvents(kept.length);
     expect(edgeEvents[0]!.id).to.equal(`0-${oldest}`);
-    for (const bad of ['0-999999', 'garbage']) {
+    for (const bad of [`0-${last + 999999}`, 'garbage']) { // an id above the stream's last, and not an id at all
       const unknown = await subscribe(b, bad);
       const [gap] = await unknown.waitEvents(1);
       expect(gap!.event).to.equal('gap');
@@ -272,19 +290,21 @@ describe('backplane: Channel over Redis', function () {
     const b = await node('reset');
     const s = await subscribe(b);
     for (let i = 1; i <= 5; i++) await a.channel.publish(`old${i}`);
-    await s.waitEvents(5);
+    const old = await s.waitEvents(5);
+    const old5 = old[4]!.id!;
     await suite.redis.stop();
     fs.rmSync(path.join(suite.redis.dir, 'appendonlydir'), { recursive: true, force: true }); // as if it had no persistence
     await suite.redis.start();
     // the publisher retries within publishTimeout while its connection comes back
     await eventually(() => a.bp.stats().connected && b.bp.stats().connected, 'both backplanes to reconnect');
-    expect(await a.channel.publish('new1')).to.equal('0-1');
-    expect(await a.channel.publish('new2')).to.equal('0-2');
+    const new1 = await a.channel.publish('new1');
+    expect(seqOf(new1), 'the new stream starts above every id of the old one').to.be.greaterThan(seqOf(old5));
+    expect(await a.channel.publish('new2')).to.equal(at(new1, 1));
     const events = await s.waitEvents(8);
     expect(events.slice(0, 5).map((e) => e.data)).to.deep.equal(['old1', 'old2', 'old3', 'old4', 'old5']);
     expect(events[5]!.event).to.equal('gap');
-    expect(JSON.parse(events[5]!.data)).to.deep.include({ lastEventId: '0-5', reason: 'reset' });
-    expect(events.slice(6).map((e) => [e.id, e.data])).to.deep.equal([['0-1', 'new1'], ['0-2', 'new2']]);
+    expect(JSON.parse(events[5]!.data)).to.deep.include({ lastEventId: old5, reason: 'reset' });
+    expect(events.slice(6).map((e) => [e.id, e.data])).to.deep.equal([[new1, 'new1'], [at(new1, 1), 'new2']]);
     expect(b.bp.stats().reconnects).to.be.greaterThan(0);
   });
 
@@ -320,11 +340,12 @@ describe('backplane: Channel over Redis', function () {
     const { slow, published } = await holdReader(a, b);
     for (let i = 0; i < 10; i++) await a.channel.publish(`later${i}`);
     const seenOnA = await onA.waitEvents(published + 10, 20_000);
+    const first = seenOnA[0]!.id!;
     const n = seenOnA.at(-1)!.id!;
-    expect(n).to.equal(`0-${published + 10}`);
+    expect(n).to.equal(at(first, published + 9));
     await new Promise((resolve) => setTimeout(resolve, 50));
     const bPos = Number(b.channel.lastId.slice(2));
-    expect(bPos, 'b\'s reader is behind a').to.be.below(published + 10);
+    expect(bPos, 'b\'s reader is behind a').to.be.below(seqOf(n));
     // the client moves from a to b with an id b's reader has not reached yet
     const moved = await connectSSE(`${b.ctx.base}/events`, { 'Last-Event-ID': n });
     cleanup.push(() => moved.close());
@@ -332,19 +353,20 @@ describe('backplane: Channel over Redis', function () {
     await a.channel.publish('fresh');
     slow.socket.resume(); // b's reader goes on: everything up to n is skipped for the moved client
     const [ev] = await moved.waitEvents(1, 20_000);
-    expect([ev!.id, ev!.data]).to.deep.equal([`0-${published + 11}`, 'fresh']);
+    expect([ev!.id, ev!.data]).to.deep.equal([at(first, published + 10), 'fresh']);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(moved.parser.events).to.have.length(1);
-    expect(b.channel.lastId).to.equal(`0-${published + 11}`);
+    expect(b.channel.lastId).to.equal(at(first, published + 10));
   });
 
   it('a reader held back past the window while clients that moved in are ahead of it: one that has the whole trimmed hole gets no gap, one that has part of it the gap from its own id', async () => {
     const a = await node('ahead-gap', { replay: 10 });
     const b = await node('ahead-gap', { replay: 10, channel: BLOCKING });
-    const { slow, published } = await holdReader(a, b);
+    const { slow } = await holdReader(a, b);
     const cursor = Number(b.channel.lastId.slice(2));
-    for (let i = 0; i < 500; i++) await a.channel.publish(`t${i}`);
-    const last = published + 500;
+    let lastId = '';
+    for (let i = 0; i < 500; i++) lastId = await a.channel.publish(`t${i}`);
+    const last = seqOf(lastId);
     const kept = await a.bp.range('catzilla:sse:ahead-gap', 0, last);
     expect(kept[0]!.seq, 'entries after b\'s position were trimmed').to.be.greaterThan(cursor + 3);
     // two clients move to b with ids its reader has not reached: the last one, and one inside the hole
@@ -390,15 +412,19 @@ describe('backplane: Channel over Redis', function () {
     const fast = await subscribe(b);
     const { slow, published } = await holdReader(a, b);
     const cursor = Number(b.channel.lastId.slice(2));
-    for (let i = 0; i < 500; i++) await a.channel.publish(`t${i}`); // the window (~10, trimmed by nodes of 100) moves past b's reader
-    const kept = await a.bp.range('catzilla:sse:behind', 0, published + 500);
+    const first = (await fast.waitEvents(1))[0]!.id!; // the stream's first id
+    const before = cursor - seqOf(first) + 1; // the events b's reader delivered before it was held
+    let lastId = '';
+    for (let i = 0; i < 500; i++) lastId = await a.channel.publish(`t${i}`); // the window (~10, trimmed by nodes of 100) moves past b's reader
+    expect(lastId).to.equal(at(first, published + 499));
+    const kept = await a.bp.range('catzilla:sse:behind', 0, seqOf(lastId));
     expect(kept[0]!.seq, 'entries after b\'s position were trimmed').to.be.greaterThan(cursor + 1);
     slow.socket.resume();
-    const events = await fast.waitEvents(cursor + 1 + kept.length, 30_000);
-    expect(events.slice(0, cursor).map((e) => e.id)).to.deep.equal(Array.from({ length: cursor }, (_, i) => `0-${i + 1}`));
-    expect(events[cursor]!.event).to.equal('gap');
-    expect(JSON.parse(events[cursor]!.data)).to.deep.include({ lastEventId: `0-${cursor}`, oldestId: `0-${kept[0]!.seq}`, reason: 'too-old' });
-    expect(events.slice(cursor + 1).map((e) => e.id)).to.deep.equal(kept.map((e) => `0-${e.seq}`));
+    const events = await fast.waitEvents(before + 1 + kept.length, 30_000);
+    expect(events.slice(0, before).map((e) => e.id)).to.deep.equal(Array.from({ length: before }, (_, i) => at(first, i)));
+    expect(events[before]!.event).to.equal('gap');
+    expect(JSON.parse(events[before]!.data)).to.deep.include({ lastEventId: `0-${cursor}`, oldestId: `0-${kept[0]!.seq}`, reason: 'too-old' });
+    expect(events.slice(before + 1).map((e) => e.id)).to.deep.equal(kept.map((e) => `0-${e.seq}`));
   });
 
   it('connections that go silent without closing (half-open): the reader\'s is replaced after its block timeout plus the watchdog, nothing lost; a publish is bounded and indeterminate', async () => {
@@ -407,12 +433,12 @@ describe('backplane: Channel over Redis', function () {
     const a = await node('silent');
     const b = await node('silent', { url: `redis://127.0.0.1:${proxy.port}`, backplane: { blockMs: 300 } });
     const s = await subscribe(b);
-    await a.channel.publish('p0');
+    const p0 = await a.channel.publish('p0');
     await s.waitEvents(1);
     proxy.freeze(); // b's connections stay open, and nothing passes any more
     for (let i = 1; i <= 5; i++) await a.channel.publish(`p${i}`);
     const events = await s.waitEvents(6, 20_000); // 300 ms block + 3 s watchdog, then a new connection
-    expect(events.map((e) => [e.id, e.data])).to.deep.equal(Array.from({ length: 6 }, (_, i) => [`0-${i + 1}`, `p${i}`]));
+    expect(events.map((e) => [e.id, e.data])).to.deep.equal(Array.from({ length: 6 }, (_, i) => [at(p0, i), `p${i}`]));
     expect(b.bp.stats().reconnects).to.be.at.least(1);
     expect(String(b.bp.stats().lastError)).to.match(/went silent/);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -425,5 +451,47 @@ describe('backplane: Channel over Redis', function () {
     expect(err).to.be.instanceOf(BackplaneError);
     expect((err as BackplaneError).indeterminate).to.equal(true);
     expect((err as Error).message).to.match(/no answer from Redis at redis:\/\/127\.0\.0\.1:\d+ within publishTimeout \(2000 ms\)/);
+  });
+
+  it('a stream created again (key deleted) starts above every id of the old one: a client resuming with an old id gets the too-old gap and every event of the new stream, never a resume in its middle', async () => {
+    const a = await node('recreated');
+    const oldIds: string[] = [];
+    for (let i = 1; i <= 5; i++) oldIds.push(await a.channel.publish(`old${i}`));
+    expect(oldIds).to.deep.equal(Array.from({ length: 5 }, (_, k) => at(oldIds[0]!, k)));
+    const { createClient } = await import('redis');
+    const raw = createClient({ url: suite.redis.url });
+    raw.on('error', () => {});
+    await raw.connect();
+    try {
+      expect(await raw.sendCommand(['DEL', 'catzilla:sse:recreated'])).to.equal(1);
+    } finally {
+      raw.destroy();
+    }
+    // a process that follows the new stream from its start (no Last-Event-ID): it sees no gap
+    const b = await node('recreated');
+    const live = await subscribe(b);
+    // more events than the old stream had: with ids starting over at 0-1, the new stream would pass the old ids
+    const newIds: string[] = [];
+    for (let i = 1; i <= 10; i++) newIds.push(await a.channel.publish(`new${i}`));
+    expect(seqOf(newIds[0]!), 'the new stream starts above every id of the old one').to.be.greaterThan(seqOf(oldIds[4]!));
+    expect(newIds).to.deep.equal(Array.from({ length: 10 }, (_, k) => at(newIds[0]!, k)));
+    const expected = newIds.map((id, i) => [id, 'message', `new${i + 1}`]);
+    expect((await live.waitEvents(10)).map((e) => [e.id, e.event, e.data])).to.deep.equal(expected);
+    const gap = { lastEventId: oldIds[2]!, oldestId: newIds[0]!, lastId: newIds[9]!, reason: 'too-old' };
+    // the client resumes with the 3rd old id on a process that follows nothing yet (c: the catch-up comes
+    // from Redis), and on one that follows the new stream (b: its ring holds the whole new stream)
+    const c = await node('recreated');
+    for (const [label, host] of [['c', c], ['b', b]] as const) {
+      const resumed = await subscribe(host, oldIds[2]!);
+      const events = await resumed.waitEvents(11);
+      expect(events[0]!.event, label).to.equal('gap');
+      expect(JSON.parse(events[0]!.data), label).to.deep.equal(gap);
+      expect(events.slice(1).map((e) => [e.id, e.event, e.data]), label).to.deep.equal(expected);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(resumed.parser.events, `${label}: nothing more`).to.have.length(11);
+    }
+    expect(live.parser.events, 'b\'s live subscriber: the new stream, no gap').to.have.length(10);
+    expect(b.channel.stats().gaps).to.equal(1);
+    expect(c.channel.stats().gaps).to.equal(1);
   });
 });

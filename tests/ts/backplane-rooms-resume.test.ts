@@ -21,6 +21,15 @@ import { roomFrames, type RoomFrame } from '../helpers/room-frames.js';
 
 const text = (fs: RoomFrame[]) => fs.map((f) => (f.kind === 'gap' ? `gap:${f.gap!.reason}` : f.kind === 'own' ? `own:${f.offset}` : `${f.offset}:${f.payload.toString()}`));
 const seqOf = (offset: string) => Number(offset.slice(2));
+/**
+ * A new stream's first id is `0-<Redis TIME in µs>` (unknown in advance), then consecutive: from
+ * the first offset seen, the offset of the stream's k-th message (1-based).
+ */
+const offsets = (first: string) => {
+  const start = seqOf(first);
+  expect(first, 'a new stream starts at Redis TIME in microseconds').to.match(/^0-\d{16}$/);
+  return (k: number) => `0-${start + k - 1}`;
+};
 
 describe('backplane: resumable WebSocket rooms over Redis', function () {
   this.timeout(120_000);
@@ -59,29 +68,30 @@ describe('backplane: resumable WebSocket rooms over Redis', function () {
     expect(ra.resumable && rb.resumable).to.equal(true);
     const m = await member(a, ra, '/resume/talk');
     const stay = await member(a, ra, '/resume/talk');
-    for (let i = 1; i <= 3; i++) expect(await rb.broadcast(`t${i}`)).to.equal(`0-${i}`);
-    expect(text(await roomFrames(m, 3))).to.deep.equal(['0-1:t1', '0-2:t2', '0-3:t3']);
+    const o = offsets(await rb.broadcast('t1'));
+    for (let i = 2; i <= 3; i++) expect(await rb.broadcast(`t${i}`)).to.equal(o(i));
+    expect(text(await roomFrames(m, 3))).to.deep.equal([`${o(1)}:t1`, `${o(2)}:t2`, `${o(3)}:t3`]);
     m.close();
     await eventually(() => ra.size === 1, 'the member to leave');
     for (let i = 4; i <= 8; i++) await rb.broadcast(i === 6 ? Buffer.from([0x20, 0, 0xff]) : `t${i}`);
     // to b, which has no member in the room: its catch-up comes from XRANGE
-    const back = await member(b, rb, '/resume/talk?offset=0-3');
+    const back = await member(b, rb, `/resume/talk?offset=${o(3)}`);
     const got = await roomFrames(back, 5);
-    expect(got.map((f) => f.offset)).to.deep.equal(['0-4', '0-5', '0-6', '0-7', '0-8']);
+    expect(got.map((f) => f.offset)).to.deep.equal([o(4), o(5), o(6), o(7), o(8)]);
     expect(got[2]!.binary).to.equal(true);
     expect(got[2]!.payload.equals(Buffer.from([0x20, 0, 0xff]))).to.equal(true);
-    expect(text([got[0]!, got[1]!, got[3]!, got[4]!])).to.deep.equal(['0-4:t4', '0-5:t5', '0-7:t7', '0-8:t8']);
+    expect(text([got[0]!, got[1]!, got[3]!, got[4]!])).to.deep.equal([`${o(4)}:t4`, `${o(5)}:t5`, `${o(7)}:t7`, `${o(8)}:t8`]);
     // live, from a: and the sender gets its offset alone
     back.text('hello from back');
-    expect(text(await roomFrames(back, 1))).to.deep.equal(['own:0-9']);
+    expect(text(await roomFrames(back, 1))).to.deep.equal([`own:${o(9)}`]);
     const stayed = await roomFrames(stay, 9);
-    expect(stayed.map((f) => f.offset)).to.deep.equal(Array.from({ length: 9 }, (_, k) => `0-${k + 1}`));
-    expect(text(stayed).filter((_, k) => k !== 5)).to.deep.equal(['0-1:t1', '0-2:t2', '0-3:t3', '0-4:t4', '0-5:t5', '0-7:t7', '0-8:t8', '0-9:hello from back']);
+    expect(stayed.map((f) => f.offset)).to.deep.equal(Array.from({ length: 9 }, (_, k) => o(k + 1)));
+    expect(text(stayed).filter((_, k) => k !== 5)).to.deep.equal([...[1, 2, 3, 4, 5, 7, 8].map((i) => `${o(i)}:t${i}`), `${o(9)}:hello from back`]);
     expect(rb.gaps).to.equal(0);
     expect(rb.replayed).to.equal(5);
     // to a, which follows the room (stay is there): from the local log
-    const local = await member(a, ra, '/resume/talk?offset=0-7');
-    expect(text(await roomFrames(local, 2))).to.deep.equal(['0-8:t8', '0-9:hello from back']);
+    const local = await member(a, ra, `/resume/talk?offset=${o(7)}`);
+    expect(text(await roomFrames(local, 2))).to.deep.equal([`${o(8)}:t8`, `${o(9)}:hello from back`]);
     expect(ra.replayed).to.equal(2);
     await sleep(50);
     for (const c of [back, local]) expect(c.pending()).to.have.length(0);
@@ -92,23 +102,24 @@ describe('backplane: resumable WebSocket rooms over Redis', function () {
     const b = await node(5);
     const rb = b.rooms.get('trim', { log: 5 });
     // MAXLEN ~ 5 trims whole nodes of the stream (100 entries by default): 400 leave at least the last 5
-    for (let i = 1; i <= 400; i++) await rb.broadcast(`r${i}`);
+    const o = offsets(await rb.broadcast('r1'));
+    for (let i = 2; i <= 400; i++) await rb.broadcast(`r${i}`);
     const ra = a.rooms.get('trim', { log: 5 });
-    const c = await member(a, ra, '/resume/trim?offset=0-3');
+    const c = await member(a, ra, `/resume/trim?offset=${o(3)}`);
     const first = (await roomFrames(c, 1))[0]!;
     expect(first.kind).to.equal('gap');
-    expect(first.gap).to.deep.include({ after: '0-3', last: '0-400', reason: 'too-old' });
-    const oldest = seqOf(first.gap!.oldest!);
+    expect(first.gap).to.deep.include({ after: o(3), last: o(400), reason: 'too-old' });
+    const oldest = seqOf(first.gap!.oldest!) - seqOf(o(1)) + 1; // the oldest kept message's rank in the stream
     expect(oldest).to.be.greaterThan(4).and.at.most(396);
     const rest = await roomFrames(c, 400 - oldest + 1);
-    expect(rest.map((f) => f.offset)).to.deep.equal(Array.from({ length: 400 - oldest + 1 }, (_, k) => `0-${oldest + k}`));
+    expect(rest.map((f) => f.offset)).to.deep.equal(Array.from({ length: 400 - oldest + 1 }, (_, k) => o(oldest + k)));
     expect(rest.every((f, k) => f.payload.toString() === `r${oldest + k}`)).to.equal(true);
     // an offset past the stream's last id: unknown-offset, then the local log (a's log holds what its reader read: nothing yet)
-    const u = await member(a, ra, '/resume/trim?offset=0-9999');
+    const u = await member(a, ra, `/resume/trim?offset=${o(9999)}`);
     const g = (await roomFrames(u, 1))[0]!;
-    expect(g.gap).to.deep.include({ after: '0-9999', reason: 'unknown-offset' });
+    expect(g.gap).to.deep.include({ after: o(9999), reason: 'unknown-offset' });
     await rb.broadcast('next');
-    for (const x of [c, u]) expect(text(await roomFrames(x, 1))).to.deep.equal(['0-401:next']);
+    for (const x of [c, u]) expect(text(await roomFrames(x, 1))).to.deep.equal([`${o(401)}:next`]);
     await sleep(50);
     for (const x of [c, u]) expect(x.pending()).to.have.length(0);
   });
@@ -119,7 +130,8 @@ describe('backplane: resumable WebSocket rooms over Redis', function () {
     const rb = b.rooms.get('flow', { log: 10_000 });
     const ra = a.rooms.get('flow', { log: 10_000 });
     const TOTAL = 1500;
-    let n = 0;
+    const o = offsets(await rb.broadcast('f1'));
+    let n = 1;
     for (; n < 300; n++) await rb.broadcast(`f${n + 1}`);
     const sending = (async () => {
       while (n < TOTAL) {
@@ -130,8 +142,8 @@ describe('backplane: resumable WebSocket rooms over Redis', function () {
     })();
     const clients: Array<{ c: WsClient; after: number }> = [];
     for (let i = 0; i < 6; i++) {
-      const after = Math.max(0, n - 250 + i * 13);
-      const c = await WsClient.connect(a.ctx.port, `/resume/flow?offset=0-${after}`);
+      const after = Math.max(0, n - 250 + i * 13); // how many messages this member had
+      const c = await WsClient.connect(a.ctx.port, `/resume/flow?offset=${o(after)}`);
       cleanup.push(() => c.close());
       clients.push({ c, after });
       await sleep(15);
@@ -139,7 +151,7 @@ describe('backplane: resumable WebSocket rooms over Redis', function () {
     await sending;
     for (const { c, after } of clients) {
       const got = await roomFrames(c, TOTAL - after, 20_000);
-      for (let k = 0; k < got.length; k++) expect(`${got[k]!.offset}:${got[k]!.payload.toString()}`).to.equal(`0-${after + 1 + k}:f${after + 1 + k}`);
+      for (let k = 0; k < got.length; k++) expect(`${got[k]!.offset}:${got[k]!.payload.toString()}`).to.equal(`${o(after + 1 + k)}:f${after + 1 + k}`);
     }
     await sleep(50);
     for (const { c } of clients) expect(c.pending()).to.have.length(0);
@@ -153,20 +165,28 @@ describe('backplane: resumable WebSocket rooms over Redis', function () {
     const rb = b.rooms.get('reset', { log: 1000 });
     const ra = a.rooms.get('reset', { log: 1000 });
     const m = await member(b, rb, '/resume/reset');
-    for (let i = 1; i <= 5; i++) await ra.broadcast(`old${i}`);
-    expect(text(await roomFrames(m, 5))).to.deep.equal(['0-1:old1', '0-2:old2', '0-3:old3', '0-4:old4', '0-5:old5']);
+    const o = offsets(await ra.broadcast('old1'));
+    for (let i = 2; i <= 5; i++) await ra.broadcast(`old${i}`);
+    expect(text(await roomFrames(m, 5))).to.deep.equal([1, 2, 3, 4, 5].map((i) => `${o(i)}:old${i}`));
     await suite.redis.stop();
     fs.rmSync(path.join(suite.redis.dir, 'appendonlydir'), { recursive: true, force: true }); // as if it had no persistence
     await suite.redis.start();
     await eventually(() => a.bp.stats().connected && b.bp.stats().connected, 'both backplanes to reconnect');
-    expect(await ra.broadcast('new1')).to.equal('0-1');
-    expect(await ra.broadcast('new2')).to.equal('0-2');
+    // the new stream starts over from Redis's clock: above every offset of the old one
+    const n = offsets(await ra.broadcast('new1'));
+    expect(seqOf(n(1))).to.be.greaterThan(seqOf(o(5)));
+    expect(await ra.broadcast('new2')).to.equal(n(2));
     const got = await roomFrames(m, 3, 15_000);
-    expect(got[0]!.gap).to.deep.equal({ after: '0-5', oldest: null, last: '0-0', reason: 'reset' });
-    expect(text(got.slice(1))).to.deep.equal(['0-1:new1', '0-2:new2']);
-    const again = await member(b, rb, '/resume/reset?offset=0-1');
-    expect(text(await roomFrames(again, 1))).to.deep.equal(['0-2:new2']);
+    expect(got[0]!.gap).to.deep.equal({ after: o(5), oldest: null, last: '0-0', reason: 'reset' });
+    expect(text(got.slice(1))).to.deep.equal([`${n(1)}:new1`, `${n(2)}:new2`]);
+    const again = await member(b, rb, `/resume/reset?offset=${n(1)}`);
+    expect(text(await roomFrames(again, 1))).to.deep.equal([`${n(2)}:new2`]);
     expect(rb.gaps).to.equal(1);
+    // an offset of the old stream names no message of the new one: too-old, then the whole new stream
+    const stale = await member(b, rb, `/resume/reset?offset=${o(1)}`);
+    const fromOld = await roomFrames(stale, 3);
+    expect(fromOld[0]!.gap).to.deep.include({ after: o(1), oldest: n(1), reason: 'too-old' });
+    expect(text(fromOld.slice(1))).to.deep.equal([`${n(1)}:new1`, `${n(2)}:new2`]);
   });
 
   it('an empty resumable room keeps reading its stream for retainEmpty ms (a member back resumes from the local log); then the key is no longer read and the room dropped, and a resume comes from Redis', async () => {
@@ -177,19 +197,20 @@ describe('backplane: resumable WebSocket rooms over Redis', function () {
     const before = { keys: a.bp.stats().keys, rooms: a.rooms.names().length };
     const ra = a.rooms.get('idle', { log: 1000, retainEmpty: RETAIN });
     const m = await member(a, ra, '/resume/idle');
-    for (let i = 1; i <= 3; i++) await rb.broadcast(`i${i}`);
-    expect(text(await roomFrames(m, 3))).to.deep.equal(['0-1:i1', '0-2:i2', '0-3:i3']);
+    const o = offsets(await rb.broadcast('i1'));
+    for (let i = 2; i <= 3; i++) await rb.broadcast(`i${i}`);
+    expect(text(await roomFrames(m, 3))).to.deep.equal([`${o(1)}:i1`, `${o(2)}:i2`, `${o(3)}:i3`]);
     expect(a.bp.stats().keys).to.equal(before.keys + 1);
     m.close();
     await eventually(() => ra.size === 0, 'the member to leave');
     const left = Date.now();
     // empty: a's reader still reads the room, its log keeps what comes
     for (let i = 4; i <= 5; i++) await rb.broadcast(`i${i}`);
-    await eventually(() => ra.lastOffset === '0-5', 'a\'s reader to read 0-5');
+    await eventually(() => ra.lastOffset === o(5), 'a\'s reader to read the 5th message');
     expect(a.bp.stats().keys).to.equal(before.keys + 1);
-    expect(ra.logStats()).to.deep.include({ messages: 5, oldest: '0-1' });
-    const back = await member(a, ra, '/resume/idle?offset=0-3');
-    expect(text(await roomFrames(back, 2))).to.deep.equal(['0-4:i4', '0-5:i5']);
+    expect(ra.logStats()).to.deep.include({ messages: 5, oldest: o(1) });
+    const back = await member(a, ra, `/resume/idle?offset=${o(3)}`);
+    expect(text(await roomFrames(back, 2))).to.deep.equal([`${o(4)}:i4`, `${o(5)}:i5`]);
     expect(ra.replayed).to.equal(2);
     back.close();
     await eventually(() => ra.size === 0, 'the member to leave again');
@@ -201,11 +222,11 @@ describe('backplane: resumable WebSocket rooms over Redis', function () {
     expect(ra.logStats()).to.deep.equal({ messages: 0, bytes: 0, oldest: null });
     for (let i = 6; i <= 7; i++) await rb.broadcast(`i${i}`);
     // a resume now comes from the stream (XRANGE), then live
-    const late = await member(a, a.rooms.get('idle'), '/resume/idle?offset=0-5');
-    expect(text(await roomFrames(late, 2))).to.deep.equal(['0-6:i6', '0-7:i7']);
+    const late = await member(a, a.rooms.get('idle'), `/resume/idle?offset=${o(5)}`);
+    expect(text(await roomFrames(late, 2))).to.deep.equal([`${o(6)}:i6`, `${o(7)}:i7`]);
     expect(a.bp.stats().keys).to.equal(before.keys + 1);
     await rb.broadcast('i8');
-    expect(text(await roomFrames(late, 1))).to.deep.equal(['0-8:i8']);
+    expect(text(await roomFrames(late, 1))).to.deep.equal([`${o(8)}:i8`]);
     await sleep(50);
     expect(late.pending()).to.have.length(0);
   });
@@ -214,13 +235,14 @@ describe('backplane: resumable WebSocket rooms over Redis', function () {
     const a = await node();
     const b = await node();
     const ra = a.rooms.get('down', { log: 1000 });
-    for (let i = 1; i <= 3; i++) await b.rooms.get('down', { log: 1000 }).broadcast(`d${i}`);
-    const stay = await member(a, ra, '/resume/down'); // a follows from 0-3: its log starts there
+    const o = offsets(await b.rooms.get('down', { log: 1000 }).broadcast('d1'));
+    for (let i = 2; i <= 3; i++) await b.rooms.get('down').broadcast(`d${i}`);
+    const stay = await member(a, ra, '/resume/down'); // a follows from the 3rd message: its log starts there
     await b.rooms.get('down').broadcast('d4');
-    expect(text(await roomFrames(stay, 1))).to.deep.equal(['0-4:d4']);
+    expect(text(await roomFrames(stay, 1))).to.deep.equal([`${o(4)}:d4`]);
     await suite.redis.stop();
     try {
-      const c = await WsClient.connect(a.ctx.port, '/resume/down?offset=0-1'); // not in a's log: XRANGE, which fails
+      const c = await WsClient.connect(a.ctx.port, `/resume/down?offset=${o(1)}`); // not in a's log: XRANGE, which fails
       cleanup.push(() => c.close());
       const f = await c.next('the close frame', 10_000);
       expect(f.opcode).to.equal(8);
@@ -260,12 +282,18 @@ describe('backplane: resumable rooms across app processes', function () {
       conns.push({ close: () => sse.close() } as WsClient);
       await eventually(async () => (await (await fetch(`${a.base}/room-ready/stall`)).json()).members === 1, 'the member following the room');
       await eventually(async () => (await a.stats()).channel.subscribers === 1, 'the SSE subscriber');
-      for (let i = 1; i <= 3; i++) {
-        expect(await room.broadcast(`s${i}`)).to.equal(`0-${i}`);
-        expect(await channel.publish(`e${i}`)).to.equal(`0-${i}`);
+      // two streams, each from its own first id
+      const or = offsets(await room.broadcast('s1'));
+      const on = offsets(await channel.publish('e1'));
+      for (let i = 2; i <= 3; i++) {
+        expect(await room.broadcast(`s${i}`)).to.equal(or(i));
+        expect(await channel.publish(`e${i}`)).to.equal(on(i));
       }
-      expect(text(await roomFrames(m, 3))).to.deep.equal(['0-1:s1', '0-2:s2', '0-3:s3']);
-      expect((await sse.waitEvents(3)).map((e) => e.id)).to.deep.equal(['0-1', '0-2', '0-3']);
+      // the rank (1-based) in each stream of an entry's seq
+      const rankRoom = (seq: number) => seq - seqOf(or(1)) + 1;
+      const rankNews = (seq: number) => seq - seqOf(on(1)) + 1;
+      expect(text(await roomFrames(m, 3))).to.deep.equal([`${or(1)}:s1`, `${or(2)}:s2`, `${or(3)}:s3`]);
+      expect((await sse.waitEvents(3)).map((e) => e.id)).to.deep.equal([on(1), on(2), on(3)]);
       // A stops: its reader's XREAD may take what comes first, and reads nothing more until SIGCONT
       process.kill(a.child.pid!, 'SIGSTOP');
       stopped = true;
@@ -275,41 +303,42 @@ describe('backplane: resumable rooms across app processes', function () {
         for (let i = n; i < n + 50 && i <= TOTAL; i++) burst.push(room.broadcast(`s${i}`), channel.publish(`e${i}`));
         await Promise.all(burst);
       }
-      const keptRoom = await bp.range('catzilla:room:stall', 0, TOTAL);
-      const keptNews = await bp.range('catzilla:sse:news', 0, TOTAL);
-      for (const kept of [keptRoom, keptNews]) expect(kept[0]!.seq, 'the window moved past what A read').to.be.greaterThan(5);
+      const keptRoom = await bp.range('catzilla:room:stall', 0, seqOf(or(TOTAL)));
+      const keptNews = await bp.range('catzilla:sse:news', 0, seqOf(on(TOTAL)));
+      expect(rankRoom(keptRoom[0]!.seq), 'the window moved past what A read').to.be.greaterThan(5);
+      expect(rankNews(keptNews[0]!.seq), 'the window moved past what A read').to.be.greaterThan(5);
       process.kill(a.child.pid!, 'SIGCONT');
       stopped = false;
-      expect(await room.broadcast('live')).to.equal(`0-${TOTAL + 1}`);
-      expect(await channel.publish('live')).to.equal(`0-${TOTAL + 1}`);
+      expect(await room.broadcast('live')).to.equal(or(TOTAL + 1));
+      expect(await channel.publish('live')).to.equal(on(TOTAL + 1));
 
-      // the WebSocket member: what A read before the hole (0-4 at most), the gap notice, then what the stream kept, then live
+      // the WebSocket member: what A read before the hole (the 4th message at most), the gap notice, then what the stream kept, then live
       const frames: RoomFrame[] = [];
-      while (frames.length === 0 || frames[frames.length - 1]!.offset !== `0-${TOTAL + 1}`) frames.push(...(await roomFrames(m, 1, 30_000)));
+      while (frames.length === 0 || frames[frames.length - 1]!.offset !== or(TOTAL + 1)) frames.push(...(await roomFrames(m, 1, 30_000)));
       const at = frames.findIndex((f) => f.kind === 'gap');
       expect(at, text(frames).slice(0, 5).join(' ')).to.be.within(0, 1);
       expect(frames.filter((f) => f.kind === 'gap')).to.have.length(1);
       const before = frames.slice(0, at);
       const after = frames.slice(at + 1);
-      expect(text(before)).to.deep.equal(before.map((_, k) => `0-${4 + k}:s${4 + k}`));
-      const lastSeen = 3 + before.length;
+      expect(text(before)).to.deep.equal(before.map((_, k) => `${or(4 + k)}:s${4 + k}`));
+      const lastSeen = 3 + before.length; // rank of the last message A read
       const oldest = after[0]!.offset;
-      expect(frames[at]!.gap).to.deep.equal({ after: `0-${lastSeen}`, oldest, last: oldest, reason: 'too-old' });
-      expect(seqOf(oldest)).to.be.greaterThan(lastSeen + 1);
+      expect(frames[at]!.gap).to.deep.equal({ after: or(lastSeen), oldest, last: oldest, reason: 'too-old' });
+      expect(rankRoom(seqOf(oldest))).to.be.greaterThan(lastSeen + 1);
       const kept = keptRoom.filter((e) => e.seq >= seqOf(oldest));
       expect(kept[0]!.seq, 'the gap starts where the stream does').to.equal(seqOf(oldest));
-      expect(text(after)).to.deep.equal([...kept.map((e) => `0-${e.seq}:s${e.seq}`), `0-${TOTAL + 1}:live`]);
-      expect(after.map((f) => seqOf(f.offset))).to.deep.equal(Array.from({ length: TOTAL + 2 - seqOf(oldest) }, (_, k) => seqOf(oldest) + k));
+      expect(text(after)).to.deep.equal([...kept.map((e) => `0-${e.seq}:s${rankRoom(e.seq)}`), `${or(TOTAL + 1)}:live`]);
+      expect(after.map((f) => rankRoom(seqOf(f.offset)))).to.deep.equal(Array.from({ length: TOTAL + 2 - rankRoom(seqOf(oldest)) }, (_, k) => rankRoom(seqOf(oldest)) + k));
 
       // the SSE subscriber on A: the same shape with the channel's gap event
       let events = await sse.waitEvents(4, 30_000);
-      while (events[events.length - 1]!.id !== `0-${TOTAL + 1}`) events = await sse.waitEvents(events.length + 1, 30_000);
+      while (events[events.length - 1]!.id !== on(TOTAL + 1)) events = await sse.waitEvents(events.length + 1, 30_000);
       const g = events.findIndex((e) => e.event === 'gap');
       expect(g).to.be.within(3, 4);
       expect(events.filter((e) => e.event === 'gap')).to.have.length(1);
-      expect(events.slice(0, g).map((e) => [e.id, e.data])).to.deep.equal(Array.from({ length: g }, (_, k) => [`0-${k + 1}`, `e${k + 1}`]));
-      expect(JSON.parse(events[g]!.data)).to.deep.equal({ lastEventId: `0-${g}`, oldestId: `0-${keptNews[0]!.seq}`, lastId: `0-${keptNews[0]!.seq}`, reason: 'too-old' });
-      expect(events.slice(g + 1).map((e) => [e.id, e.data])).to.deep.equal([...keptNews.map((e) => [`0-${e.seq}`, `e${e.seq}`]), [`0-${TOTAL + 1}`, 'live']]);
+      expect(events.slice(0, g).map((e) => [e.id, e.data])).to.deep.equal(Array.from({ length: g }, (_, k) => [on(k + 1), `e${k + 1}`]));
+      expect(JSON.parse(events[g]!.data)).to.deep.equal({ lastEventId: on(g), oldestId: `0-${keptNews[0]!.seq}`, lastId: `0-${keptNews[0]!.seq}`, reason: 'too-old' });
+      expect(events.slice(g + 1).map((e) => [e.id, e.data])).to.deep.equal([...keptNews.map((e) => [`0-${e.seq}`, `e${rankNews(e.seq)}`]), [on(TOTAL + 1), 'live']]);
       await sleep(100);
       expect(m.pending()).to.have.length(0);
       expect(sse.parser.events).to.have.length(events.length);
@@ -329,22 +358,23 @@ describe('backplane: resumable rooms across app processes', function () {
     conns.push(m, other);
     for (const at of [a, b]) await eventually(async () => (await (await fetch(`${at.base}/room-ready/proc`)).json()).members === 1, 'a member following the room');
     const post = async (at: AppChild, body: string) => (await (await fetch(`${at.base}/broadcast/proc`, { method: 'POST', body })).json()).id as string;
-    for (let i = 1; i <= 4; i++) expect(await post(i % 2 ? a : b, `p${i}`)).to.equal(`0-${i}`);
+    const o = offsets(await post(a, 'p1'));
+    for (let i = 2; i <= 4; i++) expect(await post(i % 2 ? a : b, `p${i}`)).to.equal(o(i));
     const seen = await roomFrames(m, 4);
-    expect(text(seen)).to.deep.equal(['0-1:p1', '0-2:p2', '0-3:p3', '0-4:p4']);
+    expect(text(seen)).to.deep.equal([`${o(1)}:p1`, `${o(2)}:p2`, `${o(3)}:p3`, `${o(4)}:p4`]);
     m.close();
     await eventually(async () => (await (await fetch(`${a.base}/room-stats/proc`)).json()).size === 0, 'the member to leave a');
     for (let i = 5; i <= 12; i++) await post(b, `p${i}`);
-    other.text('from other'); // 0-13, broadcast by b's member
-    expect(text(await roomFrames(other, 13))).to.deep.equal([...Array.from({ length: 12 }, (_, k) => `0-${k + 1}:p${k + 1}`), 'own:0-13']);
+    other.text('from other'); // the 13th, broadcast by b's member
+    expect(text(await roomFrames(other, 13))).to.deep.equal([...Array.from({ length: 12 }, (_, k) => `${o(k + 1)}:p${k + 1}`), `own:${o(13)}`]);
     const back = await WsClient.connect(b.port, `/resume/proc?offset=${seen[3]!.offset}`);
     conns.push(back);
     const missed = await roomFrames(back, 9);
-    expect(text(missed)).to.deep.equal([...Array.from({ length: 8 }, (_, k) => `0-${k + 5}:p${k + 5}`), '0-13:from other']);
+    expect(text(missed)).to.deep.equal([...Array.from({ length: 8 }, (_, k) => `${o(k + 5)}:p${k + 5}`), `${o(13)}:from other`]);
     await eventually(async () => (await (await fetch(`${b.base}/room-stats/proc`)).json()).size === 2, 'the member to join b');
-    expect(await post(a, 'live')).to.equal('0-14');
-    expect(text(await roomFrames(back, 1))).to.deep.equal(['0-14:live']);
-    expect(text(await roomFrames(other, 1))).to.deep.equal(['0-14:live']);
+    expect(await post(a, 'live')).to.equal(o(14));
+    expect(text(await roomFrames(back, 1))).to.deep.equal([`${o(14)}:live`]);
+    expect(text(await roomFrames(other, 1))).to.deep.equal([`${o(14)}:live`]);
     await sleep(100);
     expect(back.pending()).to.have.length(0);
     const stats = await (await fetch(`${b.base}/room-stats/proc`)).json();

@@ -125,4 +125,23 @@ describe('websocket: a resumable room\'s catch-up on a backplane (reader driven 
     for (const c of [live, whole, part]) expect(c.pending()).to.have.length(0);
     expect(room.gaps).to.equal(2);
   });
+  for (const trimmed of [false, true]) {
+    it(`a room's stream followed from nothing: ${trimmed ? 'a first message that is not the stream\'s start (its head trimmed before the first read) brings the gap notice first' : 'a first message marked as the stream\'s start brings no gap notice'}`, async () => {
+      const S = 1_796_222_537_869_745; // a new stream's first seq: Redis's clock in microseconds
+      const { bp, rooms, connect } = await setup(); // position 0: the stream did not exist when the room followed it
+      const startFields = [Buffer.from('s'), Buffer.from('1'), Buffer.from('b'), Buffer.from('0'), Buffer.from('o'), Buffer.from(''), Buffer.from('d'), Buffer.from(`e${S}`)];
+      if (!trimmed) bp.entries.push({ seq: S, fields: startFields });
+      for (let seq = trimmed ? S + 5 : S + 1; seq <= S + 7; seq++) bp.add(seq, `e${seq}`);
+      const room = rooms.get(`fresh-${trimmed}`, { log: 100 });
+      const m = await connect(`/resume/fresh-${trimmed}`);
+      await within((async () => { while (room.size === 0) await sleep(5); })(), 3000, 'the member');
+      bp.read(0, S + 7);
+      const gap = `gap:${JSON.stringify({ after: '0-0', oldest: `0-${S + 5}`, last: `0-${S + 5}`, reason: 'too-old' })}`;
+      const expected = trimmed ? [gap, ...run(S + 5, S + 7)] : run(S, S + 7);
+      expect(text(await roomFrames(m, expected.length)), trimmed ? 'head trimmed' : 'whole stream').to.deep.equal(expected);
+      await sleep(30);
+      expect(m.pending()).to.have.length(0);
+      expect(room.gaps).to.equal(trimmed ? 1 : 0);
+    });
+  }
 });

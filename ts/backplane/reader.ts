@@ -16,7 +16,7 @@
  * With a stream TTL (redisBackplane({ streamTtl })), a timer refreshes the expiry of the keys
  * followed (PEXPIRE every ttl / 3, from the command connection), so a stream with local
  * followers does not expire under them, and checks on the way that each stream is still the
- * one read: a key found gone, or created again (ids starting over at 0-1), is reset like a
+ * one read: a key found gone, or created again (a new stream: ids from Redis's clock), is reset like a
  * stream found replaced at a reconnection (the listeners are told, the position starts over),
  * and what an XREAD already in flight brings for it is ignored.
  */
@@ -34,6 +34,29 @@ export interface ReaderOwner {
   client(): Promise<RedisClientLike>;
   /** A new, not yet connected, connection for the reader. */
   readerClient(): RedisClientLike;
+}
+
+/**
+ * The first and last seq `key` ever held (trimmed entries included), or null when it is gone or
+ * was never given an entry. XINFO STREAM's `entries-added` and `last-generated-id` (Redis 7).
+ */
+async function streamSpan(client: RedisClientLike, key: string): Promise<{ first: number; last: number } | null> {
+  let info: unknown[];
+  try {
+    info = await client.sendCommand<unknown[]>(['XINFO', 'STREAM', key]);
+  } catch (err) {
+    if (/no such key/i.test((err as Error)?.message ?? '')) return null;
+    throw err;
+  }
+  let added = 0;
+  let last = 0;
+  for (let i = 0; i + 1 < info.length; i += 2) {
+    const name = String(info[i]);
+    if (name === 'entries-added') added = Number(info[i + 1]);
+    else if (name === 'last-generated-id') last = Number(/^0-(\d+)$/.exec(String(info[i + 1]))?.[1] ?? 0);
+  }
+  if (!(added > 0) || !(last > 0)) return null;
+  return { first: last - added + 1, last };
 }
 
 /** How long past its BLOCK timeout a read may take before its connection is given up. */
@@ -135,15 +158,16 @@ export class StreamReader {
   /**
    * Is the stream at `key` not the one whose entry `seq` (append time `t`) was read? The entry
    * at `seq` must be there with that `t`, unless the stream was trimmed past it (then the next
-   * read jumps, which the listener sees as a gap). A stream that lacks it and is not longer
-   * than `seq` (gone, or created again with fewer entries) was replaced.
+   * read jumps, which the listener sees as a gap). A stream that lacks it was replaced when it
+   * is gone, empty, or began after `seq` or ends before it: its first id ever is its last minus
+   * the entries it was ever given (XINFO STREAM: ids are consecutive within a stream, and a new
+   * stream starts at Redis's clock, above every id of the one before).
    */
   private async replacedAt(client: RedisClientLike, key: string, seq: number, t: string | null): Promise<boolean> {
     const at = await client.sendCommand<Array<[Buffer, Buffer[]]>>(['XRANGE', key, streamId(seq), streamId(seq)], { typeMapping: this.owner.bufferReplies });
     if (Array.isArray(at) && at.length === 1) return t !== null && field(at[0]![1], 't')?.toString('latin1') !== t;
-    const first = await client.sendCommand<Array<[string, unknown]>>(['XRANGE', key, '-', '+', 'COUNT', '1']);
-    const firstSeq = Array.isArray(first) && first.length > 0 ? Number(String(first[0]![0]).slice(2)) : 0;
-    return firstSeq === 0 || firstSeq <= seq || (await lastSeqOf(client, key)) < seq;
+    const span = await streamSpan(client, key);
+    return span === null || span.first > seq || span.last < seq;
   }
 
   /** The stream of `key` was replaced: the position starts over and the listeners are told. */

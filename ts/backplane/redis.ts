@@ -5,15 +5,17 @@
  *   const news = new Channel({ name: 'news', backplane });
  *
  * Each channel or room is a Redis Stream (`<prefix>:sse:<name>`, `<prefix>:room:<name>`).
- * A publish is `XADD key MAXLEN ~ <window> 0-* ...`: Redis gives the entry the next id of
- * that key (0-1, 0-2, ...), so ids are consecutive and one order holds for every process.
+ * A publish is `XADD key MAXLEN ~ <window> 0-* ...` (in a script, PUBLISH below): Redis gives
+ * the entry the next id of that key, so ids are consecutive and one order holds for every
+ * process; a new stream starts at Redis's clock in microseconds (0-1764720000000000, 0-...01,
+ * ...), above every id of an earlier stream of the same key.
  * Nobody is fed by the publish itself: each process delivers only what its one reader reads
  * (`XREAD BLOCK` over the keys with local subscribers, on a connection of its own, see
  * reader.ts), the publisher's process included.
  *
- * With `streamTtl` (default a day) the publish is an EVAL of XADD + PEXPIRE (one atomic
- * command), and each reader refreshes the expiry of the keys it follows, so a stream leaves
- * Redis once nobody published to it or followed it for that long.
+ * With `streamTtl` (default a day) the publish script sets the key's expiry too, and each reader
+ * refreshes the expiry of the keys it follows, so a stream leaves Redis once nobody published to
+ * it or followed it for that long.
  *
  * Two connections per backplane (node-redis 5): commands, and the blocking reader. Neither
  * keeps an offline queue: a publish made while Redis is away waits for it to come back for at
@@ -58,11 +60,23 @@ export interface RedisBackplaneOptions {
 }
 
 /**
- * A publish with an expiry: XADD and PEXPIRE in one script, so both happen or neither (a key is
- * never left without its expiry by a connection lost between the two), in one command (the same
- * round trip, and node-redis's timeout and offline rules as for a bare XADD).
+ * A publish: one script, so it is one command (the same round trip, and node-redis's timeout
+ * and offline rules as for a bare XADD). An existing stream gets the next id (`0-*`: consecutive);
+ * a stream that does not exist (never created, expired, deleted, Redis restarted without its
+ * data) starts at Redis's clock in microseconds (`0-<TIME>`), above every id an earlier stream of
+ * that key gave as long as it averaged under one publish per microsecond: an id a client kept
+ * from an earlier stream never names an event of the new one; that first entry carries `s 1`
+ * (isStreamStart), so a reader that meets a stream from nothing can tell its start from a
+ * trimmed hole. With a TTL (ARGV[2] > 0) PEXPIRE
+ * runs in the same script: both happen or neither, so a key is never left without its expiry.
  */
-const XADD_EXPIRE = "local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '0-*', unpack(ARGV, 3)) redis.call('PEXPIRE', KEYS[1], ARGV[2]) return id";
+const PUBLISH = [
+  "local id",
+  "if redis.call('EXISTS', KEYS[1]) == 1 then id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '0-*', unpack(ARGV, 3))",
+  "else local t = redis.call('TIME') id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '0-' .. t[1] .. string.sub('00000' .. t[2], -6), 's', '1', unpack(ARGV, 3)) end",
+  "if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end",
+  "return id",
+].join(' ');
 
 
 type RedisModule = { createClient(options: Record<string, unknown>): Client; RESP_TYPES: { BLOB_STRING: number } };
@@ -204,10 +218,7 @@ export class RedisBackplane implements Backplane, ReaderOwner {
     try {
       const client = await this.client();
       const window = String(Math.max(1, maxLen));
-      const args =
-        this.streamTtl === 0
-          ? ['XADD', key, 'MAXLEN', '~', window, '0-*', 't', String(Date.now()), ...fields]
-          : ['EVAL', XADD_EXPIRE, '1', key, window, String(this.streamTtl), 't', String(Date.now()), ...fields];
+      const args = ['EVAL', PUBLISH, '1', key, window, String(this.streamTtl), 't', String(Date.now()), ...fields];
       for (;;) {
         if (this.closed) throw new BackplaneError(`the backplane (${this.safeUrl}) is closed`);
         await this.whenReady(client, deadline);

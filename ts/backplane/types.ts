@@ -91,14 +91,29 @@ export class BackplaneError extends CoreError {
   }
 }
 
-/** `0-<seq>` -> seq, or null for anything else. */
+/**
+ * `0-<seq>` -> seq, or null for anything else. A stream's first seq is Redis's clock in
+ * microseconds when it was created (16 digits), so seqs stay below 2^53 for centuries.
+ */
 export function parseStreamId(id: string): number | null {
-  const m = /^0-(\d{1,15})$/.exec(id);
-  return m === null ? null : Number(m[1]);
+  const m = /^0-(\d{1,16})$/.exec(id);
+  if (m === null) return null;
+  const seq = Number(m[1]);
+  return Number.isSafeInteger(seq) ? seq : null;
 }
 
 export function streamId(seq: number): string {
   return `0-${seq}`;
+}
+
+/**
+ * Whether `entry` is the first of its stream: the publish script marks it (`s 1`); a stream
+ * written before that mark existed began at 0-1. A reader that follows a stream from nothing
+ * (absent when followed, or replaced) and whose first entry is not one missed what came before
+ * it (trimmed by the window before the read).
+ */
+export function isStreamStart(entry: StreamEntry): boolean {
+  return entry.seq === 1 || field(entry.fields, 's') !== undefined;
 }
 
 /** The value of field `name` in a flat name/value list, or undefined. */
