@@ -14,20 +14,12 @@ import { eventually, subscribeToChannel } from '../helpers/backplane-child.js';
 import { freePort, redisForSuite } from '../helpers/redis.js';
 import { connectSSE, type SSEConnection } from '../helpers/sse-client.js';
 import { startApp, type AppContext } from '../helpers/with-app.js';
+import { idAfter, seqOf } from '../helpers/stream-ids.js';
 
 const QUIET = { heartbeat: 0 };
 
-/**
- * A new stream's first id is Redis's clock in microseconds (0-<16 digits>), then +1 per publish:
- * the tests take the first id they observe and count from it.
- */
-function seqOf(id: string): number {
-  const m = /^0-(\d+)$/.exec(id);
-  if (m === null) throw new Error(`not a stream id: ${id}`);
-  return Number(m[1]);
-}
-/** The id `k` places after `first` in the same stream (ids are consecutive within a stream). */
-const at = (first: string, k: number): string => `0-${seqOf(first) + k}`;
+/** A new stream's first id is Redis's clock in microseconds: ids count from the first one seen. */
+const at = idAfter;
 
 describe('backplane: Channel over Redis', function () {
   this.timeout(60_000);

@@ -16,11 +16,11 @@ import { redisForSuite } from '../helpers/redis.js';
 import { connectSSE } from '../helpers/sse-client.js';
 import { sleep } from '../helpers/raw-client.js';
 import { startApp, type AppContext } from '../helpers/with-app.js';
+import { seqOf } from '../helpers/stream-ids.js';
 import { WsClient } from '../helpers/ws-client.js';
 import { roomFrames, type RoomFrame } from '../helpers/room-frames.js';
 
 const text = (fs: RoomFrame[]) => fs.map((f) => (f.kind === 'gap' ? `gap:${f.gap!.reason}` : f.kind === 'own' ? `own:${f.offset}` : `${f.offset}:${f.payload.toString()}`));
-const seqOf = (offset: string) => Number(offset.slice(2));
 /**
  * A new stream's first id is `0-<Redis TIME in µs>` (unknown in advance), then consecutive: from
  * the first offset seen, the offset of the stream's k-th message (1-based).

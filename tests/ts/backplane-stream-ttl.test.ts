@@ -21,6 +21,8 @@ import type { SSEConnection } from '../helpers/sse-client.js';
 import { startApp, type AppContext } from '../helpers/with-app.js';
 import { WsClient } from '../helpers/ws-client.js';
 import { roomFrames } from '../helpers/room-frames.js';
+import { seqOf } from '../helpers/stream-ids.js';
+import { streamId } from '../../ts/backplane/types.js';
 
 const QUIET = { heartbeat: 0 };
 
@@ -49,12 +51,7 @@ describe('backplane: stream expiry (streamTtl)', function () {
   const pttl = async (key: string) => Number((await cmd(`PTTL ${key}`)).slice(1));
   const exists = async (key: string) => (await cmd(`EXISTS ${key}`)) === ':1';
   const gone = (key: string, what: string) => eventually(async () => !(await exists(key)), what, 30_000);
-  /** The seq of a stream id (`0-<seq>`); a new stream's first seq is Redis's clock in microseconds (16 digits). */
-  const seqOf = (id: string | undefined): number => {
-    expect(id).to.be.a('string').and.match(/^0-\d{1,16}$/);
-    return Number(id!.slice(2));
-  };
-  const idAt = (seq: number): string => `0-${seq}`;
+  const idAt = streamId;
   /** Redis's TIME in microseconds. */
   const redisMicros = async (): Promise<number> => {
     const parts = (await cmd('TIME')).split('\r\n').filter((l) => /^\d+$/.test(l));
