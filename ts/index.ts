@@ -40,7 +40,7 @@ export {
 export { ResponseHeaders, type HeadersInit, type HeaderValue } from './headers.js';
 export { HttpError, CoreError, type HttpErrorOptions } from './errors.js';
 export { WebSocket, Room, Rooms, WebSocketUpgrade, acceptKey, type WebSocketBehavior, type WebSocketState, type BroadcastOptions, type BroadcastResult, type RoomsOptions, type RoomOptions, type JoinOptions, type GapNotice, type SlowConsumerPolicy, type PerMessageDeflateOptions } from './websocket/index.js';
-export { redisBackplane, RedisBackplane, BackplaneError, type RedisBackplaneOptions, type Backplane, type BackplaneStats, type StreamEntry, type StreamListener } from './backplane/index.js';
+export { redisBackplane, RedisBackplane, BackplaneError, type RedisBackplaneOptions, type RedisTlsOptions, type Backplane, type BackplaneStats, type StreamEntry, type StreamListener } from './backplane/index.js';
 export { reasonPhrase } from './status.js';
 export type { NativeAddress as AddressInfo, NativeServerStats as ServerStats, NativeStreamStats as StreamStats } from './native.js';
 export {

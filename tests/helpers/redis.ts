@@ -4,7 +4,7 @@
  * `stop()` is a graceful SIGTERM (Redis flushes and exits), `kill()` a SIGKILL; `start()` again
  * restarts on the same port and directory. Every wait is bounded.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -14,6 +14,9 @@ import { freePort } from './free-port.js';
 export interface RedisServer {
   port: number;
   url: string;
+  /** With `tls`: the TLS port (the plain port stays open for the helpers' own commands) and its rediss:// URL. */
+  tlsPort: number | null;
+  tlsUrl: string | null;
   dir: string;
   readonly pid: number | null;
   /** Starts (again) on the same port and directory. */
@@ -55,15 +58,46 @@ export function redisCommand(port: number, line: string, timeoutMs = 2000): Prom
   });
 }
 
-export async function startRedis(): Promise<RedisServer> {
+/** PEM files of a throwaway CA, a server certificate for 127.0.0.1 and a client certificate, made with the openssl CLI. */
+export interface TlsFiles {
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+  /** Another CA's certificate: one that did not sign the server's. */
+  otherCa: string;
+}
+
+export function makeTlsFiles(dir: string): TlsFiles {
+  const f = (name: string) => path.join(dir, name);
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
+  for (const ca of ['ca', 'other-ca']) {
+    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=catzilla test ${ca}`, '-keyout', f(`${ca}.key`), '-out', f(`${ca}.pem`));
+  }
+  fs.writeFileSync(f('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  for (const who of ['server', 'client']) {
+    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=catzilla test ${who}`, '-keyout', f(`${who}.key`), '-out', f(`${who}.csr`));
+    openssl('x509', '-req', '-in', f(`${who}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('san.ext'), '-out', f(`${who}.pem`));
+  }
+  return { ca: f('ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key'), otherCa: f('other-ca.pem') };
+}
+
+/** `tls`: also listen with TLS on another free port (`authClients`: Redis asks for a client certificate). */
+export async function startRedis(options: { tls?: { files: TlsFiles; authClients: boolean } } = {}): Promise<RedisServer> {
   const port = await freePort();
+  const tlsPort = options.tls === undefined ? null : await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'catzilla-redis-'));
+  const tlsArgs =
+    options.tls === undefined
+      ? []
+      : ['--tls-port', String(tlsPort), '--tls-cert-file', options.tls.files.serverCert, '--tls-key-file', options.tls.files.serverKey, '--tls-ca-cert-file', options.tls.files.ca, '--tls-auth-clients', options.tls.authClients ? 'yes' : 'no'];
   let child: ChildProcess | null = null;
   let output = '';
 
   const start = async (): Promise<void> => {
     output = '';
-    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no', '--protected-mode', 'no', '--logfile', ''], {
+    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no', '--protected-mode', 'no', '--logfile', '', ...tlsArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = proc;
@@ -97,6 +131,8 @@ export async function startRedis(): Promise<RedisServer> {
   const server: RedisServer = {
     port,
     url: `redis://127.0.0.1:${port}`,
+    tlsPort,
+    tlsUrl: tlsPort === null ? null : `rediss://127.0.0.1:${tlsPort}`,
     dir,
     get pid() {
       return child?.pid ?? null;

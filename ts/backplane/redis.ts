@@ -26,6 +26,7 @@
  */
 import { forgetBackplane, observeBackplane } from './registry.js';
 import type * as Crypto from 'node:crypto';
+import type * as Tls from 'node:tls';
 import type { App } from '../app.js';
 import { lazy } from '../lazy.js';
 import { lastSeqOf, settleWithin, type RedisClientLike as Client } from './commands.js';
@@ -57,7 +58,18 @@ export interface RedisBackplaneOptions {
    * follows it for that long. Use the same value in every process.
    */
   streamTtl?: number;
+  /**
+   * TLS settings for a `rediss://` URL (Node's tls.connect options: `ca` for a private CA,
+   * `cert` + `key` when Redis asks for client certificates, `servername`...). Without them a
+   * `rediss://` URL trusts Node's default CAs; certificates are always verified.
+   */
+  tls?: RedisTlsOptions;
 }
+
+/** What the backplane passes to tls.connect for a `rediss://` URL. */
+export type RedisTlsOptions = Pick<Tls.ConnectionOptions, 'ca' | 'cert' | 'key' | 'passphrase' | 'pfx' | 'servername' | 'minVersion' | 'ciphers'>;
+
+const TLS_KEYS: ReadonlyArray<keyof RedisTlsOptions> = ['ca', 'cert', 'key', 'passphrase', 'pfx', 'servername', 'minVersion', 'ciphers'];
 
 /**
  * A publish: one script, so it is one command (the same round trip, and node-redis's timeout
@@ -91,6 +103,7 @@ export class RedisBackplane implements Backplane, ReaderOwner {
   private readonly publishTimeout: number;
   private readonly connectTimeout: number;
   private readonly maxReconnectDelay: number;
+  private readonly tls: RedisTlsOptions | null;
   /** ms a stream outlives its last publish and follower (0: forever). */
   readonly streamTtl: number;
   private commands: Client | null = null;
@@ -117,6 +130,7 @@ export class RedisBackplane implements Backplane, ReaderOwner {
     this.connectTimeout = ms(options.connectTimeout, 5000, 'connectTimeout');
     this.maxReconnectDelay = ms(options.maxReconnectDelay, 2000, 'maxReconnectDelay');
     this.streamTtl = ms(options.streamTtl, 86_400_000, 'streamTtl');
+    this.tls = tlsOptions(options.tls, this.url);
     if (this.streamTtl !== 0 && this.streamTtl < 100) throw new TypeError(`redisBackplane() option streamTtl must be 0 (never expire) or at least 100 ms, got ${this.streamTtl}`);
     this.reader = new StreamReader(this, ms(options.blockMs, 5000, 'blockMs'), Math.max(1, ms(options.readCount, 1000, 'readCount')), this.streamTtl);
     if (options.app !== undefined) {
@@ -152,6 +166,7 @@ export class RedisBackplane implements Backplane, ReaderOwner {
       url: this.url,
       disableOfflineQueue: true, // a command is sent now or never: no publish leaves after its promise failed
       socket: {
+        ...(this.url.startsWith('rediss://') ? { tls: true, ...this.tls } : {}),
         connectTimeout: this.connectTimeout,
         reconnectStrategy: (retries: number, cause: Error) => {
           if (this.closed) return false;
@@ -323,6 +338,16 @@ export class RedisBackplane implements Backplane, ReaderOwner {
 }
 
 
+
+function tlsOptions(value: RedisTlsOptions | undefined, url: string): RedisTlsOptions | null {
+  if (value === undefined) return null;
+  if (typeof value !== 'object' || value === null) throw new TypeError('redisBackplane() option tls must be an object of tls.connect options');
+  if (!url.startsWith('rediss://')) throw new TypeError(`redisBackplane() option tls needs a rediss:// URL, got ${url.replace(/\/\/[^@/]*@/, '//***@')}`);
+  for (const key of Object.keys(value)) {
+    if (!(TLS_KEYS as readonly string[]).includes(key)) throw new TypeError(`redisBackplane() option tls.${key} is not supported (use ${TLS_KEYS.join(', ')}); certificates are always verified`);
+  }
+  return { ...value };
+}
 
 function ms(value: number | undefined, dflt: number, name: string): number {
   if (value === undefined) return dflt;
