@@ -129,6 +129,23 @@ describe(`db: PostgreSQL exports (pg + pg-cursor, COPY by CopyOut) on the wire, 
     });
   });
 
+  it('a batch keeps no row it handed on (rows written while the rest waits for the socket can die young)', async () => {
+    const rows = pgQuery(pool, 'SELECT id FROM items WHERE id <= 10 ORDER BY id', [], { batchSize: 5 });
+    const it = rows[Symbol.asyncIterator]() as AsyncIterator<{ id: number }> & { batch: Array<unknown> };
+    const got: number[] = [];
+    try {
+      for (let i = 0; i < 3; i++) got.push((await it.next()).value.id);
+      expect(got).to.deep.equal([1, 2, 3]);
+      expect(it.batch.slice(0, 3), 'handed on: released').to.deep.equal([undefined, undefined, undefined]);
+      expect((it.batch[3] as { id: number }).id, 'not yet handed on: kept').to.equal(4);
+      for (let r = await it.next(); !r.done; r = await it.next()) got.push(r.value.id);
+      expect(got).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    } finally {
+      await it.return?.();
+    }
+    poolClean();
+  });
+
   it('csv and jsonArray take the same rows; all 20,000 rows arrive', async () => {
     await withApp(setup, async ({ base }) => {
       const text = await (await fetch(`${base}/items.csv`)).text();

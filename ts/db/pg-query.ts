@@ -22,6 +22,7 @@ import { checkPool, type PgClient, type PgPool } from './pg-types.js';
 import { decodeToken, encodeToken, keyColumns, keysetSql, type ResumeOptions } from './resume.js';
 import type { SSEEvent } from '../sse/event.js';
 import { mapRows } from './map-rows.js';
+import { handOn } from './hand-on.js';
 
 export interface PgQueryOptions {
   /** Rows per fetch from the server (default 1000). */
@@ -173,7 +174,7 @@ class PgRowIterator<R> implements AsyncIterator<R> {
   next(): Promise<IteratorResult<R>> {
     if (this.index < this.batch.length) {
       this.owner.rows++;
-      return { done: false, value: this.batch[this.index++]! } as unknown as Promise<IteratorResult<R>>;
+      return { done: false, value: handOn(this.batch, this.index++) } as unknown as Promise<IteratorResult<R>>;
     }
     return this.fetch();
   }
@@ -232,7 +233,7 @@ class PgRowIterator<R> implements AsyncIterator<R> {
     this.owner.rows++;
     this.batch = rows;
     this.index = 1;
-    return { done: false, value: rows[0]! };
+    return { done: false, value: handOn(rows, 0) };
   }
 
   /** Stops early: cancels a fetch in flight, closes the portal, rolls back, releases. */

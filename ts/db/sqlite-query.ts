@@ -17,6 +17,7 @@
 import { decodeToken, encodeToken, keyColumns, keysetSql, type ResumeOptions } from './resume.js';
 import type { SSEEvent } from '../sse/event.js';
 import { mapRows } from './map-rows.js';
+import { handOn } from './hand-on.js';
 
 /** The parts of a better-sqlite3 Database the helper uses. */
 export interface SqliteDatabase {
@@ -173,7 +174,7 @@ class SqliteRowIterator<R> implements AsyncIterator<R> {
   next(): Promise<IteratorResult<R>> {
     if (this.index < this.batch.length) {
       this.owner.rows++;
-      return { done: false, value: this.batch[this.index++]! } as unknown as Promise<IteratorResult<R>>;
+      return { done: false, value: handOn(this.batch, this.index++) } as unknown as Promise<IteratorResult<R>>;
     }
     if (this.ended || this.closed) {
       this.close();
@@ -202,7 +203,7 @@ class SqliteRowIterator<R> implements AsyncIterator<R> {
       return DONE;
     }
     this.owner.rows++;
-    return { done: false, value: this.batch[this.index++]! };
+    return { done: false, value: handOn(this.batch, this.index++) };
   }
 
   return(): Promise<IteratorResult<R>> {

@@ -18,7 +18,8 @@
 //   POST /publish-ids?n=N&rate=R&from=S  N events "<seq> <publish time in us>" (seq from S), R per second (0: at once)
 //   /pg/rows?n=N      (with PG_URL) NDJSON over generate_series(1, N): id, name, score, ok, created;
 //                     mode=copy (default: pgCopyNdjson, each line made by the server's row_to_json) or
-//                     mode=cursor (pgQuery + ndjson: rows parsed by pg, batches paced by the socket)
+//                     mode=cursor (pgQuery + ndjson: rows parsed by pg, batches paced by the socket;
+//                     PG_BATCH=N sets batchSize, default pgQuery's 1,000)
 //   /pg/rows.csv?n=N  (with PG_URL) CSV by COPY (pgCopyCsv), header line first
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -93,7 +94,7 @@ async function registerPgRoutes(app) {
   const mode = process.env.PG_ROWS_MODE || 'copy';
   app.get('/pg/rows', (req) => {
     const n = c.intParam(req.query.get('n'), 1000, PG_MAX_ROWS);
-    if ((req.query.get('mode') || mode) === 'cursor') return ndjson(pgQuery(pool, pgRowsSql(n), [], { batchSize: 2000 }));
+    if ((req.query.get('mode') || mode) === 'cursor') return ndjson(pgQuery(pool, pgRowsSql(n), [], process.env.PG_BATCH ? { batchSize: Number(process.env.PG_BATCH) } : {}));
     return pgCopyNdjson(pool, pgRowsSql(n));
   });
   const flow = process.env.PG_HWM ? { highWaterMark: Number(process.env.PG_HWM), lowWaterMark: Number(process.env.PG_HWM) / 4 } : {};
