@@ -94,6 +94,7 @@ const PUBLISH = [
 type RedisModule = { createClient(options: Record<string, unknown>): Client; RESP_TYPES: { BLOB_STRING: number } };
 
 const crypto = lazy<typeof Crypto>('node:crypto');
+const tlsModule = lazy<typeof Tls>('node:tls');
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export class RedisBackplane implements Backplane, ReaderOwner {
@@ -179,6 +180,7 @@ export class RedisBackplane implements Backplane, ReaderOwner {
     this.template = client;
     const reader = this.readerClient();
     try {
+      if (this.url.startsWith('rediss://')) await this.probeTls();
       await client.connect();
       const info = await client.sendCommand<string>(['INFO', 'server']);
       const version = /redis_version:(\d+)\.(\d+)\.(\d+)/.exec(String(info));
@@ -205,6 +207,37 @@ export class RedisBackplane implements Backplane, ReaderOwner {
   }
 
   private template: Client | null = null;
+
+  /**
+   * A first TLS connection of our own, PING and close, before node-redis connects: a server
+   * that refuses the connection after the handshake (TLS 1.3: a client certificate it asked for
+   * and did not get) sends an alert, then resets, and the TLS socket reports both as 'error'
+   * events; node-redis listens for its sockets' first one only, so the second would be an
+   * uncaught exception. Here both are ours, and listen() rejects with what Redis said.
+   */
+  private probeTls(): Promise<void> {
+    const url = new URL(this.url);
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    const port = url.port === '' ? 6379 : Number(url.port);
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const socket = tlsModule().connect({ host, port, ...this.tls });
+      const done = (err: Error | null): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket.destroy();
+        if (err === null) resolve();
+        else reject(new BackplaneError(`cannot connect to Redis at ${this.safeUrl} over TLS: ${err.message}`, { cause: err }));
+      };
+      const timer = setTimeout(() => done(new Error(`no TLS answer within connectTimeout (${this.connectTimeout} ms)`)), this.connectTimeout);
+      socket.on('error', (err: Error) => done(err)); // on, not once: a refused connection reports twice
+      socket.once('secureConnect', () => socket.write('PING\r\n'));
+      // Any RESP reply (+PONG, or -NOAUTH when a password is needed) means TLS works.
+      socket.once('data', (chunk: Buffer) => done(chunk[0] === 0x2b || chunk[0] === 0x2d ? null : new Error('an answer that is not RESP')));
+      socket.once('end', () => done(new Error('the server closed the connection')));
+    });
+  }
 
   private listenTo(c: Client): void {
     c.on('error', (err: Error) => (this.lastError = err.message)); // an 'error' without a listener would throw
