@@ -4,7 +4,7 @@
  * when there is nothing to do. `npm run demo` and `npm test` run it first.
  *
  *   1. system packages: cmake, gcc, g++, make, tar (llhttp's sources come from PyPI: scripts/llhttp.mjs), libuv1-dev (the C unit
- *      tests), curl, python3, pkg-config, chromium (browser tests), redis-server and openssl (backplane tests), postgresql (database export tests), and python3-venv when the python3 on PATH is
+ *      tests), curl, python3, pkg-config, chromium (browser tests), redis-server (backplane tests), openssl (TLS tests), postgresql (database export tests), and python3-venv when the python3 on PATH is
  *      Debian's and cannot make a venv without it. Missing ones are installed with apt-get when running as root,
  *      or through `sudo -n` when sudo needs no password; otherwise it says what to run and exits 1.
  *   2. the tests' own Python packages (pytest, prometheus-client, ...: tests/requirements.txt, pinned) from PyPI
@@ -42,7 +42,7 @@ const REQUIREMENTS = [
   { pkg: 'chromium', files: ['/usr/bin/chromium'] },
   // the Redis backplane's tests start a real redis-server (7.x) on a free port in a temporary directory
   { pkg: 'redis-server', command: 'redis-server' },
-  // the backplane's TLS test makes a throwaway CA and certificates with the openssl CLI
+  // the TLS tests (Redis backplane, PostgreSQL) make a throwaway CA and certificates with the openssl CLI
   { pkg: 'openssl', command: 'openssl' },
   // the database export tests start a real PostgreSQL server (Debian's, initdb in a temporary directory
   // as the postgres user, on a free port); its binaries live outside PATH

@@ -4,12 +4,13 @@
  * `stop()` is a graceful SIGTERM (Redis flushes and exits), `kill()` a SIGKILL; `start()` again
  * restarts on the same port and directory. Every wait is bounded.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './free-port.js';
+import type { TlsFiles } from './tls-files.js';
 
 export interface RedisServer {
   port: number;
@@ -56,31 +57,6 @@ export function redisCommand(port: number, line: string, timeoutMs = 2000): Prom
       reject(err);
     });
   });
-}
-
-/** PEM files of a throwaway CA, a server certificate for 127.0.0.1 and a client certificate, made with the openssl CLI. */
-export interface TlsFiles {
-  ca: string;
-  serverCert: string;
-  serverKey: string;
-  clientCert: string;
-  clientKey: string;
-  /** Another CA's certificate: one that did not sign the server's. */
-  otherCa: string;
-}
-
-export function makeTlsFiles(dir: string): TlsFiles {
-  const f = (name: string) => path.join(dir, name);
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-  for (const ca of ['ca', 'other-ca']) {
-    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=catzilla test ${ca}`, '-keyout', f(`${ca}.key`), '-out', f(`${ca}.pem`));
-  }
-  fs.writeFileSync(f('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  for (const who of ['server', 'client']) {
-    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=catzilla test ${who}`, '-keyout', f(`${who}.key`), '-out', f(`${who}.csr`));
-    openssl('x509', '-req', '-in', f(`${who}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('san.ext'), '-out', f(`${who}.pem`));
-  }
-  return { ca: f('ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key'), otherCa: f('other-ca.pem') };
 }
 
 /** `tls`: also listen with TLS on another free port (`authClients`: Redis asks for a client certificate). */

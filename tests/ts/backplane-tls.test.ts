@@ -12,7 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { App, BackplaneError, Channel, redisBackplane, type RedisTlsOptions } from '../../ts/index.js';
 import { subscribeToChannel } from '../helpers/backplane-child.js';
-import { makeTlsFiles, redisCommand, startRedis, type RedisServer, type TlsFiles } from '../helpers/redis.js';
+import { redisCommand, startRedis, type RedisServer } from '../helpers/redis.js';
+import { makeTlsFiles, type TlsFiles } from '../helpers/tls-files.js';
 import { startApp, type AppContext } from '../helpers/with-app.js';
 
 describe('backplane: Redis over TLS (rediss://, option tls)', function () {

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { ndjson, pgCopyCsv, pgQuery, pgSocket } from '../../ts/index.js';
-import { makeTlsFiles } from '../helpers/redis.js';
+import { makeTlsFiles } from '../helpers/tls-files.js';
 import { startPostgres, type PostgresServer } from '../helpers/postgres.js';
 import { RawClient, requestBytes, sleep } from '../helpers/raw-client.js';
 import { withApp } from '../helpers/with-app.js';

@@ -21,7 +21,7 @@
  * and what an XREAD already in flight brings for it is ignored.
  */
 import { lastSeqOf, settleWithin, type RedisClientLike } from './commands.js';
-import { BackplaneError, field, streamId, type StreamEntry, type StreamListener } from './types.js';
+import { BackplaneError, field, parseStreamId, streamId, type StreamEntry, type StreamListener } from './types.js';
 
 /** What the reader needs from its backplane (RedisBackplane). */
 export interface ReaderOwner {
@@ -53,7 +53,7 @@ async function streamSpan(client: RedisClientLike, key: string): Promise<{ first
   for (let i = 0; i + 1 < info.length; i += 2) {
     const name = String(info[i]);
     if (name === 'entries-added') added = Number(info[i + 1]);
-    else if (name === 'last-generated-id') last = Number(/^0-(\d+)$/.exec(String(info[i + 1]))?.[1] ?? 0);
+    else if (name === 'last-generated-id') last = parseStreamId(String(info[i + 1])) ?? 0;
   }
   if (!(added > 0) || !(last > 0)) return null;
   return { first: last - added + 1, last };

@@ -78,7 +78,7 @@ const TLS_KEYS: ReadonlyArray<keyof RedisTlsOptions> = ['ca', 'cert', 'key', 'pa
  * data) starts at Redis's clock in microseconds (`0-<TIME>`), above every id an earlier stream of
  * that key gave as long as it averaged under one publish per microsecond: an id a client kept
  * from an earlier stream never names an event of the new one; that first entry carries `s 1`
- * (isStreamStart), so a reader that meets a stream from nothing can tell its start from a
+ * (`continues` in types.ts), so a reader that meets a stream from nothing can tell its start from a
  * trimmed hole. With a TTL (ARGV[2] > 0) PEXPIRE
  * runs in the same script: both happen or neither, so a key is never left without its expiry.
  */
@@ -104,7 +104,9 @@ export class RedisBackplane implements Backplane, ReaderOwner {
   private readonly publishTimeout: number;
   private readonly connectTimeout: number;
   private readonly maxReconnectDelay: number;
+  /** A `rediss://` URL: TLS, with these options (null: Node's defaults); else null. */
   private readonly tls: RedisTlsOptions | null;
+  private readonly secure: boolean;
   /** ms a stream outlives its last publish and follower (0: forever). */
   readonly streamTtl: number;
   private commands: Client | null = null;
@@ -131,7 +133,8 @@ export class RedisBackplane implements Backplane, ReaderOwner {
     this.connectTimeout = ms(options.connectTimeout, 5000, 'connectTimeout');
     this.maxReconnectDelay = ms(options.maxReconnectDelay, 2000, 'maxReconnectDelay');
     this.streamTtl = ms(options.streamTtl, 86_400_000, 'streamTtl');
-    this.tls = tlsOptions(options.tls, this.url);
+    this.secure = this.url.startsWith('rediss://');
+    this.tls = tlsOptions(options.tls, this.secure, this.safeUrl);
     if (this.streamTtl !== 0 && this.streamTtl < 100) throw new TypeError(`redisBackplane() option streamTtl must be 0 (never expire) or at least 100 ms, got ${this.streamTtl}`);
     this.reader = new StreamReader(this, ms(options.blockMs, 5000, 'blockMs'), Math.max(1, ms(options.readCount, 1000, 'readCount')), this.streamTtl);
     if (options.app !== undefined) {
@@ -167,7 +170,7 @@ export class RedisBackplane implements Backplane, ReaderOwner {
       url: this.url,
       disableOfflineQueue: true, // a command is sent now or never: no publish leaves after its promise failed
       socket: {
-        ...(this.url.startsWith('rediss://') ? { tls: true, ...this.tls } : {}),
+        ...(this.secure ? { tls: true, ...this.tls } : {}),
         connectTimeout: this.connectTimeout,
         reconnectStrategy: (retries: number, cause: Error) => {
           if (this.closed) return false;
@@ -180,7 +183,7 @@ export class RedisBackplane implements Backplane, ReaderOwner {
     this.template = client;
     const reader = this.readerClient();
     try {
-      if (this.url.startsWith('rediss://')) await this.probeTls();
+      if (this.secure) await this.probeTls();
       await client.connect();
       const info = await client.sendCommand<string>(['INFO', 'server']);
       const version = /redis_version:(\d+)\.(\d+)\.(\d+)/.exec(String(info));
@@ -372,10 +375,10 @@ export class RedisBackplane implements Backplane, ReaderOwner {
 
 
 
-function tlsOptions(value: RedisTlsOptions | undefined, url: string): RedisTlsOptions | null {
+function tlsOptions(value: RedisTlsOptions | undefined, secure: boolean, safeUrl: string): RedisTlsOptions | null {
   if (value === undefined) return null;
   if (typeof value !== 'object' || value === null) throw new TypeError('redisBackplane() option tls must be an object of tls.connect options');
-  if (!url.startsWith('rediss://')) throw new TypeError(`redisBackplane() option tls needs a rediss:// URL, got ${url.replace(/\/\/[^@/]*@/, '//***@')}`);
+  if (!secure) throw new TypeError(`redisBackplane() option tls needs a rediss:// URL, got ${safeUrl}`);
   for (const key of Object.keys(value)) {
     if (!(TLS_KEYS as readonly string[]).includes(key)) throw new TypeError(`redisBackplane() option tls.${key} is not supported (use ${TLS_KEYS.join(', ')}); certificates are always verified`);
   }

@@ -107,13 +107,14 @@ export function streamId(seq: number): string {
 }
 
 /**
- * Whether `entry` is the first of its stream: the publish script marks it (`s 1`); a stream
- * written before that mark existed began at 0-1. A reader that follows a stream from nothing
- * (absent when followed, or replaced) and whose first entry is not one missed what came before
- * it (trimmed by the window before the read).
+ * Whether `entry` comes right after position `seq` (the last entry read; 0: none, the stream
+ * did not exist when followed or was replaced). From nothing, only the stream's first entry
+ * does: the publish script marks it (`s 1`; a stream written before that mark began at 0-1).
+ * Any other entry means the reader missed what came before it (trimmed by the window).
  */
-export function isStreamStart(entry: StreamEntry): boolean {
-  return entry.seq === 1 || field(entry.fields, 's') !== undefined;
+export function continues(seq: number, entry: StreamEntry): boolean {
+  if (entry.seq === seq + 1) return true;
+  return seq === 0 && field(entry.fields, 's') !== undefined;
 }
 
 /** The value of field `name` in a flat name/value list, or undefined. */

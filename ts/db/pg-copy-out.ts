@@ -117,10 +117,14 @@ export class CopyOut {
   release(): void {
     this.ready = null;
     this.handed = false;
-    if (this.paused) {
-      this.paused = false;
-      this.socket?.resume();
-    }
+    this.readOn();
+  }
+
+  /** A socket paused (for a payload, or in paused mode) reads again. */
+  private readOn(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.socket?.resume();
   }
 
   /** Finished by itself (done or failed): the client is in a known state. */
@@ -136,19 +140,16 @@ export class CopyOut {
     const phase = this.phase;
     this.phase = Phase.Aborted;
     this.waiter = null;
-    this.ready = null;
     if (phase === Phase.Copying && this.socket !== null) {
       if (this.readsTaken) takeReads(this.socket, drop);
       else {
         this.socket.removeListener('readable', this.onReadable);
         this.socket.on('data', noop);
       }
-      this.socket.resume();
-    } else if (this.paused && this.socket !== null) {
-      // Finishing with a payload nobody took: pg reads the rest (the caller closes the client).
-      this.socket.resume();
+      this.paused = true; // paused either way until now: what arrives from here on is read and dropped
     }
-    this.paused = false;
+    // Finishing with a payload nobody took: pg reads the rest (the caller closes the client).
+    this.release();
   }
 
   // ---- pg's submittable interface ----
@@ -265,10 +266,7 @@ export class CopyOut {
     if (this.handed) {
       // The payload handed last was used: the read buffer may be filled again.
       this.handed = false;
-      if (this.paused) {
-        this.paused = false;
-        this.socket!.resume();
-      }
+      this.readOn();
     }
     if (this.ready !== null) {
       const out = this.ready;

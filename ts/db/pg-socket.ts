@@ -28,7 +28,7 @@ const lenders = new WeakMap<object, Lender>();
 const READ_BUFFER = 64 * 1024;
 
 export function pgSocket(config?: { ssl?: unknown }): net.Socket {
-  if (config !== undefined && config !== null && config.ssl !== undefined && config.ssl !== false && config.ssl !== null) return new net.Socket();
+  if (config?.ssl) return new net.Socket(); // pg turns TLS on for any truthy ssl
   const buffer = Buffer.allocUnsafeSlow(READ_BUFFER);
   let onRead: (view: Buffer) => boolean = () => true;
   const socket: net.Socket = new net.Socket({

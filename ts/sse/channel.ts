@@ -31,7 +31,7 @@ import { lastEventId, sse, type SSEOptions, type SSEServer } from './response.js
 import type { SSEStream } from './stream.js';
 import type { SSEHandler } from './response.js';
 import { dataText, checkField, retryLine } from './event.js';
-import { parseStreamId, streamId, field, isStreamStart, type Backplane, type StreamEntry, type StreamListener } from '../backplane/types.js';
+import { parseStreamId, streamId, field, continues, type Backplane, type StreamEntry, type StreamListener } from '../backplane/types.js';
 
 export interface ChannelOptions {
   /** Events kept for replay (default 1000; 0 keeps none). */
@@ -341,8 +341,7 @@ export class Channel {
     const seqs: number[] = [];
     for (const entry of entries) {
       if (entry.seq <= this.seq) continue;
-      // From nothing (the stream did not exist, or was replaced): no gap if it is the stream's start.
-      if (entry.seq !== this.seq + 1 && !(this.seq === 0 && isStreamStart(entry))) {
+      if (!continues(this.seq, entry)) {
         waits = this.fanOutBatch(bufs, seqs, waits); // what came before the gap goes first
         bufs.length = seqs.length = 0;
         this.readerGap(entry.seq);

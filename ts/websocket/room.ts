@@ -38,7 +38,7 @@
 import { isConnectionGone } from '../errors.js';
 import { roomAction, type SlowConsumerAction, type SlowConsumerPolicy } from '../slow-consumer.js';
 import type { WebSocket } from './socket.js';
-import { field, isStreamStart, type Backplane, type StreamEntry, type StreamListener } from '../backplane/types.js';
+import { field, continues, type Backplane, type StreamEntry, type StreamListener } from '../backplane/types.js';
 import { ReplayRing } from '../sse/ring.js';
 import { gapMessage, logged, offsetText, parseOffset, type GapNotice, type LoggedMessage } from './room-log.js';
 
@@ -280,8 +280,7 @@ export class Room<R extends BroadcastResult = number> {
     for (const entry of entries) {
       if (ring !== null) {
         if (entry.seq <= this.seq) continue;
-        // From nothing (the stream did not exist, or was replaced): no gap if it is the stream's start.
-        if (entry.seq !== this.seq + 1 && !(this.seq === 0 && isStreamStart(entry))) this.readerGap(entry.seq);
+        if (!continues(this.seq, entry)) this.readerGap(entry.seq);
         this.seq = entry.seq;
       }
       const payload = field(entry.fields, 'd');
